@@ -1,0 +1,64 @@
+"""Turn a finished scan into text, JSON or SARIF.
+
+Reporters see a ScanResult only: findings plus plain metadata about the rules
+that ran and the tree that was scanned. They never import rules or parse trees,
+so a report can be rebuilt from saved findings alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kscan.findings import Finding, Level
+from kscan.report import json_report, sarif, text
+
+FORMATS = ("text", "json", "sarif")
+
+
+@dataclass(frozen=True, slots=True)
+class RuleInfo:
+    """What a reporter needs to know about a rule, without importing it."""
+
+    id: str  # "KS001"
+    name: str  # "pfn-walk-unchecked"
+    family: str  # "pfn-walk" | "page-walk" | "max-order" | "contig"
+    severity: Level
+    confidence: Level
+    summary: str  # one line
+    doc: str  # full help text: what / why / example / fix
+
+
+@dataclass(slots=True)
+class Stats:
+    files: int = 0  # files scanned
+    skipped: int = 0  # binary/unreadable files skipped
+    not_utf8: int = 0  # decoded leniently
+    parse_error_files: int = 0  # files with ERROR nodes
+    recovered_regions: int = 0  # runaway error regions re-parsed
+    functions: int = 0
+    loops: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(slots=True)
+class ScanResult:
+    findings: list[Finding]
+    rules: list[RuleInfo]  # the rules that ran
+    tree_root: str | None
+    kernel_version: str  # "6.12.117" or "unknown"
+    semantics: str | None  # "exclusive" | "inclusive" | "inclusive-renamed"
+    semantics_source: str
+    stats: Stats
+    warnings: list[str]  # one-line warnings already shown/collected
+    tool_version: str
+
+
+def render(result: ScanResult, fmt: str, *, color: bool) -> str:
+    """The whole report as one string; color only affects the text format."""
+    if fmt == "text":
+        return text.render(result, color=color)
+    if fmt == "json":
+        return json_report.render(result)
+    if fmt == "sarif":
+        return sarif.render(result)
+    raise ValueError(f"unknown format {fmt!r} ({', '.join(FORMATS)})")

@@ -1,0 +1,83 @@
+"""Machine-readable report in kscan's own versioned schema.
+
+The schema lives next to this module as kscan-report.schema.json (JSON Schema
+draft 2020-12) and documents every field. Bump SCHEMA when a field disappears
+or changes meaning. New fields may appear within a version and consumers should
+ignore fields they do not know; the shipped schema still forbids undocumented
+fields, so that kscan's own tests catch a field added without documentation.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import TYPE_CHECKING
+
+from kscan.findings import Finding, Location
+
+if TYPE_CHECKING:
+    from kscan.report import RuleInfo, ScanResult
+
+SCHEMA = "kscan-report/1"
+
+
+def render(result: ScanResult) -> str:
+    return json.dumps(to_dict(result), indent=2, ensure_ascii=False) + "\n"
+
+
+def to_dict(result: ScanResult) -> dict:
+    return {
+        "schema": SCHEMA,
+        "tool": {"name": "kscan", "version": result.tool_version},
+        "tree": {
+            "root": result.tree_root,
+            "kernel_version": result.kernel_version,
+            "max_order_semantics": result.semantics,
+            "semantics_source": result.semantics_source,
+        },
+        "stats": {**asdict(result.stats), "seconds": round(result.stats.seconds, 3)},
+        "warnings": list(result.warnings),
+        "rules": [_rule(rule) for rule in sorted(result.rules, key=lambda r: r.id)],
+        "findings": [_finding(f) for f in sorted(result.findings, key=Finding.sort_key)],
+    }
+
+
+def _rule(rule: RuleInfo) -> dict:
+    return {
+        "id": rule.id,
+        "name": rule.name,
+        "family": rule.family,
+        "severity": str(rule.severity),
+        "confidence": str(rule.confidence),
+        "summary": rule.summary,
+    }
+
+
+def _finding(finding: Finding) -> dict:
+    return {
+        "rule_id": finding.rule_id,
+        "rule_name": finding.rule_name,
+        "family": finding.family,
+        "severity": str(finding.severity),
+        "confidence": str(finding.confidence),
+        "message": finding.message,
+        **_location(finding.location),
+        "source_line": finding.source_line,
+        "fingerprint": finding.fingerprint,
+        "related": [
+            {**_location(related.location), "message": related.message}
+            for related in finding.related
+        ],
+        "walk": asdict(finding.walk) if finding.walk else None,
+        "verdict": asdict(finding.verdict) if finding.verdict else None,
+        "properties": dict(finding.properties),
+    }
+
+
+def _location(location: Location) -> dict:
+    return {
+        "path": location.path,
+        "line": location.line,
+        "col": location.col,
+        "function": location.function,
+    }

@@ -1,0 +1,161 @@
+"""SARIF 2.1.0 report, for GitHub code scanning and other SARIF viewers.
+
+The log is built from plain dicts. We chose not to depend on sarif-om: it has
+been unmaintained since 2020 and needs jsonpickle to serialise. The subset of
+SARIF we emit is small, and tests/test_report.py validates it against the
+official OASIS schema.
+
+Columns: Location.col counts bytes, while SARIF's default column unit is UTF-16
+code units. The two agree on ASCII lines, which kernel C practically always is,
+so columns are passed through unconverted.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict
+from pathlib import Path, PurePath
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from kscan.findings import Finding, Level, Location
+
+if TYPE_CHECKING:
+    from kscan.report import RuleInfo, ScanResult
+
+SCHEMA_URI = (
+    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+)
+SRCROOT = "SRCROOT"
+FINGERPRINT_KEY = "kscanFingerprint/v1"
+
+SARIF_LEVEL = {Level.HIGH: "error", Level.MEDIUM: "warning", Level.LOW: "note"}
+# GitHub code scanning reads these two rule properties to rank and filter alerts.
+PRECISION = {Level.HIGH: "high", Level.MEDIUM: "medium", Level.LOW: "low"}
+PROBLEM_SEVERITY = {Level.HIGH: "error", Level.MEDIUM: "warning", Level.LOW: "recommendation"}
+
+# SemVer 2.0 core with optional pre-release and build parts.
+SEMVER = re.compile(r"\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?")
+
+
+def render(result: ScanResult) -> str:
+    return json.dumps(to_log(result), indent=2, ensure_ascii=False) + "\n"
+
+
+def to_log(result: ScanResult) -> dict:
+    rules = sorted(result.rules, key=lambda r: r.id)
+    rule_index = {rule.id: index for index, rule in enumerate(rules)}
+    findings = sorted(result.findings, key=Finding.sort_key)
+    run = {"tool": {"driver": _driver(result.tool_version, rules)}}
+    if result.tree_root:
+        run["originalUriBaseIds"] = {SRCROOT: {"uri": _directory_uri(result.tree_root)}}
+    run["invocations"] = [_invocation(result.warnings)]
+    # A finding from a rule that did not run is a scanner bug; let the KeyError say so.
+    run["results"] = [_result(f, rule_index[f.rule_id]) for f in findings]
+    run["properties"] = {
+        "kernelVersion": result.kernel_version,
+        "maxOrderSemantics": result.semantics,
+        "semanticsSource": result.semantics_source,
+    }
+    return {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
+
+
+def _driver(version: str, rules: list[RuleInfo]) -> dict:
+    driver = {"name": "kscan", "version": version}
+    # Development builds carry PEP 440 versions ("0.2.0.dev3"), which are not SemVer.
+    if SEMVER.fullmatch(version):
+        driver["semanticVersion"] = version
+    driver["rules"] = [_rule(rule) for rule in rules]
+    return driver
+
+
+def _rule(rule: RuleInfo) -> dict:
+    return {
+        "id": rule.id,
+        "name": rule.name,
+        "shortDescription": {"text": rule.summary},
+        "fullDescription": {"text": _first_paragraph(rule.doc) or rule.summary},
+        "help": {"text": rule.doc or rule.summary},
+        "defaultConfiguration": {"level": SARIF_LEVEL[rule.severity]},
+        "properties": {
+            "tags": [rule.family, "correctness"],
+            "precision": PRECISION[rule.confidence],
+            "problem.severity": PROBLEM_SEVERITY[rule.severity],
+        },
+    }
+
+
+def _invocation(warnings: list[str]) -> dict:
+    invocation = {"executionSuccessful": True}
+    if warnings:
+        invocation["toolExecutionNotifications"] = [
+            {"level": "warning", "message": {"text": warning}} for warning in warnings
+        ]
+    return invocation
+
+
+def _result(finding: Finding, rule_index: int) -> dict:
+    result = {
+        "ruleId": finding.rule_id,
+        "ruleIndex": rule_index,
+        "level": SARIF_LEVEL[finding.severity],
+        "message": {"text": finding.message},
+        "locations": [_location(finding.location, finding.source_line)],
+    }
+    if finding.related:
+        # Ids keep two notes at the same place distinct (relatedLocations must be
+        # unique) and let a message link to them as [text](id).
+        result["relatedLocations"] = [
+            {"id": number, **_location(related.location), "message": {"text": related.message}}
+            for number, related in enumerate(finding.related, start=1)
+        ]
+    result["partialFingerprints"] = {FINGERPRINT_KEY: finding.fingerprint}
+    result["properties"] = _result_properties(finding)
+    return result
+
+
+def _location(location: Location, source_line: str = "") -> dict:
+    region = {"startLine": location.line, "startColumn": location.col}
+    if source_line:
+        region["snippet"] = {"text": source_line}
+    sarif_location = {
+        "physicalLocation": {
+            "artifactLocation": _artifact_location(location.path),
+            "region": region,
+        }
+    }
+    if location.function:
+        sarif_location["logicalLocations"] = [{"name": location.function, "kind": "function"}]
+    return sarif_location
+
+
+def _artifact_location(path: str) -> dict:
+    pure = PurePath(path)
+    if pure.is_absolute():
+        return {"uri": pure.as_uri()}
+    return {"uri": quote(pure.as_posix()), "uriBaseId": SRCROOT}
+
+
+def _directory_uri(root: str) -> str:
+    # SARIF requires a base URI to end in a slash, or relative URIs resolve
+    # against the root's parent.
+    uri = Path(root).absolute().as_uri()
+    return uri if uri.endswith("/") else uri + "/"
+
+
+def _result_properties(finding: Finding) -> dict:
+    properties = {
+        **dict(finding.properties),
+        "confidence": str(finding.confidence),
+        "family": finding.family,
+    }
+    if finding.walk:
+        properties["walk"] = asdict(finding.walk)
+    if finding.verdict:
+        properties["verdict"] = asdict(finding.verdict)
+    return properties
+
+
+def _first_paragraph(doc: str) -> str:
+    return doc.strip().split("\n\n", 1)[0].strip()

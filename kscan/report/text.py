@@ -1,0 +1,119 @@
+"""Human-readable report: findings grouped by file, then a summary.
+
+Each finding starts with a compiler-style "path:line:col:" so editors and
+terminals can jump to it. Colour is plain ANSI SGR, added only when asked for,
+so the uncoloured output is byte-for-byte stable for tests and pipes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from itertools import groupby
+from typing import TYPE_CHECKING
+
+from kscan.findings import Finding, Level
+
+if TYPE_CHECKING:
+    from kscan.report import ScanResult, Stats
+
+Paint = Callable[[str, str], str]
+
+BOLD = "1"
+DIM = "2"
+SEVERITY_SGR = {Level.HIGH: "1;31", Level.MEDIUM: "33", Level.LOW: "36"}
+VERDICT_SGR = {"breaks": "31", "safe-by-design": "32"}
+
+
+def render(result: ScanResult, *, color: bool) -> str:
+    paint = _painter(color)
+    findings = sorted(result.findings, key=Finding.sort_key)
+    lines = [*_finding_lines(findings, paint), *_summary_lines(result, findings)]
+    return "\n".join(lines) + "\n"
+
+
+def _painter(color: bool) -> Paint:
+    if not color:
+        return lambda text, _sgr: text
+    return lambda text, sgr: f"\x1b[{sgr}m{text}\x1b[0m"
+
+
+def _finding_lines(findings: list[Finding], paint: Paint) -> Iterable[str]:
+    for path, group in groupby(findings, key=lambda f: f.location.path):
+        yield paint(path, BOLD)
+        for finding in group:
+            yield from _describe(finding, paint)
+        yield ""
+
+
+def _describe(finding: Finding, paint: Paint) -> Iterable[str]:
+    loc = finding.location
+    levels = paint(f"[{finding.severity}/{finding.confidence}]", SEVERITY_SGR[finding.severity])
+    function = f"{loc.function}(): " if loc.function else ""
+    yield (
+        f"{loc.path}:{loc.line}:{loc.col}: {paint(finding.rule_id, BOLD)} {levels} "
+        f"{function}{finding.message}"
+    )
+    if finding.source_line.strip():
+        yield "    " + finding.source_line.strip()
+    for related in finding.related:
+        where = f"{related.location.path}:{related.location.line}"
+        yield paint(f"  note: {where}: {related.message}", DIM)
+    if finding.verdict:
+        verdict = finding.verdict
+        kind = paint(verdict.kind, VERDICT_SGR.get(verdict.kind, BOLD))
+        yield f"  model: {kind} ({verdict.preset}): {verdict.reason}"
+
+
+def _summary_lines(result: ScanResult, findings: list[Finding]) -> Iterable[str]:
+    if findings:
+        files = len({f.location.path for f in findings})
+        yield f"{_plural(len(findings), 'finding')} in {_plural(files, 'file')}"
+        yield from _rule_counts(findings)
+        severities = Counter(f.severity for f in findings)
+        by_severity = ", ".join(f"{level} {severities[level]}" for level in reversed(Level))
+        yield f"  by severity: {by_severity}"
+    else:
+        yield "No findings."
+    yield _scan_line(result.stats)
+    if result.warnings:
+        yield _plural(len(result.warnings), "warning") + " during the scan"
+    yield _tree_line(result)
+
+
+def _rule_counts(findings: list[Finding]) -> Iterable[str]:
+    names = {f.rule_id: f.rule_name for f in findings}
+    counts = Counter(f.rule_id for f in findings)
+    width = max(len(name) for name in names.values())
+    for rule_id in sorted(counts):
+        yield f"  {rule_id} {names[rule_id]:<{width}}  {counts[rule_id]}"
+
+
+def _scan_line(stats: Stats) -> str:
+    extras = [f"{stats.parse_error_files} with parse errors"]
+    if stats.recovered_regions:
+        extras.append(_plural(stats.recovered_regions, "region") + " re-parsed")
+    if stats.skipped:
+        extras.append(f"{stats.skipped} skipped")
+    if stats.not_utf8:
+        extras.append(f"{stats.not_utf8} not UTF-8")
+    scanned = ", ".join(
+        (
+            _plural(stats.files, "file"),
+            _plural(stats.functions, "function"),
+            _plural(stats.loops, "loop"),
+        )
+    )
+    return f"Scanned {scanned} ({'; '.join(extras)}) in {stats.seconds:.2f}s"
+
+
+def _tree_line(result: ScanResult) -> str:
+    where = result.tree_root or "(no tree root)"
+    semantics = result.semantics or "unknown"
+    if result.semantics_source:
+        semantics += f" (from {result.semantics_source})"
+    return f"Tree: {where}, kernel {result.kernel_version}, MAX_ORDER semantics: {semantics}"
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
