@@ -1,0 +1,3 @@
+from kscan.cli import main
+
+main()

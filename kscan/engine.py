@@ -1,0 +1,136 @@
+"""The pipeline: discover -> parse -> facts -> rules -> findings -> (model) -> report.
+
+Each stage is its own module; this one only wires them and keeps the numbers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from kscan import __version__
+from kscan.discover import SourceFile, discover
+from kscan.facts import FileFacts
+from kscan.findings import Finding
+from kscan.project import Project
+from kscan.report import ScanResult, Stats
+from kscan.rule import Rule, rule_info
+from kscan.rules import RULES
+from kscan.treeinfo import TreeInfo, find_root, read_tree_info
+from kscan.workers import Problem, default_jobs, parse_all
+
+
+@dataclass
+class Options:
+    paths: Sequence[str] = (".",)
+    excludes: Sequence[str] = ()
+    jobs: int = field(default_factory=default_jobs)
+    kernel_version: str | None = None
+    semantics: str | None = None
+    select: Sequence[str] = ()  # rule ids; empty means all
+    extra_validity_checks: Sequence[str] = ()
+
+
+class Progress:
+    """What the engine tells a progress display; the CLI supplies a rich one."""
+
+    def start(self, total: int) -> None: ...
+
+    def advance(self, n: int) -> None: ...
+
+
+def tree_for(options: Options) -> TreeInfo:
+    first = Path(options.paths[0]) if options.paths else Path(".")
+    return read_tree_info(find_root(first), options.kernel_version, options.semantics)
+
+
+def selected_rules(options: Options) -> list[Rule]:
+    wanted = {s.upper() for s in options.select}
+    return [r for r in RULES if not wanted or r.id in wanted or r.name.upper() in wanted]
+
+
+@dataclass
+class Scan:
+    """A finished scan: the report's input, and the facts behind it for -v and graphs."""
+
+    result: ScanResult
+    project: Project
+
+
+def scan(options: Options, progress: Progress | None = None) -> Scan:
+    started = time.perf_counter()
+    progress = progress or Progress()
+    tree = tree_for(options)
+    files, warnings = discover(options.paths, tree.root, options.excludes)
+    warnings = list(tree.notes) + warnings
+    progress.start(len(files))
+    facts, problems = _collect(parse_all(files, options.jobs, progress.advance))
+    warnings += [f"{p.path}: {p.reason}" for p in problems]
+    project = Project(facts, tree, frozenset(options.extra_validity_checks))
+    rules = selected_rules(options)
+    findings = _run_rules(rules, project, warnings)
+    findings = _with_source_lines(findings, files)
+    stats = _stats(facts, problems, time.perf_counter() - started)
+    result = ScanResult(
+        findings=sorted(findings, key=Finding.sort_key),
+        rules=[rule_info(r) for r in rules],
+        tree_root=str(tree.root) if tree.root else None,
+        kernel_version=tree.version_text,
+        semantics=tree.semantics,
+        semantics_source=tree.semantics_source,
+        stats=stats,
+        warnings=warnings,
+        tool_version=__version__,
+    )
+    return Scan(result, project)
+
+
+def _collect(results) -> tuple[list[FileFacts], list[Problem]]:
+    facts, problems = [], []
+    for result in results:
+        (problems if isinstance(result, Problem) else facts).append(result)
+    return facts, problems
+
+
+def _run_rules(rules: list[Rule], project: Project, warnings: list[str]) -> list[Finding]:
+    findings = []
+    for rule in rules:
+        try:
+            findings.extend(rule.check(project))
+        except Exception as err:  # a rule bug must not cost the user the other rules
+            warnings.append(f"internal error in {rule.id} ({type(err).__name__}: {err}); "
+                            "its findings are missing — please report this")
+    return findings
+
+
+def _with_source_lines(findings: list[Finding], files: list[SourceFile]) -> list[Finding]:
+    by_rel = {f.rel: f.path for f in files}
+    lines: dict[str, list[str]] = {}
+    out = []
+    for finding in findings:
+        path = finding.location.path
+        if path not in lines:
+            try:
+                lines[path] = by_rel[path].read_bytes().decode("utf-8", "replace").splitlines()
+            except (KeyError, OSError):
+                lines[path] = []
+        text = lines[path]
+        line = finding.location.line
+        source = text[line - 1].rstrip() if 0 < line <= len(text) else ""
+        out.append(replace(finding, source_line=source))
+    return out
+
+
+def _stats(facts: list[FileFacts], problems: list[Problem], seconds: float) -> Stats:
+    return Stats(
+        files=len(facts),
+        skipped=len(problems),
+        not_utf8=sum(f.not_utf8 for f in facts),
+        parse_error_files=sum(1 for f in facts if f.error_nodes),
+        recovered_regions=sum(f.recovered_regions for f in facts),
+        functions=sum(len(f.functions) for f in facts),
+        loops=sum(len(f.loops) for f in facts),
+        seconds=seconds,
+    )

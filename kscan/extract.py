@@ -1,0 +1,639 @@
+"""Turn a parsed file into FileFacts.
+
+Cost model: a Python-side walk over every node of mm/ costs more than parsing it, so
+everything here is driven by tree-sitter queries (run in C) and byte-range arithmetic.
+One query over the whole file finds functions, calls, loops and defines; a second,
+richer query runs only over loops that can matter (their text mentions pfn, page or
+folio) to collect guards, exits, steps and pointer arithmetic.
+
+Iterator macros come out of tree-sitter-c in several shapes; each is mapped back to a
+Loop of kind "macro" (see _macro_loops).
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import replace
+
+import tree_sitter as ts
+
+from kscan.facts import (
+    Assign,
+    Call,
+    Define,
+    Exit,
+    FileFacts,
+    Function,
+    Guard,
+    Index,
+    Loop,
+    LoopCall,
+    NameUse,
+    Span,
+    Step,
+)
+from kscan.parse import LANGUAGE, ParsedFile
+
+ORDER_NAMES = (
+    "MAX_ORDER",
+    "MAX_PAGE_ORDER",
+    "NR_PAGE_ORDERS",
+    "MAX_ORDER_NR_PAGES",
+    "CONFIG_ARCH_FORCE_MAX_ORDER",
+    "CONFIG_FORCE_MAX_ZONEORDER",
+)
+_ORDER_NAME_RE = re.compile(r"\b(?:" + "|".join(ORDER_NAMES) + r")\b")
+_LOOP_PREFILTER = re.compile(rb"pfn|page|folio")
+_IDENT = re.compile(r"[A-Za-z_]\w*")
+_LOOP_MACRO = re.compile(r"for_each")
+_STATEMENT_END = ("_statement", "declaration", "init_declarator", "field_declaration")
+
+_FILE_QUERY = ts.Query(
+    LANGUAGE,
+    """
+    (function_definition) @function
+    (call_expression function: (identifier)) @call
+    (for_statement) @for
+    (while_statement) @while
+    (do_statement) @do
+    (declaration type: (macro_type_specifier)) @macro_decl
+    (preproc_def) @define
+    (preproc_function_def) @define
+    ((identifier) @order_name (#match? @order_name "^(%s)$"))
+    (ERROR) @error
+    """
+    % "|".join(ORDER_NAMES),
+)
+
+_LOOP_QUERY = ts.Query(
+    LANGUAGE,
+    """
+    (if_statement) @if
+    (conditional_expression) @ternary
+    (continue_statement) @continue
+    (break_statement) @break
+    (return_statement) @return
+    (goto_statement) @goto
+    (update_expression) @update
+    (assignment_expression) @assign
+    (init_declarator value: (call_expression)) @init_call
+    (binary_expression operator: "+") @plus
+    (subscript_expression) @subscript
+    """,
+)
+
+_LOCALS_QUERY = ts.Query(
+    LANGUAGE,
+    """
+    (declaration type: (struct_specifier name: (type_identifier) @struct)) @decl
+    (parameter_declaration type: (struct_specifier name: (type_identifier) @struct)) @decl
+    (init_declarator declarator: (_) @var value: (_) @value)
+    (assignment_expression left: (identifier) @var operator: "=" right: (_) @value)
+    """,
+)
+
+
+class _Text:
+    """Byte-offset helpers over one file's source."""
+
+    def __init__(self, src: bytes):
+        self.src = src
+
+    def of(self, node: ts.Node) -> str:
+        return self.src[node.start_byte : node.end_byte].decode("utf-8", "replace")
+
+    def flat(self, node: ts.Node) -> str:
+        return " ".join(self.of(node).split())
+
+    @staticmethod
+    def span(node: ts.Node) -> Span:
+        row, col = node.start_point
+        return Span(row + 1, col + 1, node.end_point[0] + 1, node.start_byte, node.end_byte)
+
+
+def extract(path: str, parsed: ParsedFile) -> FileFacts:
+    facts = FileFacts(path=path, lines=parsed.src.count(b"\n") + 1)
+    facts.bodies_seen = parsed.src.count(b"\n{") + parsed.src.startswith(b"{")
+    facts.recovered_regions = len(parsed.lost)
+    text = _Text(parsed.src)
+    captures = _capture_all(parsed)
+    facts.error_nodes = len(captures.get("error", ()))
+
+    fn_nodes, fake_fn_nodes = _split_function_nodes(captures.get("function", ()))
+    calls = sorted((_call(text, n) for n in captures.get("call", ())), key=lambda c: c.byte)
+    facts.functions = _functions(text, fn_nodes, calls)
+    finder = _FunctionFinder(facts.functions)
+
+    loop_nodes = [(kind, n) for kind in ("for", "while", "do") for n in captures.get(kind, ())]
+    loops = [_plain_loop(text, kind, n) for kind, n in loop_nodes]
+    loops += _macro_loops(text, captures, fake_fn_nodes)
+    loops.sort(key=lambda lp: lp.span.start_byte)
+    facts.loops = _detail_loops(parsed, text, loops, calls, finder)
+    _add_local_facts(parsed, text, facts)
+
+    facts.defines = [d for d in map(lambda n: _define(text, n), captures.get("define", ())) if d]
+    facts.name_uses = [_name_use(text, n, finder) for n in captures.get("order_name", ())]
+    return facts
+
+
+def _capture_all(parsed: ParsedFile) -> dict[str, list[ts.Node]]:
+    merged: dict[str, list[ts.Node]] = {}
+    for i, root in enumerate(parsed.roots()):
+        for name, nodes in ts.QueryCursor(_FILE_QUERY).captures(root).items():
+            if i == 0 and parsed.lost:
+                nodes = [n for n in nodes if not parsed.in_lost_region(n.start_byte)]
+            merged.setdefault(name, []).extend(nodes)
+    return merged
+
+
+# -- functions -------------------------------------------------------------------------
+
+
+def _function_declarator(node: ts.Node) -> ts.Node | None:
+    """The function_declarator of a real definition; None for macro-shaped fakes."""
+    decl = node.child_by_field_name("declarator")
+    while decl is not None and decl.type in ("pointer_declarator", "attributed_declarator"):
+        decl = decl.child_by_field_name("declarator")
+    if decl is None or decl.type != "function_declarator":
+        return None
+    name = decl.child_by_field_name("declarator")
+    return decl if name is not None and name.type == "identifier" else None
+
+
+def _split_function_nodes(nodes: list[ts.Node]) -> tuple[list[ts.Node], list[ts.Node]]:
+    real, fake = [], []
+    for node in nodes:
+        (real if _function_declarator(node) is not None else fake).append(node)
+    return real, fake
+
+
+def _functions(text: _Text, nodes: list[ts.Node], calls: list[Call]) -> list[Function]:
+    functions = [_function(text, n) for n in sorted(nodes, key=lambda n: n.start_byte)]
+    finder = _FunctionFinder(functions)
+    owned: dict[int, list[Call]] = {}
+    for call in calls:
+        fn = finder.index_at(call.byte)
+        if fn is not None:
+            owned.setdefault(fn, []).append(call)
+    return [replace(fn, calls=tuple(owned.get(i, ()))) for i, fn in enumerate(functions)]
+
+
+def _function(text: _Text, node: ts.Node) -> Function:
+    decl = _function_declarator(node)
+    assert decl is not None
+    specifiers = {text.of(c) for c in node.children if c.type == "storage_class_specifier"}
+    body = node.child_by_field_name("body") or node
+    return Function(
+        name=text.of(decl.child_by_field_name("declarator")),
+        span=text.span(node),
+        body=text.span(body),
+        static="static" in specifiers,
+        inline=bool(specifiers & {"inline", "__inline", "__inline__"}),
+        params=_params(text, decl.child_by_field_name("parameters")),
+        returns_null=b"return NULL" in text.src[body.start_byte : body.end_byte],
+    )
+
+
+def _params(text: _Text, plist: ts.Node | None) -> tuple[tuple[str, str], ...]:
+    if plist is None:
+        return ()
+    params = []
+    for p in plist.named_children:
+        if p.type != "parameter_declaration":
+            continue
+        decl = p.child_by_field_name("declarator")
+        kind = p.child_by_field_name("type")
+        name = _declared_name(text.of(decl)) if decl is not None else ""
+        params.append((name, text.flat(kind) if kind is not None else ""))
+    return tuple(params)
+
+
+def _declared_name(declarator: str) -> str:
+    """`*page`, `pfns[]`, `*p = NULL` -> the declared identifier."""
+    names = _IDENT.findall(declarator.split("=", 1)[0])
+    return names[-1] if names else ""
+
+
+class _FunctionFinder:
+    """Innermost real function containing a byte (runaway recoveries nest them)."""
+
+    def __init__(self, functions: list[Function]):
+        self.functions = functions
+        self.starts = [f.span.start_byte for f in functions]
+
+    def index_at(self, byte: int) -> int | None:
+        i = bisect.bisect_right(self.starts, byte) - 1
+        # the innermost candidate starts last; an enclosing one can only start earlier
+        for j in range(i, max(-1, i - 64), -1):
+            if self.functions[j].span.contains(byte):
+                return j
+        return None
+
+    def name_at(self, byte: int) -> str | None:
+        i = self.index_at(byte)
+        return self.functions[i].name if i is not None else None
+
+
+# -- calls and defines -------------------------------------------------------------------
+
+
+def _call(text: _Text, node: ts.Node) -> Call:
+    args = node.child_by_field_name("arguments")
+    row, col = node.start_point
+    return Call(
+        name=text.of(node.child_by_field_name("function")),
+        args=tuple(text.flat(a) for a in args.named_children if a.type != "comment")
+        if args is not None
+        else (),
+        line=row + 1,
+        col=col + 1,
+        byte=node.start_byte,
+    )
+
+
+def _define(text: _Text, node: ts.Node) -> Define | None:
+    name = node.child_by_field_name("name")
+    value = node.child_by_field_name("value")
+    value_text = text.flat(value) if value is not None else ""
+    params_node = node.child_by_field_name("parameters")
+    if params_node is None and not _ORDER_NAME_RE.search(value_text + " " + text.of(name)):
+        return None  # object-like defines matter only when they involve MAX_ORDER
+    params = (
+        tuple(text.of(p) for p in params_node.named_children) if params_node is not None else None
+    )
+    return Define(text.of(name), params, value_text, node.start_point[0] + 1)
+
+
+def _name_use(text: _Text, node: ts.Node, finder: _FunctionFinder) -> NameUse:
+    parent = node.parent or node
+    context = _context(node)
+    row, col = node.start_point
+    return NameUse(
+        name=text.of(node),
+        line=row + 1,
+        col=col + 1,
+        byte=node.start_byte,
+        function=finder.name_at(node.start_byte),
+        context=text.flat(context)[:300],
+        parent=text.flat(parent)[:300],
+        parent_kind=parent.type,
+    )
+
+
+def _context(node: ts.Node) -> ts.Node:
+    """The smallest statement, condition or initialiser around a node."""
+    current = node
+    for _ in range(16):
+        parent = current.parent
+        if parent is None:
+            break
+        if parent.type in ("for_statement", "if_statement", "while_statement", "do_statement"):
+            return current
+        if parent.type.endswith(_STATEMENT_END) or parent.type.startswith("preproc"):
+            return parent
+        current = parent
+    return current
+
+
+# -- loops ---------------------------------------------------------------------------------
+
+
+def _plain_loop(text: _Text, kind: str, node: ts.Node) -> Loop:
+    body = node.child_by_field_name("body") or node
+    cond = node.child_by_field_name("condition")
+    init = node.child_by_field_name("initializer")
+    return Loop(
+        kind=kind,
+        function=None,
+        span=text.span(node),
+        body=text.span(body),
+        cond=text.flat(cond) if cond is not None else "",
+        init=text.flat(init) if init is not None else "",
+    )
+
+
+def _macro_loops(text: _Text, captures: dict, fake_fns: list[ts.Node]) -> list[Loop]:
+    """Iterator-macro loops in the shapes tree-sitter-c gives them.
+
+    - `m(a, b) { ... }` / `m(a, b)\\n stmt;`: a call statement with a MISSING `;`, whose
+      body is the next sibling statement;
+    - `m(a)\\n x += f(a);`: the body fused into an assignment whose left side is the call;
+    - `m(a) { ... }` (one argument): a fake function definition named by the macro;
+    - `m(a)\\n f(a);`: a declaration with a macro type (the body's calls are lost).
+    """
+    loops = []
+    for call in captures.get("call", ()):
+        name = text.of(call.child_by_field_name("function"))
+        if not _LOOP_MACRO.search(name):
+            continue
+        body = _macro_call_body(call)
+        if body is not None:
+            loops.append(_macro_loop(text, name, call, call.child_by_field_name("arguments"), body))
+    for fn in fake_fns:
+        kind = fn.child_by_field_name("type")
+        name = text.of(kind) if kind is not None else ""
+        body = fn.child_by_field_name("body")
+        if _LOOP_MACRO.search(name) and body is not None:
+            loops.append(_macro_loop(text, name, fn, fn.child_by_field_name("declarator"), body))
+    for decl in captures.get("macro_decl", ()):
+        head = decl.child_by_field_name("type")
+        macro = head.child_by_field_name("name") if head is not None else None
+        name = text.of(macro) if macro is not None else ""
+        body = decl.child_by_field_name("declarator")
+        if _LOOP_MACRO.search(name) and body is not None:
+            loops.append(_macro_loop(text, name, decl, head, body))
+    return loops
+
+
+def _macro_call_body(call: ts.Node) -> ts.Node | None:
+    parent = call.parent
+    if parent is None:
+        return None
+    if parent.type == "expression_statement":
+        last = parent.child(parent.child_count - 1)
+        if last is None or not last.is_missing:
+            return None  # a real `;`: a call, not a loop head
+        return parent.next_named_sibling
+    if parent.type == "assignment_expression" and parent.child_by_field_name("left") == call:
+        return parent.child_by_field_name("right")
+    return None
+
+
+def _macro_loop(text: _Text, name: str, head: ts.Node, args: ts.Node | None, body: ts.Node):
+    arg_nodes = [a for a in args.named_children if a.type != "comment"] if args else []
+    start = _Text.span(head)
+    end = body.end_point
+    span = Span(start.start_line, start.start_col, end[0] + 1, head.start_byte, body.end_byte)
+    return Loop(
+        kind="macro",
+        function=None,
+        span=span,
+        body=text.span(body),
+        cond=text.flat(args) if args is not None else "",
+        macro=name,
+        macro_args=tuple(text.flat(a) for a in arg_nodes),
+    )
+
+
+def _detail_loops(parsed, text, loops, calls, finder) -> list[Loop]:
+    call_starts = [c.byte for c in calls]
+    out = []
+    for loop in loops:
+        function = finder.name_at(loop.span.start_byte)
+        in_loop = calls[
+            bisect.bisect_left(call_starts, loop.span.start_byte) : bisect.bisect_left(
+                call_starts, loop.span.end_byte
+            )
+        ]
+        cond_calls = tuple(c.name for c in in_loop if c.byte < loop.body.start_byte)
+        base = replace(loop, function=function, cond_calls=cond_calls)
+        if _LOOP_PREFILTER.search(parsed.src, loop.span.start_byte, loop.span.end_byte):
+            base = _LoopDetail(parsed, text, base, in_loop, loops).build()
+        out.append(base)
+    return out
+
+
+class _LoopDetail:
+    """Body facts for one loop: guards, exits, steps, assignments, pointer arithmetic."""
+
+    def __init__(self, parsed: ParsedFile, text: _Text, loop: Loop, calls: list[Call], loops):
+        self.text = text
+        self.loop = loop
+        self.calls = calls
+        self.nested = [
+            lp.body
+            for lp in loops
+            if loop.body.start_byte <= lp.span.start_byte and lp.span.end_byte <= loop.body.end_byte
+        ]
+        root = _root_for(parsed, loop.span.start_byte)
+        cursor = ts.QueryCursor(_LOOP_QUERY)
+        cursor.set_byte_range(loop.span.start_byte, loop.span.end_byte)
+        self.captures = cursor.captures(root)
+
+    def build(self) -> Loop:
+        branches = self._branches()
+        body_calls = [c for c in self.calls if self.loop.body.contains(c.byte)]
+        return replace(
+            self.loop,
+            steps=self._steps(),
+            calls=tuple(LoopCall(c, self._guards(c.byte, branches)) for c in body_calls),
+            exits=self._exits(branches),
+            assigns=self._assigns(),
+            indexes=self._indexes(),
+            detailed=True,
+        )
+
+    def _in_nested(self, byte: int) -> bool:
+        return any(b.contains(byte) for b in self.nested)
+
+    def _calls_in(self, start: int, end: int) -> tuple[str, ...]:
+        return tuple(c.name for c in self.calls if start <= c.byte < end)
+
+    def _branches(self) -> list[tuple[ts.Node, ts.Node, ts.Node | None]]:
+        """(condition, then, else) of every if / ?: inside the body."""
+        out = []
+        for node in self.captures.get("if", []) + self.captures.get("ternary", []):
+            if not self.loop.body.contains(node.start_byte):
+                continue
+            cond = node.child_by_field_name("condition")
+            then = node.child_by_field_name("consequence")
+            other = node.child_by_field_name("alternative")
+            if cond is not None and then is not None:
+                out.append((cond, then, other))
+        out.sort(key=lambda b: b[0].start_byte)
+        return out
+
+    def _guards(self, byte: int, branches) -> tuple[Guard, ...]:
+        guards = []
+        for cond, then, other in branches:
+            if cond.start_byte <= byte < cond.end_byte:
+                # short-circuit: conjuncts left of the call hold when it runs
+                prefix = self.text.src[cond.start_byte : byte].decode("utf-8", "replace")
+                guards.append(Guard(" ".join(prefix.split()), self._calls_in(cond.start_byte, byte), False))
+            elif then.start_byte <= byte < then.end_byte:
+                guards.append(self._guard(cond, negated=False))
+            elif other is not None and other.start_byte <= byte < other.end_byte:
+                guards.append(self._guard(cond, negated=True))
+        return tuple(guards)
+
+    def _guard(self, cond: ts.Node, negated: bool) -> Guard:
+        return Guard(self.text.flat(cond), self._calls_in(cond.start_byte, cond.end_byte), negated)
+
+    def _exits(self, branches) -> tuple[Exit, ...]:
+        exits = []
+        for kind in ("continue", "break", "return", "goto"):
+            for jump in self.captures.get(kind, []):
+                byte = jump.start_byte
+                if not self.loop.body.contains(byte):
+                    continue
+                if kind in ("continue", "break") and self._in_nested(byte):
+                    continue  # belongs to the inner loop
+                owner = _innermost_then(branches, byte)
+                if owner is None:
+                    continue
+                cond_text = self.text.flat(owner)
+                exits.append(
+                    Exit(
+                        kind,
+                        cond_text,
+                        self._calls_in(owner.start_byte, owner.end_byte),
+                        frozenset(_IDENT.findall(cond_text)),
+                        owner.start_byte,
+                        owner.start_point[0] + 1,
+                    )
+                )
+        exits.sort(key=lambda e: e.byte)
+        return tuple(exits)
+
+    def _steps(self) -> tuple[Step, ...]:
+        update = self._update_clause()
+        steps = []
+        for node in self.captures.get("update", []) + self.captures.get("assign", []):
+            in_update = self._in_header(node.start_byte, update)
+            if not in_update and not self._is_body_statement(node):
+                continue
+            step = _step(self.text, node, in_update)
+            if step is not None:
+                steps.append((node.start_byte, step))
+        return tuple(s for _, s in sorted(steps, key=lambda p: p[0]))
+
+    def _in_header(self, byte: int, update: ts.Node | None) -> bool:
+        """In the for-update clause, or in a while/do condition (`while (++pfn < end)`)."""
+        if update is not None:
+            return update.start_byte <= byte < update.end_byte
+        return self.loop.kind in ("while", "do") and not self.loop.body.contains(byte)
+
+    def _update_clause(self) -> ts.Node | None:
+        if self.loop.kind != "for":
+            return None
+        node = self.captures.get("update", []) + self.captures.get("assign", [])
+        for n in node:
+            parent = n.parent
+            while parent is not None and parent.type == "comma_expression":
+                parent = parent.parent
+            if parent is not None and parent.type == "for_statement" and (
+                parent.start_byte == self.loop.span.start_byte
+            ):
+                field = parent.child_by_field_name("update")
+                if field is not None:
+                    return field
+        return None
+
+    def _is_body_statement(self, node: ts.Node) -> bool:
+        if not self.loop.body.contains(node.start_byte) or self._in_nested(node.start_byte):
+            return False
+        parent = node.parent
+        return parent is not None and parent.type in ("expression_statement", "comma_expression")
+
+    def _assigns(self) -> tuple[Assign, ...]:
+        out = []
+        for node in self.captures.get("assign", []):
+            right = node.child_by_field_name("right")
+            op = node.child_by_field_name("operator")
+            if right is None or right.type != "call_expression" or (op and self.text.of(op) != "="):
+                continue
+            out.append(self._assign(node.child_by_field_name("left"), right, node.start_byte))
+        for node in self.captures.get("init_call", []):
+            out.append(
+                self._assign(
+                    node.child_by_field_name("declarator"),
+                    node.child_by_field_name("value"),
+                    node.start_byte,
+                )
+            )
+        return tuple(sorted((a for a in out if a), key=lambda a: a.byte))
+
+    def _assign(self, left: ts.Node, call: ts.Node, byte: int) -> Assign | None:
+        fn = call.child_by_field_name("function")
+        if left is None or fn is None or fn.type != "identifier":
+            return None
+        if not self.loop.body.contains(byte):
+            return None
+        return Assign(_declared_name(self.text.of(left)) or self.text.flat(left), self.text.of(fn), byte)
+
+    def _indexes(self) -> tuple[Index, ...]:
+        out = []
+        for node in self.captures.get("plus", []):
+            left = node.child_by_field_name("left")
+            right = node.child_by_field_name("right")
+            if left is not None and right is not None and left.type == "identifier":
+                out.append(self._index(node, left, right))
+        for node in self.captures.get("subscript", []):
+            base = node.child_by_field_name("argument")
+            index = node.child_by_field_name("index")
+            if base is not None and index is not None and base.type == "identifier":
+                out.append(self._index(node, base, index))
+        return tuple(sorted((i for i in out if self.loop.body.contains(i.byte)), key=lambda i: i.byte))
+
+    def _index(self, node: ts.Node, base: ts.Node, offset: ts.Node) -> Index:
+        row, col = node.start_point
+        return Index(self.text.of(base), self.text.flat(offset), row + 1, col + 1, node.start_byte)
+
+
+def _root_for(parsed: ParsedFile, byte: int) -> ts.Node:
+    if parsed.in_lost_region(byte):
+        for tree in parsed.chunks:
+            ranges = tree.included_ranges
+            if ranges and ranges[0].start_byte <= byte < ranges[0].end_byte:
+                return tree.root_node
+    return parsed.tree.root_node
+
+
+def _innermost_then(branches, byte: int) -> ts.Node | None:
+    owner = None
+    for cond, then, _ in branches:
+        if then.start_byte <= byte < then.end_byte:
+            owner = cond  # branches are sorted by start, so the last match is innermost
+    return owner
+
+
+def _step(text: _Text, node: ts.Node, in_update: bool) -> Step | None:
+    if node.type == "update_expression":
+        arg = node.child_by_field_name("argument")
+        op = node.child_by_field_name("operator")
+        if arg is None or op is None:
+            return None
+        return Step(text.flat(arg), text.of(op), "1", in_update)
+    left = node.child_by_field_name("left")
+    right = node.child_by_field_name("right")
+    op = node.child_by_field_name("operator")
+    if left is None or right is None or op is None:
+        return None
+    var, op_text, amount = text.flat(left), text.of(op), text.flat(right)
+    if op_text in ("+=", "-="):
+        return Step(var, op_text, amount, in_update)
+    if op_text == "=" and re.search(rf"\b{re.escape(var)}\b", amount):
+        return Step(var, op_text, amount, in_update)  # pfn = ALIGN(pfn + 1, ...)
+    return None
+
+
+# -- local variables ------------------------------------------------------------------------
+
+
+def _add_local_facts(parsed: ParsedFile, text: _Text, facts: FileFacts) -> None:
+    """Struct-pointer types and assigned values, for functions that hold detailed loops."""
+    wanted = {lp.function for lp in facts.loops if lp.detailed and lp.function}
+    for i, fn in enumerate(facts.functions):
+        if fn.name not in wanted:
+            continue
+        cursor = ts.QueryCursor(_LOCALS_QUERY)
+        cursor.set_byte_range(fn.span.start_byte, fn.span.end_byte)
+        pointers: dict[str, str] = {}
+        values: list[tuple[str, str]] = []
+        for _, caps in cursor.matches(_root_for(parsed, fn.span.start_byte)):
+            if "struct" in caps:
+                _record_pointers(text, caps, pointers)
+            else:
+                var = _declared_name(text.of(caps["var"][0]))
+                values.append((var, text.flat(caps["value"][0])))
+        facts.functions[i] = replace(fn, pointer_types=tuple(pointers.items()), values=tuple(values))
+
+
+def _record_pointers(text: _Text, caps, pointers: dict[str, str]) -> None:
+    struct = text.of(caps["struct"][0])
+    for declarator in caps["decl"][0].children_by_field_name("declarator"):
+        decl_text = text.of(declarator).split("=", 1)[0]
+        stars = decl_text.count("*")
+        if stars:
+            pointers.setdefault(_declared_name(decl_text), struct + "*" * stars)

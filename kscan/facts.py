@@ -1,0 +1,173 @@
+"""Per-file facts: the compact, picklable summary of a parsed C file.
+
+Workers parse a file with tree-sitter and send back a FileFacts, never a tree.
+Rules read only these classes.  Positions are 1-based lines and columns (bytes);
+`byte` fields are offsets into the file, used to order and nest facts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    start_line: int
+    start_col: int
+    end_line: int
+    start_byte: int
+    end_byte: int
+
+    def contains(self, byte: int) -> bool:
+        return self.start_byte <= byte < self.end_byte
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    name: str
+    args: tuple[str, ...]  # argument texts, whitespace-normalised
+    line: int
+    col: int
+    byte: int
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One way a loop advances a variable: `pfn++`, `pfn += n`, `page = next(page)`."""
+
+    var: str
+    op: str  # "++", "--", "+=", "-=", "="
+    amount: str  # "1" for ++/--, the right-hand side text otherwise
+    in_update: bool  # in the for-update clause (else a statement in the body)
+
+
+@dataclass(frozen=True, slots=True)
+class Exit:
+    """A guarded jump in a loop body: `if (cond) continue;` and friends."""
+
+    kind: str  # "continue" | "break" | "return" | "goto"
+    cond: str
+    cond_calls: tuple[str, ...]
+    cond_idents: frozenset[str]
+    byte: int
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class Guard:
+    """An `if` condition that encloses a call inside a loop body."""
+
+    cond: str
+    cond_calls: tuple[str, ...]
+    negated: bool  # the call sits in the else branch
+
+
+@dataclass(frozen=True, slots=True)
+class LoopCall:
+    call: Call
+    guards: tuple[Guard, ...]  # innermost last, only those inside the loop
+
+
+@dataclass(frozen=True, slots=True)
+class Assign:
+    """`lhs = name(args)` or `T *lhs = name(args)` inside a loop body."""
+
+    lhs: str
+    call: str
+    byte: int
+
+
+@dataclass(frozen=True, slots=True)
+class Index:
+    """Pointer arithmetic on an identifier: `base + offset`, `base[offset]`, `&base[offset]`."""
+
+    base: str
+    offset: str
+    line: int
+    col: int
+    byte: int
+
+
+@dataclass(frozen=True, slots=True)
+class Loop:
+    kind: str  # "for" | "while" | "do" | "macro"
+    function: str | None
+    span: Span
+    body: Span
+    cond: str  # for/while/do condition; the macro's argument list for macro loops
+    init: str = ""  # for-initialiser text
+    macro: str = ""  # iterator macro name for macro loops
+    macro_args: tuple[str, ...] = ()
+    steps: tuple[Step, ...] = ()
+    cond_calls: tuple[str, ...] = ()
+    calls: tuple[LoopCall, ...] = ()  # calls in the body, nested loops included
+    exits: tuple[Exit, ...] = ()
+    assigns: tuple[Assign, ...] = ()
+    indexes: tuple[Index, ...] = ()
+    detailed: bool = False  # body facts were extracted (the loop passed the prefilter)
+
+    @property
+    def induction_vars(self) -> tuple[str, ...]:
+        """Variables the loop advances: the for-update's, else body steps named in the condition."""
+        update = tuple(dict.fromkeys(s.var for s in self.steps if s.in_update))
+        if update:
+            return update
+        named = (s.var for s in self.steps if re.search(rf"\b{re.escape(s.var)}\b", self.cond))
+        return tuple(dict.fromkeys(named))
+
+
+@dataclass(frozen=True, slots=True)
+class Function:
+    name: str
+    span: Span
+    body: Span
+    static: bool
+    inline: bool
+    params: tuple[tuple[str, str], ...]  # (name, type text)
+    # Filled only for functions that hold a detailed loop:
+    pointer_types: tuple[tuple[str, str], ...] = ()  # (var, "page*" / "page**" ...)
+    values: tuple[tuple[str, str], ...] = ()  # (var, text) for `var = text` and initialisers
+    calls: tuple[Call, ...] = ()
+    returns_null: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Define:
+    name: str
+    params: tuple[str, ...] | None  # None for object-like macros
+    value: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class NameUse:
+    """A use of a MAX_ORDER-family identifier, with the expression around it."""
+
+    name: str
+    line: int
+    col: int
+    byte: int
+    function: str | None
+    context: str  # the smallest enclosing statement/condition/initialiser text
+    parent: str  # the parent expression's text
+    parent_kind: str  # tree-sitter node type of the parent
+
+
+@dataclass(slots=True)
+class FileFacts:
+    path: str  # as reported (relative to the tree root when there is one)
+    lines: int = 0
+    functions: list[Function] = field(default_factory=list)
+    loops: list[Loop] = field(default_factory=list)
+    defines: list[Define] = field(default_factory=list)
+    name_uses: list[NameUse] = field(default_factory=list)
+    error_nodes: int = 0
+    recovered_regions: int = 0  # runaway ERROR regions re-parsed chunk by chunk
+    bodies_seen: int = 0  # column-0 `{` lines: kernel-style function bodies in the text
+    not_utf8: bool = False
+
+    @property
+    def unrecovered_bodies(self) -> int:
+        """Function bodies in the text that no function fact covers (coverage check)."""
+        return max(0, self.bodies_seen - len(self.functions))

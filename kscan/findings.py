@@ -1,0 +1,105 @@
+"""What rules produce and reporters consume.
+
+A Finding carries everything a reporter needs (location, message, the source line,
+related locations, the model verdict), so reporters never look at rules or facts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from enum import IntEnum
+
+
+class Level(IntEnum):
+    """Shared scale for severity and confidence (bandit's LOW/MEDIUM/HIGH)."""
+
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> Level:
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            raise ValueError(f"unknown level {text!r} (low, medium, high)") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    path: str  # relative to the tree root when there is one
+    line: int  # 1-based
+    col: int  # 1-based, in bytes
+    function: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Related:
+    """A second place that explains a finding: the hoisted check, a call-chain step."""
+
+    location: Location
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Walk:
+    """The shape of a memmap walk as the rule saw it; the allocator model judges it.
+
+    extent: how far the walk can go —
+      "block"        one MAX_ORDER block from a validated head,
+      "pageblock"    one pageblock from a validated head,
+      "section"      one memory section,
+      "zone-span"    a zone's or node's spanned range (holes included),
+      "caller-range" a range handed in by the caller,
+      "huge-page"    a folio / huge page / 1 << order pages (may exceed a section),
+      "unknown".
+    unit: "pfn" (pfn_to_page per step) or "page" (struct page pointer arithmetic).
+    checked_at: granularity of the validity check that does exist, if any
+      ("block", "pageblock", "section"), else None.
+    """
+
+    extent: str
+    unit: str
+    checked_at: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The allocator model's judgement of a finding under a concrete geometry."""
+
+    kind: str  # "breaks" | "safe-by-design" | "unknown"
+    preset: str  # e.g. "arm64-4k"
+    reason: str  # the witness or the reason it is safe
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    rule_id: str
+    rule_name: str
+    family: str
+    severity: Level
+    confidence: Level
+    message: str
+    location: Location
+    source_line: str = ""
+    related: tuple[Related, ...] = ()
+    walk: Walk | None = None
+    verdict: Verdict | None = None
+    properties: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def fingerprint(self) -> str:
+        """Stable under line shifts: rule, file, function and the normalised source line."""
+        text = " ".join(self.source_line.split())
+        key = "\0".join((self.rule_id, self.location.path, self.location.function or "", text))
+        return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+    def with_verdict(self, verdict: Verdict, severity: Level | None = None) -> Finding:
+        return replace(self, verdict=verdict, severity=severity or self.severity)
+
+    def sort_key(self) -> tuple:
+        return (self.location.path, self.location.line, self.location.col, self.rule_id)

@@ -1,0 +1,125 @@
+"""Parse kernel C with tree-sitter-c, repairing what kernel macros break.
+
+Two repairs, both measured on real trees (see shared/reference/treesitter-on-kernel.md):
+
+* Attribute and annotation macros (`__init`, `__meminit`, `__user`, `__acquires(x)`, ...)
+  sit where C has no room for an identifier and cause most ERROR nodes.  They are
+  blanked with spaces of the same length before parsing, so byte offsets, lines and
+  columns stay exact.
+* A runaway recovery (a label before `#endif`, an `#ifdef` inside call arguments) can
+  swallow the rest of a file into one ERROR node.  Such a region is parsed again in
+  chunks split at column-0 `}` lines, each chunk through `included_ranges` so its
+  positions are still those of the file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import tree_sitter as ts
+import tree_sitter_c as tsc
+
+LANGUAGE = ts.Language(tsc.language())
+
+_BARE_ATTRIBUTES = (
+    "__init __meminit __init_memblock __initdata_memblock __init_or_module __ref __refdata "
+    "__must_check __read_mostly __ro_after_init __initdata __initconst __meminitdata "
+    "__meminitconst __exit __exitdata __always_inline noinline __noinline __cold __hot "
+    "notrace __maybe_unused __always_unused __used __weak __sched __latent_entropy __user "
+    "__percpu __iomem __rcu __force __bitwise __kernel __safe __private __noreturn __visible "
+    "asmlinkage __cpuidle noinstr __flatten __pure __malloc __nocfi __noclone "
+    "__no_sanitize_address __cacheline_aligned __cacheline_aligned_in_smp "
+    "____cacheline_aligned ____cacheline_aligned_in_smp __page_aligned_bss "
+    "__page_aligned_data __packed __nostackprotector __init_refok __always_used"
+).split()
+_ATTRIBUTES_WITH_ARGS = (
+    "__section __aligned __printf __scanf __acquires __releases __must_hold __cond_acquires "
+    "__alloc_size __counted_by __guarded_by __assume_aligned __diag_ignore __nonstring"
+).split()
+
+# `(?<!define )` keeps `#define __init ...` intact: blanking the name would redefine
+# whatever token follows it.
+_ATTRIBUTE_RE = re.compile(
+    rb"(?<!define )\b(?:"
+    + rb"|".join(a.encode() for a in _ATTRIBUTES_WITH_ARGS)
+    + rb")\s*\((?:[^()\n]|\([^()\n]*\))*\)"
+    + rb"|(?<!define )\b(?:"
+    + rb"|".join(a.encode() for a in _BARE_ATTRIBUTES)
+    + rb")\b"
+)
+
+_RUNAWAY_MIN_BYTES = 2048
+_CLOSING_BRACE = re.compile(rb"^}[^\n]*\n", re.M)
+
+
+def blank_attributes(src: bytes) -> bytes:
+    """Replace attribute macros by spaces of the same length (newlines kept)."""
+    return _ATTRIBUTE_RE.sub(lambda m: re.sub(rb"[^\n]", b" ", m.group()), src)
+
+
+@dataclass(slots=True)
+class ParsedFile:
+    """A file's main tree plus re-parsed chunks of regions the main tree lost."""
+
+    src: bytes
+    tree: ts.Tree
+    lost: list[tuple[int, int]] = field(default_factory=list)  # byte ranges to ignore in `tree`
+    chunks: list[ts.Tree] = field(default_factory=list)  # trees covering those ranges
+
+    def roots(self) -> list[ts.Node]:
+        return [self.tree.root_node] + [t.root_node for t in self.chunks]
+
+    def in_lost_region(self, byte: int) -> bool:
+        return any(a <= byte < b for a, b in self.lost)
+
+
+def new_parser() -> ts.Parser:
+    return ts.Parser(LANGUAGE)
+
+
+def parse(parser: ts.Parser, raw: bytes) -> ParsedFile:
+    src = blank_attributes(raw)
+    parser.included_ranges = []
+    parsed = ParsedFile(src, parser.parse(src))
+    for start, end in _runaway_regions(parsed.tree.root_node, src):
+        parsed.lost.append((start, end))
+        parsed.chunks.extend(_parse_chunks(parser, src, start, end))
+    parser.included_ranges = []
+    return parsed
+
+
+def _runaway_regions(root: ts.Node, src: bytes) -> list[tuple[int, int]]:
+    """Top-level ERROR nodes that swallowed more than one function body."""
+    regions = []
+    for node in root.children:
+        if node.type != "ERROR" or node.end_byte - node.start_byte < _RUNAWAY_MIN_BYTES:
+            continue
+        closing = _CLOSING_BRACE.findall(src, node.start_byte, node.end_byte)
+        if len(closing) >= 2:
+            regions.append((node.start_byte, node.end_byte))
+    return regions
+
+
+def _parse_chunks(parser: ts.Parser, src: bytes, start: int, end: int) -> list[ts.Tree]:
+    trees = []
+    for chunk_start, chunk_end in _split_at_closing_braces(src, start, end):
+        parser.included_ranges = [_byte_range(src, chunk_start, chunk_end)]
+        trees.append(parser.parse(src))
+    return trees
+
+
+def _split_at_closing_braces(src: bytes, start: int, end: int) -> list[tuple[int, int]]:
+    bounds = [m.end() for m in _CLOSING_BRACE.finditer(src, start, end)]
+    edges = [start] + bounds + ([end] if not bounds or bounds[-1] < end else [])
+    return [(a, b) for a, b in zip(edges, edges[1:], strict=False) if b > a]
+
+
+def _byte_range(src: bytes, start: int, end: int) -> ts.Range:
+    return ts.Range(_point(src, start), _point(src, end), start, end)
+
+
+def _point(src: bytes, byte: int) -> ts.Point:
+    line = src.count(b"\n", 0, byte)
+    line_start = src.rfind(b"\n", 0, byte) + 1
+    return ts.Point(line, byte - line_start)

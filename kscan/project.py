@@ -1,0 +1,61 @@
+"""The whole scan as rules see it: every file's facts plus what the tree says."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from kscan.facts import FileFacts, Function, Loop
+from kscan.treeinfo import TreeInfo
+from kscan.vocab import VALIDITY_CHECKS
+
+
+@dataclass
+class Project:
+    files: list[FileFacts]
+    tree: TreeInfo
+    extra_validity_checks: frozenset[str] = field(default_factory=frozenset)
+
+    def loops(self) -> Iterator[tuple[FileFacts, Loop]]:
+        for facts in self.files:
+            for loop in facts.loops:
+                yield facts, loop
+
+    @cached_property
+    def functions_by_name(self) -> dict[str, list[tuple[FileFacts, Function]]]:
+        index: dict[str, list[tuple[FileFacts, Function]]] = {}
+        for facts in self.files:
+            for fn in facts.functions:
+                index.setdefault(fn.name, []).append((facts, fn))
+        return index
+
+    @cached_property
+    def validity_checks(self) -> frozenset[str]:
+        """Known checks, configured extras, and local helpers that validate and return NULL.
+
+        A helper counts when its body calls a check and has a `return NULL` path, e.g. a
+        `first_valid_page(pfn, n)` that walks to the first PFN with a memmap.  Helpers of
+        helpers are found by iterating to a fixed point.
+        """
+        known = set(VALIDITY_CHECKS) | set(self.extra_validity_checks)
+        candidates = [
+            (fn.name, {c.name for c in fn.calls})
+            for facts in self.files
+            for fn in facts.functions
+            if fn.returns_null
+        ]
+        grew = True
+        while grew:
+            grew = False
+            for name, callees in candidates:
+                if name not in known and callees & known:
+                    known.add(name)
+                    grew = True
+        return frozenset(known)
+
+    def function(self, facts: FileFacts, loop: Loop) -> Function | None:
+        for fn in facts.functions:
+            if fn.name == loop.function and fn.span.contains(loop.span.start_byte):
+                return fn
+        return None

@@ -1,0 +1,73 @@
+"""The Rule base class: identity, documentation and the helper that makes findings.
+
+A rule is one module under rules/; its module docstring is its documentation (what,
+why, example, fix) and `kscan explain ID` prints it.  Rules read facts through the
+Project and yield Findings; they never see tree-sitter.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from collections.abc import Iterable
+
+from kscan.facts import FileFacts
+from kscan.findings import Finding, Level, Location, Related, Walk
+from kscan.project import Project
+
+
+class Rule:
+    id: str = ""
+    name: str = ""
+    family: str = ""
+    severity: Level = Level.MEDIUM
+    confidence: Level = Level.MEDIUM
+
+    def check(self, project: Project) -> Iterable[Finding]:
+        raise NotImplementedError
+
+    @property
+    def doc(self) -> str:
+        return inspect.cleandoc(sys.modules[type(self).__module__].__doc__ or "")
+
+    @property
+    def summary(self) -> str:
+        return self.doc.splitlines()[0] if self.doc else self.name
+
+    def finding(
+        self,
+        facts: FileFacts,
+        line: int,
+        col: int,
+        function: str | None,
+        message: str,
+        *,
+        severity: Level | None = None,
+        confidence: Level | None = None,
+        walk: Walk | None = None,
+        related: tuple[Related, ...] = (),
+        properties: tuple[tuple[str, str], ...] = (),
+    ) -> Finding:
+        return Finding(
+            rule_id=self.id,
+            rule_name=self.name,
+            family=self.family,
+            severity=severity or self.severity,
+            confidence=confidence or self.confidence,
+            message=message,
+            location=Location(facts.path, line, col, function),
+            related=related,
+            walk=walk,
+            properties=properties,
+        )
+
+    def related(self, facts: FileFacts, line: int, message: str, function: str | None = None):
+        return Related(Location(facts.path, line, 1, function), message)
+
+
+def rule_info(rule: Rule):
+    """Plain metadata for reporters, which never import rules."""
+    from kscan.report import RuleInfo
+
+    return RuleInfo(rule.id, rule.name, rule.family, rule.severity, rule.confidence,
+                    rule.summary, rule.doc)

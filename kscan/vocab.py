@@ -1,0 +1,84 @@
+"""Kernel vocabulary shared by the rules: what checks validity, what touches memmap.
+
+Names only; which local helpers also validate is decided from their bodies
+(see Project.validity_helpers), not listed here.
+"""
+
+import re
+
+# Calls that establish "this PFN has a valid (initialised, or online) memmap".
+VALIDITY_CHECKS = frozenset(
+    {
+        "pfn_valid",
+        "pfn_valid_within",
+        "pfn_to_online_page",
+        "pageblock_pfn_to_page",
+        "__pageblock_pfn_to_page",
+        "early_pfn_valid",
+        "pfn_in_present_section",
+        "online_section_nr",
+        "online_section",
+        "valid_section",
+        "valid_section_nr",
+        "present_section_nr",
+        "pfn_is_map_memory",
+        "memblock_is_map_memory",
+        "find_buddy_page_pfn",
+    }
+)
+
+# Calls that turn a PFN into its struct page / folio: the memmap access itself.
+MEMMAP_ACCESSORS = frozenset({"pfn_to_page", "__pfn_to_page", "pfn_folio"})
+
+# Safe ways to step a struct page pointer across a section boundary.
+SECTION_SAFE_STEPPERS = frozenset({"nth_page", "folio_page", "pfn_to_page", "page_folio"})
+
+# Iterators whose every PFN, or every yielded range, has a memmap.
+VALID_RANGE_ITERATORS = re.compile(
+    r"valid|for_each_(?:free_)?mem(?:_pfn)?_range|for_each_memblock|for_each_reserved_mem"
+)
+
+# Block-granular quantities: a walk bounded by these stays inside one block.
+BLOCK_WORDS = re.compile(
+    r"\b(?:MAX_ORDER_NR_PAGES|pageblock_nr_pages|pageblock_end_pfn|pageblock_start_pfn"
+    r"|pageblock_order|pageblock_align|pageblock_aligned|PAGES_PER_SECTION"
+    r"|PAGES_PER_SUBSECTION|\w*block_(?:start|end)\w*|\w*block_pfn\w*)\b"
+)
+BLOCK_GRANULARITY = (
+    ("section", re.compile(r"PAGES_PER_SECTION|PAGES_PER_SUBSECTION|section")),
+    ("block", re.compile(r"MAX_ORDER_NR_PAGES|MAX_ORDER|MAX_PAGE_ORDER")),
+    ("pageblock", re.compile(r"pageblock|block_")),
+)
+
+# A check made only on block-aligned PFNs: `IS_ALIGNED(pfn, X)`, `!(pfn & (X - 1))`.
+ALIGNED_TEST = re.compile(
+    r"IS_ALIGNED|pageblock_aligned|&\s*\(?\s*(?:MAX_ORDER_NR_PAGES|pageblock_nr_pages"
+    r"|PAGES_PER_SECTION)\s*-\s*1|%\s*(?:MAX_ORDER_NR_PAGES|pageblock_nr_pages|PAGES_PER_SECTION)"
+)
+
+# Ranges that span a zone or a node: holes and absent sections included.
+SPAN_WORDS = re.compile(
+    r"zone_start_pfn|zone_end_pfn|node_start_pfn|node_end_pfn|pgdat_end_pfn|spanned_pages"
+    r"|\bmax_pfn\b|\bmin_low_pfn\b|\bmax_low_pfn\b|highest_memmap_pfn"
+)
+
+# Page counts that can exceed one MAX_ORDER block or one memory section.
+BIG_COUNTS = re.compile(
+    r"folio_nr_pages|pages_per_huge_page|compound_nr|huge_page_size|HPAGE_PUD_NR"
+    r"|\b1U?L?\s*<<\s*\w*order\b|folio_size"
+)
+CONTIG_COUNTS = re.compile(r"\bnr_pages\b|\bcount\b|\bnr\b")
+
+IDENT = re.compile(r"[A-Za-z_]\w*")
+
+
+def identifiers(text: str) -> set[str]:
+    return set(IDENT.findall(text))
+
+
+def block_granularity(text: str) -> str | None:
+    """'section' / 'block' / 'pageblock' for the coarsest block quantity named in text."""
+    for name, pattern in BLOCK_GRANULARITY:
+        if pattern.search(text):
+            return name
+    return None

@@ -1,0 +1,185 @@
+"""Walk analysis shared by the pfn-walk rules: which loops touch memmap PFN by PFN,
+whether a validity check dominates the access, and how far the walk can reach.
+
+Dominance is structural, over loop facts: a check dominates an access when it sits in
+an enclosing `if` (or an earlier `&&` conjunct), in a guarded `continue`/`break`/
+`return`/`goto` earlier in the body, or in the loop condition.  A check guarded by
+an alignment test (`IS_ALIGNED(pfn, X) && !pfn_valid(pfn)`) only covers block heads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from kscan.facts import Exit, FileFacts, Function, Loop, LoopCall
+from kscan.project import Project
+from kscan.vocab import (
+    ALIGNED_TEST,
+    BLOCK_WORDS,
+    MEMMAP_ACCESSORS,
+    SPAN_WORDS,
+    VALID_RANGE_ITERATORS,
+    block_granularity,
+    identifiers,
+)
+
+UNIT_STEPS = {("++", "1"), ("--", "1"), ("+=", "1"), ("-=", "1")}
+
+
+@dataclass(frozen=True, slots=True)
+class PfnWalk:
+    """A loop that converts every PFN it visits into a struct page, unchecked."""
+
+    facts: FileFacts
+    loop: Loop
+    function: Function | None
+    access: LoopCall
+    extent: str  # see findings.Walk.extent
+    hoisted_check: str | None  # "aligned" | "outer-loop" | "before-loop" | None
+    check_line: int | None  # where the hoisted check is
+    checked_at: str | None  # its granularity, when known
+
+    @property
+    def block_confined(self) -> bool:
+        """The walk relies on one block-level check (KS002), not on none at all (KS001)."""
+        return self.hoisted_check in ("aligned", "outer-loop") or self.extent == "block"
+
+
+def unit_step_vars(loop: Loop) -> set[str]:
+    return {s.var for s in loop.steps if (s.op, s.amount) in UNIT_STEPS}
+
+
+def pfn_walks(project: Project) -> Iterator[PfnWalk]:
+    checks = project.validity_checks
+    for facts, loop in project.loops():
+        if not loop.detailed or loop.kind == "macro":
+            continue
+        access = _unchecked_access(facts, loop, checks)
+        if access is None:
+            continue
+        yield _classify(project, facts, loop, access, checks)
+
+
+def _unchecked_access(facts: FileFacts, loop: Loop, checks: frozenset[str]) -> LoopCall | None:
+    steppers = unit_step_vars(loop)
+    if not steppers or set(loop.cond_calls) & checks:
+        return None
+    if _inside_valid_iterator(facts, loop):
+        return None
+    for lc in loop.calls:
+        if lc.call.name not in MEMMAP_ACCESSORS or not lc.call.args:
+            continue
+        walked = identifiers(lc.call.args[0]) & steppers
+        if not walked or _owned_by_inner_loop(facts, loop, lc, walked):
+            continue
+        if not _dominated(loop, lc, checks, per_pfn_only=True):
+            return lc
+    return None
+
+
+def _inside_valid_iterator(facts: FileFacts, loop: Loop) -> bool:
+    """Inside for_each_valid_pfn(), or bounded by a range for_each_mem_pfn_range() yields."""
+    bounds = identifiers(f"{loop.init} {loop.cond}")
+    for outer in facts.loops:
+        if outer.kind != "macro" or not outer.body.contains(loop.span.start_byte):
+            continue
+        if VALID_RANGE_ITERATORS.search(outer.macro) and (
+            "valid" in outer.macro or bounds & identifiers(outer.cond)
+        ):
+            return True
+    return False
+
+
+def _owned_by_inner_loop(facts: FileFacts, loop: Loop, lc: LoopCall, walked: set[str]) -> bool:
+    """The access advances with a nested loop's variable: that loop is the walk."""
+    for inner in facts.loops:
+        if inner is loop or not loop.body.contains(inner.span.start_byte):
+            continue
+        if inner.body.contains(lc.call.byte) and unit_step_vars(inner) & walked:
+            return True
+    return False
+
+
+def _dominated(loop: Loop, lc: LoopCall, checks: frozenset[str], per_pfn_only: bool) -> bool:
+    validated = {a.lhs for a in loop.assigns if a.call in checks and a.byte < lc.call.byte}
+    for guard in lc.guards:
+        if set(guard.cond_calls) & checks or identifiers(guard.cond) & validated:
+            return True
+    for exit_ in _checking_exits(loop, checks, validated, before=lc.call.byte):
+        if not (per_pfn_only and ALIGNED_TEST.search(exit_.cond)):
+            return True
+    return False
+
+
+def _checking_exits(loop: Loop, checks, validated: set[str], before: int) -> list[Exit]:
+    return [
+        e
+        for e in loop.exits
+        if e.byte < before and (set(e.cond_calls) & checks or e.cond_idents & validated)
+    ]
+
+
+def _classify(project, facts, loop, access, checks) -> PfnWalk:
+    function = project.function(facts, loop)
+    extent = _extent(loop, function)
+    aligned = [e for e in _checking_exits(loop, checks, set(), access.call.byte)
+               if ALIGNED_TEST.search(e.cond)]
+    if aligned:
+        return PfnWalk(facts, loop, function, access, extent, "aligned", aligned[0].line,
+                       block_granularity(aligned[0].cond))
+    outer = _checking_outer_loop(facts, loop, checks)
+    if outer is not None:
+        granularity = block_granularity(_loop_text(outer)) or block_granularity(_loop_text(loop))
+        return PfnWalk(facts, loop, function, access, _confined(extent), "outer-loop",
+                       outer.span.start_line, granularity)
+    before = _check_before_loop(function, loop, checks)
+    if extent == "block":
+        return PfnWalk(facts, loop, function, access, extent, "before-loop" if before else None,
+                       before.line if before else None, block_granularity(_loop_text(loop)))
+    return PfnWalk(facts, loop, function, access, extent, None, before.line if before else None,
+                   None)
+
+
+def _confined(extent: str) -> str:
+    return extent if extent in ("block", "pageblock", "section") else "block"
+
+
+def _extent(loop: Loop, function: Function | None) -> str:
+    text = _loop_text(loop)
+    if BLOCK_WORDS.search(text):
+        return "block"
+    if SPAN_WORDS.search(text):
+        return "zone-span"
+    params = {name for name, _ in function.params} if function else set()
+    if identifiers(text) & params:
+        return "caller-range"
+    return "unknown"
+
+
+def _loop_text(loop: Loop) -> str:
+    amounts = " ".join(s.amount for s in loop.steps)
+    return f"{loop.init} ; {loop.cond} ; {amounts}"
+
+
+def _checking_outer_loop(facts: FileFacts, loop: Loop, checks) -> Loop | None:
+    """An enclosing loop that validates (once per iteration) before reaching this one."""
+    for outer in facts.loops:
+        if outer is loop or not outer.detailed or not outer.body.contains(loop.span.start_byte):
+            continue
+        before = loop.span.start_byte
+        if set(outer.cond_calls) & checks:
+            return outer
+        if any(set(e.cond_calls) & checks for e in outer.exits if e.byte < before):
+            return outer
+        if any(lc.call.name in checks and lc.call.byte < before for lc in outer.calls):
+            return outer
+    return None
+
+
+def _check_before_loop(function: Function | None, loop: Loop, checks):
+    if function is None:
+        return None
+    found = [c for c in function.calls if c.name in checks and c.byte < loop.span.start_byte]
+    return found[-1] if found else None
+

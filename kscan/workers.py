@@ -1,0 +1,76 @@
+"""Parse files in worker processes and send back facts, never trees.
+
+Each worker keeps one parser.  A file that cannot be read, is binary (has a NUL byte
+early on) or makes the extractor fail becomes a one-line Problem instead of a crash.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+from kscan.discover import SourceFile
+from kscan.extract import extract
+from kscan.facts import FileFacts
+from kscan.parse import new_parser, parse
+
+_BINARY_PROBE = 8192
+_BATCH = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    path: str
+    reason: str
+
+
+_parser = None
+
+
+def facts_for(path: str, rel: str) -> FileFacts | Problem:
+    global _parser
+    if _parser is None:
+        _parser = new_parser()
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as err:
+        return Problem(rel, f"cannot read: {err.strerror or err}")
+    if b"\0" in raw[:_BINARY_PROBE]:
+        return Problem(rel, "binary file, skipped")
+    try:
+        facts = extract(rel, parse(_parser, raw))
+    except RecursionError:
+        return Problem(rel, "nesting too deep to analyse, skipped")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        facts.not_utf8 = True
+    return facts
+
+
+def _batch(items: Sequence[tuple[str, str]]) -> list[FileFacts | Problem]:
+    return [facts_for(path, rel) for path, rel in items]
+
+
+def parse_all(
+    files: Sequence[SourceFile], jobs: int, advance: Callable[[int], None] = lambda n: None
+) -> Iterator[FileFacts | Problem]:
+    """Facts for every file, in input order; `advance` is told how many files are done."""
+    items = [(str(f.path), f.rel) for f in files]
+    if jobs <= 1 or len(items) < 2 * _BATCH:
+        for item in items:
+            yield facts_for(*item)
+            advance(1)
+        return
+    batches = [items[i : i + _BATCH] for i in range(0, len(items), _BATCH)]
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        for result in pool.map(_batch, batches):
+            yield from result
+            advance(len(result))
+
+
+def default_jobs() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

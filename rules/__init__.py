@@ -1,0 +1,23 @@
+"""The registered rules, in id order.  A rule that is not ready is not listed here."""
+
+from kscan.rules import (
+    ks001_pfn_walk_unchecked,
+    ks002_pfn_walk_block_hole,
+    ks003_page_walk_cross_section,
+)
+
+RULES = tuple(
+    m.RULE
+    for m in (
+        ks001_pfn_walk_unchecked,
+        ks002_pfn_walk_block_hole,
+        ks003_page_walk_cross_section,
+    )
+)
+
+
+def rule_by_id(rule_id: str):
+    for rule in RULES:
+        if rule.id == rule_id.upper() or rule.name == rule_id:
+            return rule
+    return None

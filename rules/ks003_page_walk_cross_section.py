@@ -1,0 +1,92 @@
+"""A struct page pointer walk over more pages than one memory section may hold.
+
+What: a loop steps a `struct page *` by one (`page++`, `page + i`, `&page[i]`,
+`page[i]`) over a count that can exceed one MAX_ORDER block or one memory section:
+folio_nr_pages(), compound_nr(), pages_per_huge_page(), `1 << order` with an order
+that may exceed the buddy maximum, or the page count of a CMA / contiguous range —
+without nth_page() or folio_page().
+
+Why: struct pages are virtually contiguous across sections only with
+SPARSEMEM_VMEMMAP.  With classic SPARSEMEM each section has its own memmap piece, so
+`page + i` past a section boundary points into unrelated memory.  A MAX_ORDER block
+always fits in a section (mmzone.h enforces it), but gigantic hugetlb folios and big
+CMA / alloc_contig_range() ranges do not.  Zi Yan's series "use nth_page() in place of
+direct struct page manipulation" (mm/cma, mm/hugetlb, mm/memory_hotplug, 6.6/6.7 and
+stable) fixed exactly this.  Severity is medium: it breaks only on configurations
+without VMEMMAP, and only for folios or ranges larger than a section.
+
+Example:
+    for (i = 0; i < pages_per_huge_page(h); i++, page++)
+        clear_highpage(page);                      /* KS003 */
+
+Fix:
+    for (i = 0; i < pages_per_huge_page(h); i++)
+        clear_highpage(nth_page(page, i));
+or, for folios, `folio_page(folio, i)`; or walk PFNs and use pfn_to_page(pfn + i).
+"""
+
+from kscan.findings import Level, Walk
+from kscan.rule import Rule
+from kscan.vocab import BIG_COUNTS, CONTIG_COUNTS, identifiers
+from kscan.walks import unit_step_vars
+
+_GIGANTIC = ("pages_per_huge_page", "HPAGE_PUD_NR", "huge_page_size")
+
+
+class PageWalkCrossSection(Rule):
+    id = "KS003"
+    name = "page-walk-cross-section"
+    family = "page-walk"
+    severity = Level.MEDIUM
+    confidence = Level.MEDIUM
+
+    def check(self, project):
+        for facts, loop in project.loops():
+            if not loop.detailed or loop.kind == "macro":
+                continue
+            function = project.function(facts, loop)
+            if function is None:
+                continue
+            hit = _page_arithmetic(loop, function)
+            if hit is None:
+                continue
+            count = _count_text(loop, function)
+            big = BIG_COUNTS.search(count)
+            contig = CONTIG_COUNTS.search(loop.cond)
+            if not (big or contig):
+                continue
+            line, col, expr = hit
+            what = big.group() if big else contig.group()
+            confidence = Level.HIGH if any(g in count for g in _GIGANTIC) else (
+                Level.MEDIUM if big else Level.LOW)
+            yield self.finding(
+                facts, line, col, loop.function,
+                f"struct page arithmetic `{expr}` over {what} pages: without "
+                "SPARSEMEM_VMEMMAP the memmap is contiguous only within a section; "
+                "use nth_page()/folio_page()",
+                confidence=confidence,
+                walk=Walk("huge-page" if big else "caller-range", "page", None),
+            )
+
+
+def _page_arithmetic(loop, function):
+    """(line, col, text) of the first one-step struct page pointer walk in the loop."""
+    pages = {var for var, kind in function.pointer_types if kind in ("page*", "folio*")}
+    steppers = unit_step_vars(loop)
+    for step in loop.steps:
+        if step.var in pages and step.var in steppers:
+            return loop.span.start_line, loop.span.start_col, f"{step.var}{step.op}"
+    for index in loop.indexes:
+        if index.base in pages and identifiers(index.offset) & steppers:
+            return index.line, index.col, f"{index.base} + {index.offset}"
+    return None
+
+
+def _count_text(loop, function) -> str:
+    """The loop bound, with its variables' assigned values substituted one level deep."""
+    bound_vars = identifiers(loop.cond) | identifiers(loop.init)
+    values = [value for var, value in function.values if var in bound_vars]
+    return " ; ".join([loop.init, loop.cond, *values])
+
+
+RULE = PageWalkCrossSection()
