@@ -33,18 +33,11 @@ def largest_order(max_order: int, meaning: MaxOrderMeaning) -> int:
     return max_order - 1 if meaning == "exclusive" else max_order
 
 
-def max_order_meaning_for(version: tuple[int, int]) -> MaxOrderMeaning:
-    """The MAX_ORDER meaning of a kernel version (major, minor)."""
-    if version < (6, 4):
-        return "exclusive"
-    return "inclusive" if version < (6, 8) else "inclusive-renamed"
-
-
 def fmt_size(nbytes: int) -> str:
+    """Exact, in the largest binary unit that divides it: "4 MiB", "1536 MiB", "4097 B"."""
     for unit, shift in (("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)):
-        if nbytes >= 1 << shift:
-            value = nbytes / (1 << shift)
-            return f"{value:g} {unit}" if value.is_integer() else f"{value:.1f} {unit}"
+        if nbytes >= 1 << shift and nbytes % (1 << shift) == 0:
+            return f"{nbytes >> shift} {unit}"
     return f"{nbytes} B"
 
 

@@ -30,11 +30,6 @@ from kscan.model.ranges import (
 )
 
 
-def holes_in_zone_era_for(version: tuple[int, int]) -> bool:
-    """Whether kernel (major, minor) predates the removal of HOLES_IN_ZONE in 5.15."""
-    return version < (5, 15)
-
-
 class PageState(StrEnum):
     ONLINE = "online"  # RAM with an initialised struct page, in an online block
     RESERVED_HOLE = "reserved hole"  # hole or NOMAP page, initialised and PageReserved
@@ -173,15 +168,32 @@ class Memmap:
         hit = next((b for b in self.bad if b.pfns.overlaps(window)), None)
         return hit.within(window) if hit else None
 
-    def bad_window(self, granule: int, guard: list[PfnRange]) -> tuple[PfnRange, BadRange] | None:
-        """The first `granule`-aligned window holding both a pfn of `guard` (where a walk
-        may start) and a bad pfn.  A window wholly inside a bad range that `guard` does
-        not reach cannot qualify, so only the windows at each bad range's two ends are
-        looked at."""
-        for bad in self.bad:
-            for pfn in (bad.pfns.start, bad.pfns.end - 1):
+    def bad_window(
+        self,
+        granule: int,
+        guard: list[PfnRange],
+        bad: list[BadRange] | None = None,
+        at_head: bool = False,
+    ) -> tuple[PfnRange, BadRange] | None:
+        """The first `granule`-aligned window that a walk enters and that holds a pfn of
+        `bad` (all bad ranges by default).  A walk enters a window holding a pfn of
+        `guard`, or with `at_head`, one whose first pfn is in `guard`.  A window wholly
+        inside a bad range can only qualify if the first one does, so just the windows
+        at each bad range's two ends are looked at."""
+        for hit in self.bad if bad is None else bad:
+            for pfn in (hit.pfns.start, hit.pfns.end - 1):
                 start = align_down(pfn, granule)
                 window = PfnRange(start, start + granule)
-                if touches(guard, window):
-                    return window, bad.within(window)
+                entered = find(guard, start) if at_head else touches(guard, window)
+                if entered:
+                    return window, hit.within(window)
         return None
+
+    def bad_in_zones(self) -> list[tuple[ZoneSpan, BadRange]]:
+        """Bad ranges clipped to each zone span, in address order."""
+        return [
+            (zone, bad.within(zone.pfns))
+            for zone in self.zone_spans
+            for bad in self.bad
+            if bad.pfns.overlaps(zone.pfns)
+        ]
