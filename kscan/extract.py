@@ -13,6 +13,7 @@ Loop of kind "macro" (see _macro_loops).
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from dataclasses import replace
 
@@ -44,27 +45,23 @@ ORDER_NAMES = (
     "CONFIG_FORCE_MAX_ZONEORDER",
 )
 _ORDER_NAME_RE = re.compile(r"\b(?:" + "|".join(ORDER_NAMES) + r")\b")
+_ORDER_NAME_BYTES = re.compile(rb"\b(?:" + "|".join(ORDER_NAMES).encode() + rb")\b")
 _LOOP_PREFILTER = re.compile(rb"pfn|page|folio")
 _IDENT = re.compile(r"[A-Za-z_]\w*")
 _LOOP_MACRO = re.compile(r"for_each")
 _STATEMENT_END = ("_statement", "declaration", "init_declarator", "field_declaration")
 
+# Every pattern costs a walk over the whole tree in C (~0.2 s for mm/), so this query
+# holds only what needs the tree; #defines come from a byte regex, ERRORs from has_error.
 _FILE_QUERY = ts.Query(
     LANGUAGE,
     """
     (function_definition) @function
-    (call_expression function: (identifier)) @call
-    (for_statement) @for
-    (while_statement) @while
-    (do_statement) @do
-    (declaration type: (macro_type_specifier)) @macro_decl
-    (preproc_def) @define
-    (preproc_function_def) @define
-    ((identifier) @order_name (#match? @order_name "^(%s)$"))
-    (ERROR) @error
-    """
-    % "|".join(ORDER_NAMES),
+    (call_expression function: (identifier) @call.name arguments: (argument_list))
+    [(for_statement) (while_statement) (do_statement)] @loop
+    """,
 )
+_DEFINE = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+(\w+)(\([^)\n]*\))?((?:[^\n]*\\\n)*[^\n]*)", re.M)
 
 _LOOP_QUERY = ts.Query(
     LANGUAGE,
@@ -118,22 +115,21 @@ def extract(path: str, parsed: ParsedFile) -> FileFacts:
     facts.recovered_regions = len(parsed.lost)
     text = _Text(parsed.src)
     captures = _capture_all(parsed)
-    facts.error_nodes = len(captures.get("error", ()))
+    facts.has_errors = any(root.has_error for root in parsed.roots())
 
     fn_nodes, fake_fn_nodes = _split_function_nodes(captures.get("function", ()))
-    calls = sorted((_call(text, n) for n in captures.get("call", ())), key=lambda c: c.byte)
+    calls = _calls(text, captures.get("call.name", ()))
     facts.functions = _functions(text, fn_nodes, calls)
     finder = _FunctionFinder(facts.functions)
 
-    loop_nodes = [(kind, n) for kind in ("for", "while", "do") for n in captures.get(kind, ())]
-    loops = [_plain_loop(text, kind, n) for kind, n in loop_nodes]
+    loops = [_plain_loop(text, n) for n in captures.get("loop", ())]
     loops += _macro_loops(text, captures, fake_fn_nodes)
     loops.sort(key=lambda lp: lp.span.start_byte)
     facts.loops = _detail_loops(parsed, text, loops, calls, finder)
     _add_local_facts(parsed, text, facts)
 
-    facts.defines = [d for d in map(lambda n: _define(text, n), captures.get("define", ())) if d]
-    facts.name_uses = [_name_use(text, n, finder) for n in captures.get("order_name", ())]
+    facts.defines = _defines(parsed.src)
+    facts.name_uses = [_name_use(text, n, finder) for n in _order_name_nodes(parsed)]
     return facts
 
 
@@ -169,44 +165,43 @@ def _split_function_nodes(nodes: list[ts.Node]) -> tuple[list[ts.Node], list[ts.
 
 
 def _functions(text: _Text, nodes: list[ts.Node], calls: list[Call]) -> list[Function]:
-    functions = [_function(text, n) for n in sorted(nodes, key=lambda n: n.start_byte)]
-    finder = _FunctionFinder(functions)
-    owned: dict[int, list[Call]] = {}
-    for call in calls:
-        fn = finder.index_at(call.byte)
-        if fn is not None:
-            owned.setdefault(fn, []).append(call)
-    return [replace(fn, calls=tuple(owned.get(i, ()))) for i, fn in enumerate(functions)]
+    nodes = sorted(nodes, key=lambda n: n.start_byte)
+    call_bytes = [c.byte for c in calls]
+    functions = []
+    for i, node in enumerate(nodes):
+        lo = bisect.bisect_left(call_bytes, node.start_byte)
+        hi = bisect.bisect_left(call_bytes, node.end_byte)
+        own = calls[lo:hi]
+        end = node.end_byte
+        nested = list(
+            itertools.takewhile(lambda n, end=end: n.start_byte < end, nodes[i + 1 : i + 64])
+        )
+        if nested:  # a runaway recovery nested real functions: calls go to the innermost
+            own = [c for c in own if not any(n.start_byte <= c.byte < n.end_byte for n in nested)]
+        functions.append(_function(text, node, tuple(own)))
+    return functions
 
 
-def _function(text: _Text, node: ts.Node) -> Function:
+_STATIC = re.compile(rb"\bstatic\b")
+_INLINE = re.compile(rb"\b(?:inline|__inline|__inline__|__always_inline)\b")
+
+
+def _function(text: _Text, node: ts.Node, calls: tuple[Call, ...]) -> Function:
     decl = _function_declarator(node)
-    assert decl is not None
-    specifiers = {text.of(c) for c in node.children if c.type == "storage_class_specifier"}
+    name = decl.child_by_field_name("declarator")
+    head = text.src[node.start_byte : name.start_byte]
     body = node.child_by_field_name("body") or node
+    plist = decl.child_by_field_name("parameters")
     return Function(
-        name=text.of(decl.child_by_field_name("declarator")),
+        name=text.of(name),
         span=text.span(node),
         body=text.span(body),
-        static="static" in specifiers,
-        inline=bool(specifiers & {"inline", "__inline", "__inline__"}),
-        params=_params(text, decl.child_by_field_name("parameters")),
-        returns_null=b"return NULL" in text.src[body.start_byte : body.end_byte],
+        static=bool(_STATIC.search(head)),
+        inline=bool(_INLINE.search(head)),
+        params_text=text.of(plist) if plist is not None else "()",
+        calls=calls,
+        returns_null=text.src.find(b"return NULL", body.start_byte, body.end_byte) >= 0,
     )
-
-
-def _params(text: _Text, plist: ts.Node | None) -> tuple[tuple[str, str], ...]:
-    if plist is None:
-        return ()
-    params = []
-    for p in plist.named_children:
-        if p.type != "parameter_declaration":
-            continue
-        decl = p.child_by_field_name("declarator")
-        kind = p.child_by_field_name("type")
-        name = _declared_name(text.of(decl)) if decl is not None else ""
-        params.append((name, text.flat(kind) if kind is not None else ""))
-    return tuple(params)
 
 
 def _declared_name(declarator: str) -> str:
@@ -238,31 +233,56 @@ class _FunctionFinder:
 # -- calls and defines -------------------------------------------------------------------
 
 
-def _call(text: _Text, node: ts.Node) -> Call:
-    args = node.child_by_field_name("arguments")
-    row, col = node.start_point
-    return Call(
-        name=text.of(node.child_by_field_name("function")),
-        args=tuple(text.flat(a) for a in args.named_children if a.type != "comment")
-        if args is not None
-        else (),
-        line=row + 1,
-        col=col + 1,
-        byte=node.start_byte,
-    )
+def _calls(text: _Text, names: list[ts.Node]) -> list[Call]:
+    src = text.src
+    calls = []
+    for name in names:
+        args = name.next_sibling  # the argument_list: the query guarantees it
+        row, col = name.start_point
+        calls.append(
+            Call(
+                src[name.start_byte : name.end_byte].decode("utf-8", "replace"),
+                src[args.start_byte : args.end_byte].decode("utf-8", "replace"),
+                row + 1,
+                col + 1,
+                name.start_byte,
+            )
+        )
+    calls.sort(key=lambda c: c.byte)
+    return calls
 
 
-def _define(text: _Text, node: ts.Node) -> Define | None:
-    name = node.child_by_field_name("name")
-    value = node.child_by_field_name("value")
-    value_text = text.flat(value) if value is not None else ""
-    params_node = node.child_by_field_name("parameters")
-    if params_node is None and not _ORDER_NAME_RE.search(value_text + " " + text.of(name)):
-        return None  # object-like defines matter only when they involve MAX_ORDER
-    params = (
-        tuple(text.of(p) for p in params_node.named_children) if params_node is not None else None
-    )
-    return Define(text.of(name), params, value_text, node.start_point[0] + 1)
+def _order_name_nodes(parsed: ParsedFile) -> list[ts.Node]:
+    """MAX_ORDER-family identifiers in code, found by byte search (few per file)."""
+    nodes = []
+    if parsed.src.find(b"ORDER") < 0:
+        return nodes
+    for match in _ORDER_NAME_BYTES.finditer(parsed.src):
+        root = _root_for(parsed, match.start())
+        node = root.named_descendant_for_byte_range(match.start(), match.end())
+        if node is not None and node.type == "identifier" and node.start_byte == match.start():
+            nodes.append(node)
+    return nodes
+
+
+def _defines(src: bytes) -> list[Define]:
+    """Function-like macros (aliases for the call graph) and those that involve MAX_ORDER."""
+    defines = []
+    if src.find(b"define") < 0:
+        return defines
+    for match in _DEFINE.finditer(src):
+        name, params, value = (
+            g.decode("utf-8", "replace") if g is not None else None for g in match.groups()
+        )
+        if params is None and not _ORDER_NAME_RE.search(f"{name} {value}"):
+            continue
+        line = src.count(b"\n", 0, match.start()) + 1
+        value = " ".join(value.replace("\\\n", " ").split())
+        params_tuple = (
+            tuple(p.strip() for p in params[1:-1].split(",") if p.strip()) if params else None
+        )
+        defines.append(Define(name, params_tuple, value, line))
+    return defines
 
 
 def _name_use(text: _Text, node: ts.Node, finder: _FunctionFinder) -> NameUse:
@@ -299,7 +319,11 @@ def _context(node: ts.Node) -> ts.Node:
 # -- loops ---------------------------------------------------------------------------------
 
 
-def _plain_loop(text: _Text, kind: str, node: ts.Node) -> Loop:
+_LOOP_KINDS = {"for_statement": "for", "while_statement": "while", "do_statement": "do"}
+
+
+def _plain_loop(text: _Text, node: ts.Node) -> Loop:
+    kind = _LOOP_KINDS[node.type]
     body = node.child_by_field_name("body") or node
     cond = node.child_by_field_name("condition")
     init = node.child_by_field_name("initializer")
@@ -319,14 +343,16 @@ def _macro_loops(text: _Text, captures: dict, fake_fns: list[ts.Node]) -> list[L
     - `m(a, b) { ... }` / `m(a, b)\\n stmt;`: a call statement with a MISSING `;`, whose
       body is the next sibling statement;
     - `m(a)\\n x += f(a);`: the body fused into an assignment whose left side is the call;
-    - `m(a) { ... }` (one argument): a fake function definition named by the macro;
-    - `m(a)\\n f(a);`: a declaration with a macro type (the body's calls are lost).
+    - `m(a) { ... }` (one argument): a fake function definition named by the macro.
+    A fourth shape, `m(a)\\n f(a);`, parses as a declaration whose body call became a
+    declarator: nothing in it is a call or an access, so it is not recovered.
     """
     loops = []
-    for call in captures.get("call", ()):
-        name = text.of(call.child_by_field_name("function"))
+    for name_node in captures.get("call.name", ()):
+        name = text.of(name_node)
         if not _LOOP_MACRO.search(name):
             continue
+        call = name_node.parent
         body = _macro_call_body(call)
         if body is not None:
             loops.append(_macro_loop(text, name, call, call.child_by_field_name("arguments"), body))
@@ -336,13 +362,6 @@ def _macro_loops(text: _Text, captures: dict, fake_fns: list[ts.Node]) -> list[L
         body = fn.child_by_field_name("body")
         if _LOOP_MACRO.search(name) and body is not None:
             loops.append(_macro_loop(text, name, fn, fn.child_by_field_name("declarator"), body))
-    for decl in captures.get("macro_decl", ()):
-        head = decl.child_by_field_name("type")
-        macro = head.child_by_field_name("name") if head is not None else None
-        name = text.of(macro) if macro is not None else ""
-        body = decl.child_by_field_name("declarator")
-        if _LOOP_MACRO.search(name) and body is not None:
-            loops.append(_macro_loop(text, name, decl, head, body))
     return loops
 
 
@@ -450,7 +469,9 @@ class _LoopDetail:
             if cond.start_byte <= byte < cond.end_byte:
                 # short-circuit: conjuncts left of the call hold when it runs
                 prefix = self.text.src[cond.start_byte : byte].decode("utf-8", "replace")
-                guards.append(Guard(" ".join(prefix.split()), self._calls_in(cond.start_byte, byte), False))
+                guards.append(
+                    Guard(" ".join(prefix.split()), self._calls_in(cond.start_byte, byte), False)
+                )
             elif then.start_byte <= byte < then.end_byte:
                 guards.append(self._guard(cond, negated=False))
             elif other is not None and other.start_byte <= byte < other.end_byte:
@@ -512,8 +533,10 @@ class _LoopDetail:
             parent = n.parent
             while parent is not None and parent.type == "comma_expression":
                 parent = parent.parent
-            if parent is not None and parent.type == "for_statement" and (
-                parent.start_byte == self.loop.span.start_byte
+            if (
+                parent is not None
+                and parent.type == "for_statement"
+                and (parent.start_byte == self.loop.span.start_byte)
             ):
                 field = parent.child_by_field_name("update")
                 if field is not None:
@@ -550,7 +573,9 @@ class _LoopDetail:
             return None
         if not self.loop.body.contains(byte):
             return None
-        return Assign(_declared_name(self.text.of(left)) or self.text.flat(left), self.text.of(fn), byte)
+        return Assign(
+            _declared_name(self.text.of(left)) or self.text.flat(left), self.text.of(fn), byte
+        )
 
     def _indexes(self) -> tuple[Index, ...]:
         out = []
@@ -564,7 +589,9 @@ class _LoopDetail:
             index = node.child_by_field_name("index")
             if base is not None and index is not None and base.type == "identifier":
                 out.append(self._index(node, base, index))
-        return tuple(sorted((i for i in out if self.loop.body.contains(i.byte)), key=lambda i: i.byte))
+        return tuple(
+            sorted((i for i in out if self.loop.body.contains(i.byte)), key=lambda i: i.byte)
+        )
 
     def _index(self, node: ts.Node, base: ts.Node, offset: ts.Node) -> Index:
         row, col = node.start_point
@@ -627,7 +654,9 @@ def _add_local_facts(parsed: ParsedFile, text: _Text, facts: FileFacts) -> None:
             else:
                 var = _declared_name(text.of(caps["var"][0]))
                 values.append((var, text.flat(caps["value"][0])))
-        facts.functions[i] = replace(fn, pointer_types=tuple(pointers.items()), values=tuple(values))
+        facts.functions[i] = replace(
+            fn, pointer_types=tuple(pointers.items()), values=tuple(values)
+        )
 
 
 def _record_pointers(text: _Text, caps, pointers: dict[str, str]) -> None:

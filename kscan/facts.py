@@ -26,10 +26,37 @@ class Span:
 @dataclass(frozen=True, slots=True)
 class Call:
     name: str
-    args: tuple[str, ...]  # argument texts, whitespace-normalised
+    args_text: str  # the argument list as written, parentheses included
     line: int
     col: int
     byte: int
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        """Argument texts, whitespace-normalised (split lazily: most calls never ask)."""
+        return split_args(self.args_text)
+
+
+def split_args(text: str) -> tuple[str, ...]:
+    """Split `(a, f(b, c), d[1])` at top-level commas."""
+    inner = text.strip()
+    if inner.startswith("(") and inner.endswith(")"):
+        inner = inner[1:-1]
+    args, depth, start, quote = [], 0, 0, ""
+    for i, ch in enumerate(inner):
+        if quote:
+            quote = "" if ch == quote and inner[i - 1] != "\\" else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            args.append(inner[start:i])
+            start = i + 1
+    args.append(inner[start:])
+    return tuple(a for a in (" ".join(a.split()) for a in args) if a)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,12 +151,22 @@ class Function:
     body: Span
     static: bool
     inline: bool
-    params: tuple[tuple[str, str], ...]  # (name, type text)
+    params_text: str  # the parameter list as written
     # Filled only for functions that hold a detailed loop:
     pointer_types: tuple[tuple[str, str], ...] = ()  # (var, "page*" / "page**" ...)
     values: tuple[tuple[str, str], ...] = ()  # (var, text) for `var = text` and initialisers
     calls: tuple[Call, ...] = ()
     returns_null: bool = False
+
+    @property
+    def params(self) -> tuple[tuple[str, str], ...]:
+        """(name, type text) per parameter, parsed on demand."""
+        params = []
+        for param in split_args(self.params_text):
+            names = re.findall(r"[A-Za-z_]\w*", param.split("[", 1)[0])
+            name = names[-1] if len(names) > 1 else ""
+            params.append((name, param[: param.rfind(name)].strip() if name else param))
+        return tuple(params)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +199,7 @@ class FileFacts:
     loops: list[Loop] = field(default_factory=list)
     defines: list[Define] = field(default_factory=list)
     name_uses: list[NameUse] = field(default_factory=list)
-    error_nodes: int = 0
+    has_errors: bool = False  # tree-sitter recovered from ERROR/MISSING somewhere
     recovered_regions: int = 0  # runaway ERROR regions re-parsed chunk by chunk
     bodies_seen: int = 0  # column-0 `{` lines: kernel-style function bodies in the text
     not_utf8: bool = False

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from kscan.facts import FileFacts, Function, Loop
+from kscan.facts import Call, FileFacts, Function, Loop
 from kscan.treeinfo import TreeInfo
 from kscan.vocab import VALIDITY_CHECKS
 
@@ -53,6 +53,16 @@ class Project:
                     known.add(name)
                     grew = True
         return frozenset(known)
+
+    @cached_property
+    def call_sites(self) -> dict[str, list[tuple[FileFacts, Function, Call]]]:
+        """Callee name -> every (file, caller, call) that calls it."""
+        index: dict[str, list[tuple[FileFacts, Function, Call]]] = {}
+        for facts in self.files:
+            for fn in facts.functions:
+                for call in fn.calls:
+                    index.setdefault(call.name, []).append((facts, fn, call))
+        return index
 
     def function(self, facts: FileFacts, loop: Loop) -> Function | None:
         for fn in facts.functions:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from kscan.facts import Exit, FileFacts, Function, Loop, LoopCall
+from kscan.findings import Location, Related
 from kscan.project import Project
 from kscan.vocab import (
     ALIGNED_TEST,
@@ -28,6 +29,17 @@ UNIT_STEPS = {("++", "1"), ("--", "1"), ("+=", "1"), ("-=", "1")}
 
 
 @dataclass(frozen=True, slots=True)
+class Check:
+    """Where a hoisted validity check lives."""
+
+    kind: str  # "aligned" | "outer-loop" | "before-loop" | "caller"
+    path: str
+    line: int
+    function: str | None
+    granularity: str | None  # "block" | "pageblock" | "section" when known
+
+
+@dataclass(frozen=True, slots=True)
 class PfnWalk:
     """A loop that converts every PFN it visits into a struct page, unchecked."""
 
@@ -36,14 +48,18 @@ class PfnWalk:
     function: Function | None
     access: LoopCall
     extent: str  # see findings.Walk.extent
-    hoisted_check: str | None  # "aligned" | "outer-loop" | "before-loop" | None
-    check_line: int | None  # where the hoisted check is
-    checked_at: str | None  # its granularity, when known
+    check: Check | None  # the hoisted check the walk relies on, if any
 
     @property
     def block_confined(self) -> bool:
         """The walk relies on one block-level check (KS002), not on none at all (KS001)."""
-        return self.hoisted_check in ("aligned", "outer-loop") or self.extent == "block"
+        hoisted = self.check is not None and self.check.kind != "before-loop"
+        return hoisted or self.extent == "block"
+
+
+def walk_check_note(check: Check, message: str) -> Related:
+    where = f" (in {check.function}())" if check.kind == "caller" and check.function else ""
+    return Related(Location(check.path, check.line, 1, check.function), message + where)
 
 
 def unit_step_vars(loop: Loop) -> set[str]:
@@ -123,22 +139,24 @@ def _checking_exits(loop: Loop, checks, validated: set[str], before: int) -> lis
 def _classify(project, facts, loop, access, checks) -> PfnWalk:
     function = project.function(facts, loop)
     extent = _extent(loop, function)
-    aligned = [e for e in _checking_exits(loop, checks, set(), access.call.byte)
-               if ALIGNED_TEST.search(e.cond)]
-    if aligned:
-        return PfnWalk(facts, loop, function, access, extent, "aligned", aligned[0].line,
-                       block_granularity(aligned[0].cond))
-    outer = _checking_outer_loop(facts, loop, checks)
-    if outer is not None:
-        granularity = block_granularity(_loop_text(outer)) or block_granularity(_loop_text(loop))
-        return PfnWalk(facts, loop, function, access, _confined(extent), "outer-loop",
-                       outer.span.start_line, granularity)
-    before = _check_before_loop(function, loop, checks)
-    if extent == "block":
-        return PfnWalk(facts, loop, function, access, extent, "before-loop" if before else None,
-                       before.line if before else None, block_granularity(_loop_text(loop)))
-    return PfnWalk(facts, loop, function, access, extent, None, before.line if before else None,
-                   None)
+    check = (
+        _aligned_check(facts, loop, access, checks)
+        or _outer_loop_check(facts, loop, checks)
+        or _caller_check(project, facts, function, checks)
+        or _check_before_loop(facts, function, loop, checks)
+    )
+    if check is not None and check.kind in ("outer-loop", "caller"):
+        extent = _confined(extent)
+    return PfnWalk(facts, loop, function, access, extent, check)
+
+
+def _aligned_check(facts, loop, access, checks) -> Check | None:
+    for exit_ in _checking_exits(loop, checks, set(), access.call.byte):
+        if ALIGNED_TEST.search(exit_.cond):
+            return Check(
+                "aligned", facts.path, exit_.line, loop.function, block_granularity(exit_.cond)
+            )
+    return None
 
 
 def _confined(extent: str) -> str:
@@ -146,7 +164,7 @@ def _confined(extent: str) -> str:
 
 
 def _extent(loop: Loop, function: Function | None) -> str:
-    text = _loop_text(loop)
+    text = _loop_text(loop, function)
     if BLOCK_WORDS.search(text):
         return "block"
     if SPAN_WORDS.search(text):
@@ -157,29 +175,68 @@ def _extent(loop: Loop, function: Function | None) -> str:
     return "unknown"
 
 
-def _loop_text(loop: Loop) -> str:
+def _loop_text(loop: Loop, function: Function | None = None) -> str:
+    """Init, condition and steps, with the bound variables' values one level deep."""
     amounts = " ".join(s.amount for s in loop.steps)
-    return f"{loop.init} ; {loop.cond} ; {amounts}"
+    text = f"{loop.init} ; {loop.cond} ; {amounts}"
+    if function is not None:
+        bounds = identifiers(f"{loop.init} {loop.cond}")
+        text += " ; " + " ; ".join(v for var, v in function.values if var in bounds)
+    return text
 
 
-def _checking_outer_loop(facts: FileFacts, loop: Loop, checks) -> Loop | None:
+def _outer_loop_check(facts: FileFacts, loop: Loop, checks) -> Check | None:
     """An enclosing loop that validates (once per iteration) before reaching this one."""
+    before = loop.span.start_byte
     for outer in facts.loops:
-        if outer is loop or not outer.detailed or not outer.body.contains(loop.span.start_byte):
+        if outer is loop or not outer.detailed or not outer.body.contains(before):
             continue
-        before = loop.span.start_byte
-        if set(outer.cond_calls) & checks:
-            return outer
-        if any(set(e.cond_calls) & checks for e in outer.exits if e.byte < before):
-            return outer
-        if any(lc.call.name in checks and lc.call.byte < before for lc in outer.calls):
-            return outer
+        validates = (
+            set(outer.cond_calls) & checks
+            or any(set(e.cond_calls) & checks for e in outer.exits if e.byte < before)
+            or any(lc.call.name in checks and lc.call.byte < before for lc in outer.calls)
+        )
+        if validates:
+            granularity = block_granularity(_loop_text(outer)) or block_granularity(
+                _loop_text(loop)
+            )
+            return Check(
+                "outer-loop", facts.path, outer.span.start_line, outer.function, granularity
+            )
     return None
 
 
-def _check_before_loop(function: Function | None, loop: Loop, checks):
+_CALLER_DEPTH = 3
+
+
+def _caller_check(project, facts, function, checks, depth=_CALLER_DEPTH) -> Check | None:
+    """Every caller validates before calling (directly, or through its own callers)."""
+    if function is None or not function.static or depth == 0:
+        return None
+    sites = [s for s in project.call_sites.get(function.name, ()) if s[0] is facts]
+    if not sites:
+        return None
+    first = None
+    for caller_facts, caller, call in sites:
+        if any(c.name in checks and c.byte < call.byte for c in caller.calls):
+            first = first or Check(
+                "caller",
+                caller_facts.path,
+                call.line,
+                caller.name,
+                block_granularity(" ".join(call.args)),
+            )
+        elif _caller_check(project, caller_facts, caller, checks, depth - 1) is None:
+            return None
+        else:
+            first = first or Check("caller", caller_facts.path, call.line, caller.name, None)
+    return first
+
+
+def _check_before_loop(facts, function, loop, checks) -> Check | None:
     if function is None:
         return None
     found = [c for c in function.calls if c.name in checks and c.byte < loop.span.start_byte]
-    return found[-1] if found else None
-
+    if not found:
+        return None
+    return Check("before-loop", facts.path, found[-1].line, function.name, None)

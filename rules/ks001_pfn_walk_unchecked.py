@@ -38,10 +38,14 @@ the memmap's existence matters, pageblock_pfn_to_page() for pageblock strides.
 
 from kscan.findings import Level, Walk
 from kscan.rule import Rule
-from kscan.walks import pfn_walks
+from kscan.walks import pfn_walks, walk_check_note
 
 _BY_EXTENT = {
-    "zone-span": (Level.HIGH, Level.HIGH, "walks a zone/node span, holes and absent sections included"),
+    "zone-span": (
+        Level.HIGH,
+        Level.HIGH,
+        "walks a zone/node span, holes and absent sections included",
+    ),
     "caller-range": (Level.MEDIUM, Level.MEDIUM, "walks a caller-supplied range"),
     "unknown": (Level.MEDIUM, Level.LOW, "walks a range of unknown extent"),
 }
@@ -65,12 +69,19 @@ class PfnWalkUnchecked(Rule):
                 "a hole or an absent/offline section there has no initialised memmap"
             )
             related = ()
-            if walk.check_line:
-                related = (self.related(walk.facts, walk.check_line,
-                                        "only the start of the range is checked here"),)
+            if walk.check is not None:
+                related = (
+                    walk_check_note(walk.check, "only the start of the range is checked here"),
+                )
             yield self.finding(
-                walk.facts, call.line, call.col, walk.loop.function, message,
-                severity=severity, confidence=confidence, related=related,
+                walk.facts,
+                call.line,
+                call.col,
+                walk.loop.function,
+                message,
+                severity=severity,
+                confidence=confidence,
+                related=related,
                 walk=Walk(walk.extent, "pfn", None),
             )
 

@@ -38,12 +38,13 @@ pfn_valid() if the walk can cross a section.
 
 from kscan.findings import Level, Walk
 from kscan.rule import Rule
-from kscan.walks import pfn_walks
+from kscan.walks import pfn_walks, walk_check_note
 
 _HOW = {
     "aligned": "validity is checked only at block-aligned PFNs",
     "outer-loop": "validity is checked once per block by the enclosing loop",
     "before-loop": "validity is checked once before the walk",
+    "caller": "validity is checked by the caller before the walk",
     None: "walks a whole block from a head PFN without checking the PFNs in between",
 }
 
@@ -61,30 +62,37 @@ class PfnWalkBlockHole(Rule):
             if not walk.block_confined:
                 continue  # KS001's
             call = walk.access.call
-            how = _HOW[walk.hoisted_check]
+            how = _HOW[walk.check.kind if walk.check else None]
             if pre_515:
                 severity = Level.HIGH
-                verdict = "a hole inside the block reaches an uninitialised struct page: " \
-                          "this tree needs pfn_valid_within() per PFN"
+                verdict = (
+                    "a hole inside the block reaches an uninitialised struct page: "
+                    "this tree needs pfn_valid_within() per PFN"
+                )
             else:
                 severity = Level.LOW
-                verdict = "safe by design since 5.15 (hole pages in a present section are " \
-                          "initialised); breaks if a block spans an absent section"
+                verdict = (
+                    "safe by design since 5.15 (hole pages in a present section are "
+                    "initialised); breaks if a block spans an absent section"
+                )
             related = ()
-            if walk.check_line:
-                related = (self.related(walk.facts, walk.check_line, "the block-level check"),)
+            if walk.check is not None:
+                related = (walk_check_note(walk.check, "the block-level check"),)
+            granularity = walk.check.granularity if walk.check else None
             yield self.finding(
-                walk.facts, call.line, call.col, walk.loop.function,
+                walk.facts,
+                call.line,
+                call.col,
+                walk.loop.function,
                 f"{call.name}({call.args[0]}) on every PFN of a block: {how}; {verdict}",
-                severity=severity, related=related,
-                walk=Walk(_confined(walk), "pfn", walk.checked_at),
+                severity=severity,
+                related=related,
+                walk=Walk(_confined(granularity), "pfn", granularity),
             )
 
 
-def _confined(walk) -> str:
-    if walk.checked_at in ("pageblock", "section"):
-        return walk.checked_at
-    return "block"
+def _confined(granularity: str | None) -> str:
+    return granularity if granularity in ("pageblock", "section") else "block"
 
 
 RULE = PfnWalkBlockHole()

@@ -57,10 +57,16 @@ class PageWalkCrossSection(Rule):
                 continue
             line, col, expr = hit
             what = big.group() if big else contig.group()
-            confidence = Level.HIGH if any(g in count for g in _GIGANTIC) else (
-                Level.MEDIUM if big else Level.LOW)
+            confidence = (
+                Level.HIGH
+                if any(g in count for g in _GIGANTIC)
+                else (Level.MEDIUM if big else Level.LOW)
+            )
             yield self.finding(
-                facts, line, col, loop.function,
+                facts,
+                line,
+                col,
+                loop.function,
                 f"struct page arithmetic `{expr}` over {what} pages: without "
                 "SPARSEMEM_VMEMMAP the memmap is contiguous only within a section; "
                 "use nth_page()/folio_page()",

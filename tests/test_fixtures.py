@@ -1,0 +1,60 @@
+"""Every fixture tree's findings must equal its `/* expect: KSnnn */` annotations.
+
+An annotation on a line says "this rule reports this line"; a line without one must
+not be reported.  This covers positives and negatives of every rule at once, in
+every era's fixture tree.
+"""
+
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from kscan.engine import Options, scan
+from kscan.findings import Level
+
+FIXTURES = Path(__file__).parent / "fixtures"
+EXPECT = re.compile(r"expect:\s*((?:KS\d{3}[\s,]*)+)")
+TREES = sorted(p.parent for p in FIXTURES.glob("*/Makefile"))
+
+
+def expected(tree: Path) -> Counter:
+    found = Counter()
+    for path in sorted(tree.rglob("*.[ch]")):
+        rel = path.relative_to(tree).as_posix()
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            match = EXPECT.search(line)
+            if match:
+                for rule in re.findall(r"KS\d{3}", match.group(1)):
+                    found[(rel, number, rule)] += 1
+    return found
+
+
+def reported(tree: Path) -> Counter:
+    result = scan(Options(paths=[str(tree)], jobs=1)).result
+    return Counter((f.location.path, f.location.line, f.rule_id) for f in result.findings)
+
+
+@pytest.mark.parametrize("tree", TREES, ids=lambda p: p.name)
+def test_findings_match_annotations(tree):
+    want, got = expected(tree), reported(tree)
+    assert want, f"{tree.name} has no annotated findings"
+    assert got - want == Counter(), "reported but not expected"
+    assert want - got == Counter(), "expected but not reported"
+
+
+def test_block_walk_severity_follows_the_era():
+    """The same block walk is a bug before 5.15 and safe by design after."""
+    old = scan(Options(paths=[str(FIXTURES / "tree-5.10")], jobs=1)).result.findings
+    new = scan(Options(paths=[str(FIXTURES / "demo")], jobs=1)).result.findings
+    assert {f.severity for f in old if f.rule_id == "KS002"} == {Level.HIGH}
+    assert {f.severity for f in new if f.rule_id == "KS002"} == {Level.LOW}
+    assert all("safe by design" in f.message for f in new if f.rule_id == "KS002")
+
+
+def test_zone_span_walk_outranks_caller_range():
+    findings = scan(Options(paths=[str(FIXTURES / "demo" / "mm")], jobs=1)).result.findings
+    by_function = {f.location.function: f for f in findings if f.rule_id == "KS001"}
+    assert by_function["count_reserved"].severity == Level.HIGH
+    assert by_function["mark_range"].severity == Level.MEDIUM
