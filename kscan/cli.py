@@ -120,8 +120,8 @@ def _print_warnings(done: Scan, verbose: bool) -> None:
     if not verbose:
         return
     for facts in done.project.files:
-        if facts.error_nodes or facts.recovered_regions or facts.not_utf8:
-            notes = [f"{facts.error_nodes} ERROR nodes"]
+        if facts.has_errors or facts.recovered_regions or facts.not_utf8:
+            notes = ["ERROR nodes"] if facts.has_errors else []
             if facts.recovered_regions:
                 notes.append(f"{facts.recovered_regions} runaway regions re-parsed")
             if facts.unrecovered_bodies:

@@ -100,8 +100,10 @@ def _run_rules(rules: list[Rule], project: Project, warnings: list[str]) -> list
         try:
             findings.extend(rule.check(project))
         except Exception as err:  # a rule bug must not cost the user the other rules
-            warnings.append(f"internal error in {rule.id} ({type(err).__name__}: {err}); "
-                            "its findings are missing — please report this")
+            warnings.append(
+                f"internal error in {rule.id} ({type(err).__name__}: {err}); "
+                "its findings are missing — please report this"
+            )
     return findings
 
 
@@ -128,7 +130,7 @@ def _stats(facts: list[FileFacts], problems: list[Problem], seconds: float) -> S
         files=len(facts),
         skipped=len(problems),
         not_utf8=sum(f.not_utf8 for f in facts),
-        parse_error_files=sum(1 for f in facts if f.error_nodes),
+        parse_error_files=sum(1 for f in facts if f.has_errors),
         recovered_regions=sum(f.recovered_regions for f in facts),
         functions=sum(len(f.functions) for f in facts),
         loops=sum(len(f.loops) for f in facts),
