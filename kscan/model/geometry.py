@@ -33,12 +33,19 @@ def largest_order(max_order: int, meaning: MaxOrderMeaning) -> int:
     return max_order - 1 if meaning == "exclusive" else max_order
 
 
+_UNITS = (("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10), ("B", 0))
+
+
 def fmt_size(nbytes: int) -> str:
-    """Exact, in the largest binary unit that divides it: "4 MiB", "1536 MiB", "4097 B"."""
-    for unit, shift in (("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)):
-        if nbytes >= 1 << shift and nbytes % (1 << shift) == 0:
+    """Exact when a unit gives a short whole number ("4 MiB", "1536 MiB", "4097 B"),
+    else to one decimal ("15.7 GiB")."""
+    if nbytes == 0:
+        return "0 B"
+    for unit, shift in _UNITS:
+        if nbytes % (1 << shift) == 0 and 0 < nbytes >> shift < 10000:
             return f"{nbytes >> shift} {unit}"
-    return f"{nbytes} B"
+    unit, shift = next((u, s) for u, s in _UNITS if nbytes >= 1 << s)
+    return f"{nbytes / (1 << shift):.1f} {unit}"
 
 
 @dataclass(frozen=True, slots=True)
