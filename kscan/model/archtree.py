@@ -1,0 +1,169 @@
+"""Presets read from a kernel tree, where the tree says them.
+
+arch/*/Kconfig: the ARCH_FORCE_MAX_ORDER entry (FORCE_MAX_ZONEORDER before 6.1) gives
+the MAX_ORDER default and range for each page size, and the page size choices say which
+presets an architecture offers.  arch/*/include/asm/sparsemem.h gives
+SECTION_SIZE_BITS.  Kconfig values are MAX_ORDER under the tree's own meaning
+(kscan.treeinfo reads it from mmzone.h).  Everything else comes from the built-in table.
+
+Conditions are evaluated for a 64-bit distribution configuration; what this small
+evaluator cannot read (comparisons, parentheses around alternatives) counts as false.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+from kscan.model.geometry import PRESETS, Geometry, MaxOrderMeaning, largest_order
+from kscan.treeinfo import read_tree_info
+
+_COMMON = {
+    "64BIT", "MMU", "NUMA", "SPARSEMEM", "SPARSEMEM_VMEMMAP", "MEMORY_HOTPLUG",
+    "TRANSPARENT_HUGEPAGE", "HUGETLB_PAGE",
+}
+_SYMBOLS = {
+    "x86_64": {"X86", "X86_64"},
+    "arm64-4k": {"ARM64", "ARM64_4K_PAGES", "PAGE_SIZE_4KB"},
+    "arm64-16k": {"ARM64", "ARM64_16K_PAGES", "PAGE_SIZE_16KB"},
+    "arm64-64k": {"ARM64", "ARM64_64K_PAGES", "PAGE_SIZE_64KB"},
+    "ppc64": {"PPC64", "PPC_BOOK3S_64", "PPC_64K_PAGES", "PAGE_SIZE_64KB"},
+    "s390": {"S390"},
+    "riscv": {"RISCV"},
+}
+_MAX_ORDER_SYMBOLS = ("ARCH_FORCE_MAX_ORDER", "FORCE_MAX_ZONEORDER")
+_PAGE_CHOICE = re.compile(r"^config (\w+?_(\d+)K_PAGES)\s*$", re.M)
+_DEFAULT = re.compile(r'\s*default\s+"?(\d+)"?(?:\s+if\s+(.+?))?\s*$')
+_RANGE = re.compile(r"\s*range\s+(\d+)\s+(\d+)(?:\s+if\s+(.+?))?\s*$")
+_MMZONE_DEFAULT = re.compile(
+    r"#\s*ifndef\s+CONFIG_(?:ARCH_FORCE_MAX_ORDER|FORCE_MAX_ZONEORDER)\s*\n"
+    r"\s*#\s*define\s+MAX_(?:PAGE_)?ORDER\s+(\d+)"
+)
+
+
+def presets_from_tree(
+    root: str | Path, meaning: MaxOrderMeaning | None = None
+) -> dict[str, Geometry]:
+    """The built-in presets corrected by what the tree at `root` says; presets whose
+    architecture or page size the tree lacks are left out."""
+    root = Path(root)
+    meaning = meaning or read_tree_info(root).semantics or "inclusive-renamed"
+    mmzone = _read(root / "include/linux/mmzone.h")
+    default = _MMZONE_DEFAULT.search(mmzone)  # MAX_ORDER when no arch forces one
+    presets = {}
+    for name, base in PRESETS.items():
+        arch = root / "arch" / base.arch
+        if not arch.is_dir():
+            continue
+        symbols = _COMMON | _SYMBOLS[name]
+        kconfig = _read(arch / "Kconfig")
+        choices = {m[1]: int(m[2]) for m in _PAGE_CHOICE.finditer(kconfig)}
+        page_symbol = next((s for s in symbols if _PAGE_CHOICE.match(f"config {s}")), None)
+        if choices and page_symbol and page_symbol not in choices:
+            continue
+        read, geometry = [], base
+        kconfig_default, kconfig_range = _max_order(kconfig, symbols)
+        if kconfig_default is not None:
+            read.append(f"arch/{base.arch}/Kconfig")
+        elif default:
+            kconfig_default = int(default[1])
+            read.append("include/linux/mmzone.h")
+        if kconfig_default is not None:
+            geometry = replace(geometry, max_page_order=largest_order(kconfig_default, meaning))
+        if kconfig_range:
+            low, high = (largest_order(v, meaning) for v in kconfig_range)
+            geometry = replace(geometry, max_order_range=(low, high))
+        header = _read(arch / "include/asm/sparsemem.h")
+        bits = _section_size_bits(header, symbols | {"__KERNEL__"})
+        if bits is not None:
+            geometry = replace(geometry, section_size_bits=bits)
+            read.append(f"arch/{base.arch}/include/asm/sparsemem.h")
+        if page_symbol in choices:
+            geometry = replace(geometry, page_shift=(choices[page_symbol] * 1024).bit_length() - 1)
+        if read:
+            geometry = replace(geometry, source=f"{', '.join(read)} ({meaning} MAX_ORDER)")
+        presets[name] = geometry
+    return presets
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def _holds(condition: str | None, symbols: set[str]) -> bool:
+    """A Kconfig or preprocessor condition of symbols, !, && and ||."""
+    if not condition:
+        return True
+    condition = re.sub(r"\bdefined\b|\bCONFIG_", "", condition)
+    if "||" in condition and "(" in condition:
+        return False
+    condition = condition.replace("(", " ").replace(")", " ")
+    if re.search(r"[=<>]", condition):
+        return False
+    return any(
+        all(
+            (term[1:].strip() not in symbols) if term.startswith("!") else term in symbols
+            for term in (t.strip() for t in alternative.split("&&"))
+        )
+        for alternative in condition.split("||")
+    )
+
+
+def _entry(kconfig: str, names: tuple[str, ...]) -> list[str]:
+    """The indented lines of the first `config NAME` entry among `names`."""
+    lines = kconfig.splitlines()
+    heads = [i for i, line in enumerate(lines) if line.split()[:1] == ["config"]]
+    start = next((i for i in heads if set(lines[i].split()[1:2]) & set(names)), None)
+    if start is None:
+        return []
+    body = []
+    for line in lines[start + 1 :]:
+        if line.strip() and not line[0].isspace():
+            break  # the next top-level statement
+        body.append(line)
+    return body
+
+
+def _max_order(kconfig: str, symbols: set[str]) -> tuple[int | None, tuple[int, int] | None]:
+    """The first default and range of the MAX_ORDER entry whose condition holds."""
+    default = value_range = None
+    for line in _entry(kconfig, _MAX_ORDER_SYMBOLS):
+        if m := _DEFAULT.match(line):
+            if default is None and _holds(m[2], symbols):
+                default = int(m[1])
+        elif (m := _RANGE.match(line)) and value_range is None and _holds(m[3], symbols):
+            value_range = (int(m[1]), int(m[2]))
+    return default, value_range
+
+
+def _section_size_bits(header: str, symbols: set[str]) -> int | None:
+    """SECTION_SIZE_BITS as the preprocessor would define it for these symbols."""
+    active: list[bool] = []  # per #if level: is this branch taken
+    taken: list[bool] = []  # per #if level: was any branch taken
+    for line in header.splitlines():
+        m = re.match(r"\s*#\s*(\w+)\s*(.*?)\s*(?:/\*.*)?$", line)
+        if not m:
+            continue
+        directive, rest = m.groups()
+        if directive in ("if", "ifdef", "ifndef"):
+            holds = _holds(rest, symbols)
+            holds = not holds if directive == "ifndef" else holds
+            active.append(holds)
+            taken.append(holds)
+        elif directive == "elif" and active:
+            active[-1] = not taken[-1] and _holds(rest, symbols)
+            taken[-1] = taken[-1] or active[-1]
+        elif directive == "else" and active:
+            active[-1] = not taken[-1]
+            taken[-1] = True
+        elif directive == "endif" and active:
+            active.pop()
+            taken.pop()
+        elif directive == "define" and all(active) and rest.startswith("SECTION_SIZE_BITS"):
+            bits = re.fullmatch(r"SECTION_SIZE_BITS\s+(\d+)", rest)
+            return int(bits[1]) if bits else None
+    return None
