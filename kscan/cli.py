@@ -15,12 +15,17 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from kscan import __version__
+from kscan import __version__, config
+from kscan.config import Config, ConfigError
 from kscan.discover import DiscoverError
 from kscan.engine import Options, Scan, scan
-from kscan.report import FORMATS, render
+from kscan.findings import Level
+from kscan.report import FORMATS, SERIES_FORMATS, render, render_series
+from kscan.review import review, settle
 from kscan.rules import RULES, rule_by_id
-from kscan.treeinfo import SEMANTICS, TreeInfoError
+from kscan.series import SeriesError, commit_range, load_patches
+from kscan.suppress import BaselineError, read_baseline, subtract, write_baseline
+from kscan.treeinfo import SEMANTICS, TreeInfoError, find_root
 from kscan.workers import default_jobs
 
 app = typer.Typer(
@@ -60,22 +65,37 @@ def scan_command(
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List parse problems too.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or warnings.")] = False,
+    baseline: Annotated[
+        Path | None, typer.Option("--baseline", help="Report only findings not in this file.")
+    ] = None,
+    new_baseline: Annotated[
+        Path | None, typer.Option("--write-baseline", help="Save the findings as a baseline.")
+    ] = None,
 ) -> None:
     if fmt not in FORMATS:
         raise fail(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
-    for rule_id in select or ():
-        if rule_by_id(rule_id) is None:
-            raise fail(f"unknown rule {rule_id!r} (see `kscan rules`)")
+    _check_rules(select)
+    paths = paths or ["."]
+    settings = _load_config(find_root(Path(paths[0])))
     options = Options(
-        paths=paths or ["."],
-        excludes=exclude or (),
+        paths=paths,
+        excludes=exclude or settings.exclude,
         jobs=jobs,
         kernel_version=kernel_version,
         semantics=max_order_semantics,
-        select=select or (),
-        extra_validity_checks=validity_check or (),
+        select=settings.rules(select),
+        extra_validity_checks=validity_check or settings.validity_checks,
     )
     done = _run_scan(options, show_progress=not quiet and stderr.is_terminal)
+    done.result = settle(done.result, settings)
+    try:
+        if new_baseline:
+            write_baseline(new_baseline, done.result.findings)
+            raise typer.Exit(EXIT_CLEAN)
+        if baseline:
+            done.result.findings = subtract(done.result.findings, read_baseline(baseline))
+    except BaselineError as err:
+        raise fail(str(err)) from None
     if not quiet:
         _print_warnings(done, verbose)
     _write_report(done, fmt, output)
@@ -133,7 +153,10 @@ def _print_warnings(done: Scan, verbose: bool) -> None:
 
 def _write_report(done: Scan, fmt: str, output: Path | None) -> None:
     color = output is None and fmt == "text" and sys.stdout.isatty()
-    text = render(done.result, fmt, color=color)
+    _write(render(done.result, fmt, color=color), output)
+
+
+def _write(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return
@@ -141,6 +164,103 @@ def _write_report(done: Scan, fmt: str, output: Path | None) -> None:
         output.write_text(text if text.endswith("\n") else text + "\n")
     except OSError as err:
         raise fail(f"cannot write {output}: {err.strerror or err}") from None
+
+
+def _check_rules(select: list[str] | None) -> None:
+    for rule_id in select or ():
+        if rule_by_id(rule_id) is None:
+            raise fail(f"unknown rule {rule_id!r} (see `kscan rules`)")
+
+
+def _load_config(root: Path | None) -> Config:
+    try:
+        return config.load(root)
+    except ConfigError as err:
+        raise fail(str(err)) from None
+
+
+# Options shared by `kscan series` and `kscan diff`.
+TreeOpt = Annotated[Path, typer.Option("--tree", "-t", help="The kernel tree (default: .).")]
+ReviewFormatOpt = Annotated[
+    str, typer.Option("--format", "-f", help=f"{', '.join(SERIES_FORMATS)}.")
+]
+OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write the report here.")]
+FailOnOpt = Annotated[
+    str | None,
+    typer.Option(help="Exit 1 if the series adds a finding this severe: low, medium, high."),
+]
+SelectOpt = Annotated[list[str] | None, typer.Option("--select", help="Only these rule ids.")]
+JobsOpt = Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes.")]
+ValidityOpt = Annotated[
+    list[str] | None, typer.Option("--validity-check", help="Extra PFN-validating function.")
+]
+DEFAULT_JOBS = default_jobs()
+
+
+@app.command("series", help="Apply patches in a throwaway copy of the tree; report per patch "
+             "the findings it introduces and removes.")
+def series_command(
+    patches: Annotated[list[Path], typer.Argument(help="git format-patch files or mbox files.")],
+    tree: TreeOpt = Path("."),
+    fmt: ReviewFormatOpt = "text",
+    output: OutputOpt = None,
+    fail_on: FailOnOpt = None,
+    select: SelectOpt = None,
+    jobs: JobsOpt = DEFAULT_JOBS,
+    validity_check: ValidityOpt = None,
+) -> None:
+    _review(tree, lambda _root: (None, load_patches(patches)), fmt, output, fail_on, select,
+            jobs, validity_check)
+
+
+@app.command("diff", help="Like `series`, for the commits of a range in a git tree.")
+def diff_command(
+    revs: Annotated[str | None, typer.Argument(help="A..B, or A for A..HEAD.")] = None,
+    base: Annotated[str | None, typer.Option("--base", help="Same as REV..HEAD.")] = None,
+    tree: TreeOpt = Path("."),
+    fmt: ReviewFormatOpt = "text",
+    output: OutputOpt = None,
+    fail_on: FailOnOpt = None,
+    select: SelectOpt = None,
+    jobs: JobsOpt = DEFAULT_JOBS,
+    validity_check: ValidityOpt = None,
+) -> None:
+    if (revs is None) == (base is None):
+        raise fail("give a range (A..B) or --base REV, not both")
+    spec = revs or f"{base}..HEAD"
+    _review(tree, lambda root: commit_range(root, spec), fmt, output, fail_on, select, jobs,
+            validity_check)
+
+
+def _review(tree, load, fmt, output, fail_on, select, jobs, validity_check) -> None:
+    if fmt not in SERIES_FORMATS:
+        raise fail(f"unknown format {fmt!r} (choose from {', '.join(SERIES_FORMATS)})")
+    _check_rules(select)
+    root = find_root(tree)
+    if root is None:
+        raise fail(f"{tree} is not in a kernel tree (Makefile, mm/, include/linux/mmzone.h)")
+    settings = _load_config(root)
+    try:
+        threshold = Level.parse(fail_on) if fail_on else settings.fail_on or Level.LOW
+    except ValueError as err:
+        raise fail(f"--fail-on: {err}") from None
+    options = Options(
+        paths=[str(root)],
+        excludes=settings.exclude,
+        jobs=jobs,
+        select=settings.rules(select),
+        extra_validity_checks=validity_check or settings.validity_checks,
+    )
+    try:
+        base, patches = load(root)
+        series = review(root, patches, options, settings, base)
+    except (SeriesError, DiscoverError, TreeInfoError) as err:
+        raise fail(str(err)) from None
+    except KeyboardInterrupt:
+        stderr.print("kscan: interrupted; the temporary copy was removed", markup=False)
+        raise typer.Exit(130) from None
+    _write(render_series(series, fmt), output)
+    raise typer.Exit(EXIT_FINDINGS if series.failed(threshold) else EXIT_CLEAN)
 
 
 @app.command("rules", help="List the rules.")

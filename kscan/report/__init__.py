@@ -8,11 +8,24 @@ so a report can be rebuilt from saved findings alone.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from kscan.findings import Finding, Level
-from kscan.report import json_report, sarif, text
+from kscan.report import (
+    email_report,
+    html_report,
+    json_report,
+    markdown_report,
+    sarif,
+    series_text,
+    text,
+)
+
+if TYPE_CHECKING:
+    from kscan.review import SeriesResult
 
 FORMATS = ("text", "json", "sarif")
+SERIES_FORMATS = ("text", "email", "markdown", "sarif", "html")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +75,17 @@ def render(result: ScanResult, fmt: str, *, color: bool) -> str:
     if fmt == "sarif":
         return sarif.render(result)
     raise ValueError(f"unknown format {fmt!r} ({', '.join(FORMATS)})")
+
+
+def render_series(series: SeriesResult, fmt: str) -> str:
+    """A `kscan series`/`kscan diff` report: what each patch adds and removes."""
+    renderers = {
+        "text": series_text.render_text,
+        "email": email_report.render,
+        "markdown": markdown_report.render,
+        "sarif": series_text.render_sarif,
+        "html": html_report.render,
+    }
+    if fmt not in renderers:
+        raise ValueError(f"unknown format {fmt!r} ({', '.join(SERIES_FORMATS)})")
+    return renderers[fmt](series)

@@ -22,6 +22,8 @@ from urllib.parse import quote
 from kscan.findings import Finding, Level, Location
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from kscan.report import RuleInfo, ScanResult
 
 SCHEMA_URI = (
@@ -43,7 +45,8 @@ def render(result: ScanResult) -> str:
     return json.dumps(to_log(result), indent=2, ensure_ascii=False) + "\n"
 
 
-def to_log(result: ScanResult) -> dict:
+def to_log(result: ScanResult, baseline_state: Callable[[Finding], str] | None = None) -> dict:
+    """The SARIF log; baseline_state marks each result "new", "absent", ... for a diff."""
     rules = sorted(result.rules, key=lambda r: r.id)
     rule_index = {rule.id: index for index, rule in enumerate(rules)}
     findings = sorted(result.findings, key=Finding.sort_key)
@@ -53,6 +56,9 @@ def to_log(result: ScanResult) -> dict:
     run["invocations"] = [_invocation(result.warnings)]
     # A finding from a rule that did not run is a scanner bug; let the KeyError say so.
     run["results"] = [_result(f, rule_index[f.rule_id]) for f in findings]
+    if baseline_state:
+        for finding, sarif_result in zip(findings, run["results"], strict=True):
+            sarif_result["baselineState"] = baseline_state(finding)
     run["properties"] = {
         "kernelVersion": result.kernel_version,
         "maxOrderSemantics": result.semantics,

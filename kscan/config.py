@@ -1,0 +1,113 @@
+"""`.kscan.toml` at the tree root: a team's defaults.  Command-line flags win.
+
+    select = ["KS001", "KS002"]        # only these rules (default: all)
+    ignore = ["KS003"]                 # every rule but these
+    exclude = ["mm/kasan/*"]           # fnmatch patterns, as --exclude
+    validity-checks = ["my_pfn_ok"]    # as --validity-check
+    fail-on = "medium"                 # `kscan series`/`kscan diff` exit threshold
+
+    [severity]                         # override a rule's severity
+    KS002 = "medium"
+
+A list given on the command line replaces the file's list; it does not add to it.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from kscan.findings import Finding, Level
+from kscan.rules import RULES, rule_by_id
+
+FILENAME = ".kscan.toml"
+_LISTS = ("select", "ignore", "exclude", "validity-checks")
+
+
+class ConfigError(Exception):
+    """A config file that cannot be read or says something kscan does not know (one line)."""
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None = None
+    select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    validity_checks: tuple[str, ...] = ()
+    fail_on: Level | None = None
+    severity: dict[str, Level] = field(default_factory=dict)
+
+    def rules(self, cli_select: list[str] | None) -> list[str]:
+        """Rule ids to run (empty: all): --select, else the file's select minus ignore."""
+        if cli_select:
+            return cli_select
+        if not self.ignore:
+            return list(self.select)
+        wanted = self.select or tuple(r.id for r in RULES)
+        return [r for r in wanted if r not in self.ignore]
+
+    def with_severities(self, findings: list[Finding]) -> list[Finding]:
+        return [
+            replace(f, severity=self.severity[f.rule_id]) if f.rule_id in self.severity else f
+            for f in findings
+        ]
+
+
+def load(root: Path | None) -> Config:
+    """The tree's .kscan.toml, or the defaults when there is none."""
+    path = (root or Path(".")) / FILENAME
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        return Config()
+    except OSError as err:
+        raise ConfigError(f"cannot read {path}: {err.strerror or err}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: invalid TOML: {err}") from None
+    return _parse(path, data)
+
+
+def _parse(path: Path, data: dict) -> Config:
+    unknown = set(data) - {*_LISTS, "fail-on", "severity"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting {sorted(unknown)[0]!r}")
+    lists = {key: _strings(path, key, data.get(key, [])) for key in _LISTS}
+    for key in ("select", "ignore"):
+        lists[key] = tuple(_rule_id(path, key, rule) for rule in lists[key])
+    severity = data.get("severity", {})
+    if not isinstance(severity, dict):
+        raise ConfigError(f"{path}: [severity] must be a table of rule = level")
+    return Config(
+        path=path,
+        select=lists["select"],
+        ignore=lists["ignore"],
+        exclude=lists["exclude"],
+        validity_checks=lists["validity-checks"],
+        fail_on=_level(path, "fail-on", data["fail-on"]) if "fail-on" in data else None,
+        severity={
+            _rule_id(path, "severity", rule): _level(path, f"severity.{rule}", level)
+            for rule, level in severity.items()
+        },
+    )
+
+
+def _strings(path: Path, key: str, value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{path}: {key} must be a list of strings")
+    return tuple(value)
+
+
+def _rule_id(path: Path, key: str, name: str) -> str:
+    rule = rule_by_id(name)
+    if rule is None:
+        raise ConfigError(f"{path}: {key}: unknown rule {name!r} (see `kscan rules`)")
+    return rule.id
+
+
+def _level(path: Path, key: str, value: object) -> Level:
+    try:
+        return Level.parse(str(value))
+    except ValueError as err:
+        raise ConfigError(f"{path}: {key}: {err}") from None

@@ -1,0 +1,80 @@
+"""Judge a patch series against a kernel tree: series + engine + config, for the CLI.
+
+Also the step every scan ends with: drop findings silenced inline and apply the
+config's severities (settle()).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from kscan import __version__
+from kscan.config import Config
+from kscan.engine import Options, scan, selected_rules, tree_for
+from kscan.findings import Level
+from kscan.report import ScanResult, Stats
+from kscan.rule import rule_info
+from kscan.series import Change, Patch, PatchResult, run_series
+from kscan.suppress import drop_inline
+
+
+@dataclass
+class SeriesResult:
+    patches: list[PatchResult]
+    meta: ScanResult  # the tree, the rules that ran and kscan's version; no findings
+    seconds: float = 0.0
+
+    @property
+    def introduced(self) -> list[Change]:
+        return [change for p in self.patches for change in p.introduced]
+
+    @property
+    def removed(self) -> list[Change]:
+        return [change for p in self.patches for change in p.removed]
+
+    def failed(self, threshold: Level) -> bool:
+        return any(c.finding.severity >= threshold for c in self.introduced)
+
+
+def settle(result: ScanResult, config: Config) -> ScanResult:
+    """Findings the source does not silence, with the config's severities."""
+    root = Path(result.tree_root) if result.tree_root else None
+    findings = config.with_severities(drop_inline(result.findings, root))
+    rules = [
+        replace(r, severity=config.severity[r.id]) if r.id in config.severity else r
+        for r in result.rules
+    ]
+    return replace(result, findings=findings, rules=rules)
+
+
+def review(
+    tree: Path, patches: Sequence[Patch], options: Options, config: Config,
+    base: str | None = None,
+) -> SeriesResult:
+    """Apply `patches` to a copy of `tree` (at `base`, default HEAD) and judge each."""
+    started = time.perf_counter()
+
+    def scanner(root: Path, paths: list[str]):
+        copy = replace(options, paths=[str(root / p) for p in paths])
+        return settle(scan(copy).result, config).findings
+
+    patch_results = run_series(tree, patches, scanner, base)
+    info = tree_for(replace(options, paths=[str(tree)]))
+    meta = settle(
+        ScanResult(
+            findings=[],
+            rules=[rule_info(r) for r in selected_rules(options)],
+            tree_root=str(tree),
+            kernel_version=info.version_text,
+            semantics=info.semantics,
+            semantics_source=info.semantics_source,
+            stats=Stats(),
+            warnings=list(info.notes),
+            tool_version=__version__,
+        ),
+        config,
+    )
+    return SeriesResult(patch_results, meta, time.perf_counter() - started)

@@ -1,0 +1,258 @@
+"""kscan series / kscan diff on a small git repository built from the demo fixture."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from kscan import series
+from kscan.cli import main
+from kscan.config import Config
+from kscan.engine import Options
+from kscan.review import review
+from kscan.series import SeriesError, load_patches
+
+DEMO = Path(__file__).parent / "fixtures" / "demo"
+
+GUARD = """	while (pfn < end_pfn) {
+		if (!pfn_valid(pfn))
+			continue;
+"""
+NEW_WALK = """
+/* Clear the reserved bit on every page of a node. */
+static void clear_node_reserved(pg_data_t *pgdat)
+{
+	unsigned long pfn;
+
+	for (pfn = pgdat->node_start_pfn; pfn < pgdat_end_pfn(pgdat); pfn++)
+		ClearPageReserved(pfn_to_page(pfn));
+}
+"""
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+@pytest.fixture(autouse=True)
+def quiet_git(monkeypatch, tmp_path):
+    """Git without the user's config, and temporary copies where the test can see them."""
+    for var in ("AUTHOR", "COMMITTER"):
+        monkeypatch.setenv(f"GIT_{var}_NAME", "Test Author")
+        monkeypatch.setenv(f"GIT_{var}_EMAIL", "test@example.org")
+        monkeypatch.setenv(f"GIT_{var}_DATE", "2024-01-01T00:00:00Z")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", "/dev/null")
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+
+
+@pytest.fixture
+def repo(tmp_path) -> Path:
+    """master: the demo tree.  topic: fix mark_range(), then add an unguarded walk."""
+    root = tmp_path / "linux"
+    shutil.copytree(DEMO, root)
+    git(root, "init", "-q", "-b", "master")
+    git(root, "add", ".")
+    git(root, "commit", "-qm", "demo tree")
+    git(root, "checkout", "-qb", "topic")
+    edit(root / "mm/hole_walks.c", "\twhile (pfn < end_pfn) {\n", GUARD)
+    git(root, "commit", "-qam", "mm: check pfn_valid() in mark_range()")
+    with (root / "mm/page_walks.c").open("a") as f:
+        f.write(NEW_WALK)
+    git(root, "commit", "-qam", "mm: add clear_node_reserved()")
+    git(root, "checkout", "-q", "master")
+    return root
+
+
+@pytest.fixture
+def patches(repo, tmp_path) -> list[Path]:
+    out = tmp_path / "patches"
+    git(repo, "format-patch", "-q", "-o", str(out), "master..topic")
+    return sorted(out.glob("*.patch"))
+
+
+def snapshot(root: Path) -> dict:
+    """Every file outside .git, HEAD, the branches, the index and the worktrees."""
+    files = {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".git" not in p.relative_to(root).parts
+    }
+    return {
+        "files": files,
+        "head": git(root, "rev-parse", "HEAD"),
+        "refs": git(root, "for-each-ref"),
+        "status": git(root, "status", "--porcelain", "--ignored"),
+        "index": git(root, "ls-files", "-s"),
+        "worktrees": git(root, "worktree", "list", "--porcelain"),
+    }
+
+
+def judge(tree: Path, files: list[Path], base: str | None = None):
+    return review(tree, load_patches(files), Options(jobs=1), Config(), base).patches
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(argv))
+    out, err = capsys.readouterr()
+    return exit_info.value.code, out, err
+
+
+def where(changes) -> list[tuple[str, str, str | None]]:
+    return [(c.finding.rule_id, c.finding.location.path, c.finding.location.function)
+            for c in changes]
+
+
+def test_new_walk_is_reported_for_its_patch_and_the_fix_as_a_removal(repo, patches, tmp_path):
+    before = snapshot(repo)
+    fix, walk = judge(repo, patches)
+    assert where(fix.introduced) == []
+    assert where(fix.removed) == [("KS001", "mm/hole_walks.c", "mark_range")]
+    assert where(walk.introduced) == [("KS001", "mm/page_walks.c", "clear_node_reserved")]
+    assert where(walk.removed) == []
+    assert "+\t\tClearPageReserved(pfn_to_page(pfn));" in walk.introduced[0].quote()
+    assert snapshot(repo) == before
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_line_shift_elsewhere_changes_no_fingerprint(repo, tmp_path):
+    git(repo, "checkout", "-qb", "shift")
+    edit(repo / "mm/hole_walks.c", "#include <linux/mm.h>\n",
+         "#include <linux/mm.h>\n#include <linux/memblock.h>\n\n/* more */\n")
+    git(repo, "commit", "-qam", "mm: include memblock.h")
+    git(repo, "checkout", "-q", "master")
+    out = tmp_path / "shift"
+    git(repo, "format-patch", "-q", "-o", str(out), "master..shift")
+    [result] = judge(repo, sorted(out.glob("*.patch")))
+    assert result.introduced == () and result.removed == ()
+
+
+def test_mbox_of_several_patches(repo, patches, tmp_path):
+    mbox = tmp_path / "series.mbox"
+    mbox.write_text(git(repo, "format-patch", "--stdout", "--cover-letter", "master..topic"))
+    loaded = load_patches([mbox])
+    assert [p.subject for p in loaded] == [
+        "[PATCH 1/2] mm: check pfn_valid() in mark_range()",
+        "[PATCH 2/2] mm: add clear_node_reserved()",
+    ]
+    from_mbox = judge(repo, [mbox])
+    from_files = judge(repo, patches)
+    assert [where(r.introduced) for r in from_mbox] == [where(r.introduced) for r in from_files]
+    assert [where(r.removed) for r in from_mbox] == [where(r.removed) for r in from_files]
+
+
+def test_patch_that_does_not_apply_fails_cleanly(repo, patches, tmp_path, capsys):
+    edit(repo / "mm/hole_walks.c", "\tunsigned long pfn = start_pfn;\n",
+         "\tunsigned long pfn = start_pfn + 1;\n")
+    git(repo, "commit", "-qam", "mm: move the goalposts")
+    before = snapshot(repo)
+    code, out, err = run(capsys, "series", *map(str, patches), "--tree", str(repo))
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1
+    assert err.startswith("kscan: error: 0001-mm-check-pfn_valid-in-mark_range.patch does not apply")
+    assert "mm/hole_walks.c: hunk @@ -26,6 +26,8 @@" in err
+    assert snapshot(repo) == before
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+@pytest.mark.parametrize("bad", ["../evil.c", "/etc/evil.c", "mm/../../evil.c"])
+def test_paths_that_leave_the_tree_are_refused(repo, tmp_path, capsys, bad):
+    patch = tmp_path / "evil.patch"
+    patch.write_text(
+        f"diff --git a/{bad} b/{bad}\nnew file mode 100644\n--- /dev/null\n+++ b/{bad}\n"
+        "@@ -0,0 +1 @@\n+int evil;\n"
+    )
+    before = snapshot(repo)
+    code, _, err = run(capsys, "series", str(patch), "--tree", str(repo))
+    assert code == 2
+    assert err.startswith("kscan: error: evil.patch: refusing")
+    assert not (tmp_path / "evil.c").exists()
+    assert snapshot(repo) == before
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_tree_that_is_not_a_git_repository(repo, patches, tmp_path):
+    plain = tmp_path / "plain"
+    shutil.copytree(repo, plain, ignore=shutil.ignore_patterns(".git"))
+    before = snapshot(repo)["files"]
+    fix, walk = judge(plain, patches)
+    assert where(fix.removed) == [("KS001", "mm/hole_walks.c", "mark_range")]
+    assert where(walk.introduced) == [("KS001", "mm/page_walks.c", "clear_node_reserved")]
+    assert {k: v for k, v in snapshot(repo)["files"].items()} == before
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_interrupt_removes_the_worktree(repo, patches, tmp_path, monkeypatch, capsys):
+    def interrupted(_root, _patch):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(series, "apply", interrupted)
+    before = snapshot(repo)
+    code, _, err = run(capsys, "series", *map(str, patches), "--tree", str(repo))
+    assert code == 130 and "interrupted" in err
+    assert snapshot(repo) == before
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_cli_exit_status_follows_fail_on(repo, patches, capsys):
+    code, out, _ = run(capsys, "series", *map(str, patches), "--tree", str(repo))
+    assert code == 1
+    assert "  + mm/page_walks.c:79:" in out and "  - mm/hole_walks.c:29:" in out
+    code, _, _ = run(capsys, "series", str(patches[0]), "--tree", str(repo))
+    assert code == 0  # a fix only removes findings
+    (repo / ".kscan.toml").write_text('fail-on = "high"\n[severity]\nKS001 = "medium"\n')
+    code, _, _ = run(capsys, "series", *map(str, patches), "--tree", str(repo))
+    assert code == 0
+    code, _, _ = run(capsys, "series", *map(str, patches), "--tree", str(repo),
+                     "--fail-on", "medium")
+    assert code == 1
+
+
+def test_diff_range_and_base(repo, capsys):
+    git(repo, "checkout", "-q", "topic")
+    before = snapshot(repo)
+    code, out, _ = run(capsys, "diff", "master..topic", "--tree", str(repo))
+    assert code == 1
+    assert "mm: add clear_node_reserved()" in out and "  + mm/page_walks.c:79:" in out
+    code, again, _ = run(capsys, "diff", "--base", "master", "--tree", str(repo))
+    assert code == 1 and again.splitlines()[:-1] == out.splitlines()[:-1]
+    assert snapshot(repo) == before
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["series", "missing.patch"], "cannot read missing.patch"),
+        (["diff", "nosuchrev..HEAD"], "git merge-base failed"),
+        (["diff"], "give a range"),
+        (["series", "x.patch", "--format", "pdf"], "unknown format 'pdf'"),
+    ],
+)
+def test_errors_are_one_line(repo, capsys, monkeypatch, argv, message):
+    monkeypatch.chdir(repo)
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err.startswith("kscan: error: ") and message in err and err.count("\n") == 1
+
+
+def test_not_a_patch(tmp_path):
+    junk = tmp_path / "junk.txt"
+    junk.write_text("hello\n")
+    with pytest.raises(SeriesError, match="junk.txt: no diff"):
+        load_patches([junk])
