@@ -1,0 +1,242 @@
+"""One function-level call graph of the scanned code (callers -> callees), in networkx.
+
+Nodes are function and macro names.  A `static` function defined in a .c file is its
+own node, "path:name", so two files' static helpers of the same name never merge and
+a call inside a file reaches that file's static first.  Everything else, header
+static inlines included (every includer gets the same body), is keyed by its bare
+name; a global name defined in several files (per-arch implementations, config
+alternatives) is one node that lists every definition in its "files" attribute.
+
+Function-like macros are nodes too, with an edge to every name their body calls.
+That resolves the kernel's aliasing macros without a list of them:
+`#define alloc_contig_range(...) alloc_hooks(alloc_contig_range_noprof(__VA_ARGS__))`
+gives alloc_contig_range -> alloc_hooks and alloc_contig_range -> alloc_contig_range_noprof,
+so callers of the macro are callers of the _noprof function.  When the header holding
+such a macro is not scanned, a defined `foo_noprof` still gets the edge `foo` ->
+`foo_noprof` (memory allocation profiling's naming convention).
+
+Out of scope: calls through function pointers (ops tables, callbacks), calls whose
+callee is not an identifier, and anything the preprocessor decides (#ifdef branches
+are all taken).  Edges keep only the first call site, (path, line), for call chains.
+
+Whole tree: rules and hotspots see the graph of the scanned paths, plus, with
+`--graph-scope tree`, the files of the rest of the tree that can call into the
+contiguous-range APIs.  Those are found by a byte-level prefilter (`graph_files`): read
+every .c/.h once per round, keep the files that mention a wanted name, parse only those,
+add the functions in them that call a wanted name, and repeat for WRAPPER_ROUNDS
+rounds.  Reading 1.2 GB of 6.12 sources costs seconds, so this is opt-in until the
+fact cache (the performance issue) makes it free.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import networkx as nx
+
+from kscan.facts import FileFacts
+
+_CALLED_IN_MACRO = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
+_NOT_CALLS = frozenset({"if", "for", "while", "switch", "return", "sizeof", "typeof",
+                        "__typeof__", "do", "defined", "__builtin_constant_p"})
+_SKIP_DIRS = frozenset({"Documentation", "tools", "scripts", "samples", "LICENSES", ".git"})
+WRAPPER_ROUNDS = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    path: str
+    line: int
+
+
+class CallGraph:
+    """The DiGraph plus name resolution; node attributes: kind, files, line."""
+
+    def __init__(self, graph: nx.DiGraph):
+        self.graph = graph
+
+    def resolve(self, path: str, name: str) -> str:
+        """The node a call to `name` from file `path` reaches."""
+        local = f"{path}:{name}"
+        return local if local in self.graph else name
+
+    def nodes_named(self, name: str) -> list[str]:
+        """The global node and every file's static of that name."""
+        return [n for n in self.graph if n == name or n.endswith(f":{name}")]
+
+    def callers(self, node: str, depth: int | None = None) -> dict[str, int]:
+        """Transitive callers of node, with their distance (1 = direct)."""
+        if node not in self.graph:
+            return {}
+        return _bfs(self.graph.predecessors, node, depth)
+
+    def callees(self, node: str, depth: int | None = None) -> dict[str, int]:
+        if node not in self.graph:
+            return {}
+        return _bfs(self.graph.successors, node, depth)
+
+    def chain(self, caller: str, callee: str) -> list[str]:
+        """A shortest call chain caller -> ... -> callee (both included)."""
+        try:
+            return nx.shortest_path(self.graph, caller, callee)
+        except (nx.NetworkXNoPath, nx.NodeNotFound):
+            return []
+
+    def site(self, caller: str, callee: str) -> Site | None:
+        data = self.graph.get_edge_data(caller, callee)
+        return data.get("site") if data else None
+
+    def kind(self, node: str) -> str:
+        return self.graph.nodes[node].get("kind", "external") if node in self.graph else "external"
+
+    def is_function(self, node: str) -> bool:
+        return self.kind(node) == "function"
+
+
+def display(node: str) -> str:
+    """`mm/cma.c:foo` -> `foo` (the bare name, for messages)."""
+    return node.rsplit(":", 1)[-1]
+
+
+def build(files: Iterable[FileFacts]) -> CallGraph:
+    files = list(files)
+    graph = nx.DiGraph()
+    statics = {
+        (facts.path, fn.name)
+        for facts in files
+        if facts.path.endswith(".c")
+        for fn in facts.functions
+        if fn.static
+    }
+
+    def key(path: str, name: str) -> str:
+        return f"{path}:{name}" if (path, name) in statics else name
+
+    for facts in files:
+        for fn in facts.functions:
+            node = key(facts.path, fn.name)
+            _add_node(graph, node, "function", facts.path, fn.span.start_line)
+            for call in fn.calls:
+                _add_edge(graph, node, key(facts.path, call.name), facts.path, call.line)
+        for define in facts.defines:
+            if define.params is None:
+                continue
+            node = key(facts.path, define.name)
+            _add_node(graph, node, "macro", facts.path, define.line)
+            for callee in _macro_calls(define.value, define.name):
+                _add_edge(graph, node, key(facts.path, callee), facts.path, define.line)
+    _link_noprof(graph)
+    return CallGraph(graph)
+
+
+def _link_noprof(graph: nx.DiGraph) -> None:
+    """Memory allocation profiling's convention, for when the header with the macro is
+    not scanned: `foo` is a macro over `foo_noprof`, so `foo` -> `foo_noprof`."""
+    for node, attrs in list(graph.nodes(data=True)):
+        if attrs["kind"] == "function" and node.endswith("_noprof") and ":" not in node:
+            base = node.removesuffix("_noprof")
+            if graph.nodes.get(base, {}).get("kind", "external") == "external":
+                _add_edge(graph, base, node, attrs["files"][0], attrs["line"])
+
+
+def _add_node(graph: nx.DiGraph, node: str, kind: str, path: str, line: int) -> None:
+    attrs = graph.nodes.get(node)
+    if attrs is None or attrs.get("kind", "external") == "external":
+        graph.add_node(node, kind=kind, files=(path,), line=line)
+    elif path not in attrs["files"]:
+        # a name clash: keep the function over a same-named macro, remember every file
+        attrs["files"] = (*attrs["files"], path)
+        if kind == "function":
+            attrs["kind"] = kind
+
+
+def _add_edge(graph: nx.DiGraph, caller: str, callee: str, path: str, line: int) -> None:
+    if caller == callee or graph.has_edge(caller, callee):
+        return
+    if callee not in graph:
+        graph.add_node(callee, kind="external", files=(), line=0)
+    graph.add_edge(caller, callee, site=Site(path, line))
+
+
+def _macro_calls(value: str, name: str) -> set[str]:
+    return {c for c in _CALLED_IN_MACRO.findall(value) if c not in _NOT_CALLS and c != name}
+
+
+def _bfs(neighbours: Callable[[str], Iterator[str]], start: str, depth: int | None):
+    seen = {start: 0}
+    queue = deque([start])
+    while queue:
+        node = queue.popleft()
+        if depth is not None and seen[node] >= depth:
+            continue
+        for other in neighbours(node):
+            if other not in seen:
+                seen[other] = seen[node] + 1
+                queue.append(other)
+    seen.pop(start)
+    return seen
+
+
+# -- whole-tree prefilter ------------------------------------------------------------
+
+
+def tree_sources(root: Path, skip: set[str]) -> list[tuple[str, str]]:
+    """(path, rel) of every .c/.h under root that is not in `skip` (rels)."""
+    out = []
+    for top, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in _SKIP_DIRS]
+        rel_top = os.path.relpath(top, root)
+        for name in names:
+            if name.endswith((".c", ".h")):
+                rel = name if rel_top == "." else f"{rel_top}/{name}"
+                if rel not in skip:
+                    out.append((os.path.join(top, name), rel))
+    return out
+
+
+def graph_files(
+    candidates: list[tuple[str, str]],
+    seeds: set[str],
+    parse: Callable[[list[tuple[str, str]]], list[FileFacts]],
+    rounds: int = WRAPPER_ROUNDS,
+) -> list[FileFacts]:
+    """Facts of the candidate files that mention a seed or (iterating) a wrapper of one."""
+    wanted = set(seeds)
+    pending = list(candidates)
+    parsed: list[FileFacts] = []
+    for _ in range(rounds):
+        names = [n.encode() for n in wanted]
+        hits, pending = _split(pending, names)
+        if not hits:
+            break
+        new = parse(hits)
+        parsed += new
+        callers = _callers_of(new, wanted) - wanted
+        if not callers:
+            break
+        wanted |= callers
+    return parsed
+
+
+def _split(pending: list[tuple[str, str]], names: list[bytes]):
+    hits, rest = [], []
+    for item in pending:
+        try:
+            with open(item[0], "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        (hits if any(n in data for n in names) else rest).append(item)
+    return hits, rest
+
+
+def _callers_of(files: list[FileFacts], wanted: set[str]) -> set[str]:
+    """Functions and macros in `files` that call a wanted name directly: one wrapper level
+    per round, so a generic wrapper cannot pull in half the tree at once."""
+    graph = build(files).graph
+    return {display(c) for name in wanted if name in graph for c in graph.predecessors(name)}
