@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kscan import __version__
+from kscan.callgraph import graph_files, tree_sources
 from kscan.discover import SourceFile, discover
 from kscan.facts import FileFacts
 from kscan.findings import Finding
@@ -19,6 +20,7 @@ from kscan.report import ScanResult, Stats
 from kscan.rule import Rule, rule_info
 from kscan.rules import RULES
 from kscan.treeinfo import TreeInfo, find_root, read_tree_info
+from kscan.vocab import CONTIG_APIS
 from kscan.workers import Problem, default_jobs, parse_all
 
 
@@ -31,6 +33,7 @@ class Options:
     semantics: str | None = None
     select: Sequence[str] = ()  # rule ids; empty means all
     extra_validity_checks: Sequence[str] = ()
+    graph_scope: str = "paths"  # "tree": also index callers of the contig APIs tree-wide
 
 
 class Progress:
@@ -69,6 +72,8 @@ def scan(options: Options, progress: Progress | None = None) -> Scan:
     facts, problems = _collect(parse_all(files, options.jobs, progress.advance))
     warnings += [f"{p.path}: {p.reason}" for p in problems]
     project = Project(facts, tree, frozenset(options.extra_validity_checks))
+    if options.graph_scope == "tree" and tree.root is not None:
+        project.graph_files = _tree_graph_files(tree.root, files, options.jobs)
     rules = selected_rules(options)
     findings = _run_rules(rules, project, warnings)
     findings = _with_source_lines(findings, files)
@@ -85,6 +90,17 @@ def scan(options: Options, progress: Progress | None = None) -> Scan:
         tool_version=__version__,
     )
     return Scan(result, project)
+
+
+def _tree_graph_files(root: Path, scanned: list[SourceFile], jobs: int) -> list[FileFacts]:
+    """Facts of the files outside the scanned paths that call into the contig APIs."""
+    candidates = tree_sources(root, {f.rel for f in scanned})
+
+    def parse(items: list[tuple[str, str]]) -> list[FileFacts]:
+        sources = [SourceFile(Path(path), rel) for path, rel in items]
+        return _collect(parse_all(sources, jobs))[0]
+
+    return graph_files(candidates, set(CONTIG_APIS), parse)
 
 
 def _collect(results) -> tuple[list[FileFacts], list[Problem]]:

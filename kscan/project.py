@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from kscan.callgraph import CallGraph
+from kscan.callgraph import build as build_callgraph
 from kscan.facts import Call, FileFacts, Function, Loop
 from kscan.treeinfo import TreeInfo
 from kscan.vocab import VALIDITY_CHECKS
@@ -16,6 +18,12 @@ class Project:
     files: list[FileFacts]
     tree: TreeInfo
     extra_validity_checks: frozenset[str] = field(default_factory=frozenset)
+    graph_files: list[FileFacts] = field(default_factory=list)  # outside the paths, graph only
+
+    @cached_property
+    def callgraph(self) -> CallGraph:
+        """Callers -> callees over the scanned files and graph_files (see kscan/callgraph.py)."""
+        return build_callgraph([*self.files, *self.graph_files])
 
     def loops(self) -> Iterator[tuple[FileFacts, Loop]]:
         for facts in self.files:

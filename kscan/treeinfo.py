@@ -65,6 +65,11 @@ class _Mmzone:
         return f"{MMZONE}:{self.line}"
 
 
+def nr_pages_semantics(value: str) -> str | None:
+    """The era a MAX_ORDER_NR_PAGES definition's value spells, e.g. `(1 << (MAX_ORDER - 1))`."""
+    return _NR_PAGES_SEMANTICS.get("".join(_COMMENT.sub("", value).split()))
+
+
 def find_root(start: Path) -> Path | None:
     """Walk up from start (file or dir) to the kernel tree root: a Makefile with
     VERSION/PATCHLEVEL lines, beside mm/ and include/linux/mmzone.h."""

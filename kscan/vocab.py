@@ -82,3 +82,17 @@ def block_granularity(text: str) -> str | None:
         if pattern.search(text):
             return name
     return None
+
+# The contiguous-range APIs: callers pick the range, its alignment and its size.  Their
+# `_noprof` forms are reached through the aliasing macros (see kscan/callgraph.py).
+CONTIG_APIS = frozenset(
+    {"alloc_contig_range", "alloc_contig_pages", "cma_alloc", "start_isolate_page_range",
+     "offline_pages"}
+)
+
+# Where allocation requests enter the buddy allocator (hotspot reachability).
+ALLOCATOR_ENTRIES = frozenset(
+    {"__alloc_pages", "__alloc_pages_noprof", "__free_pages", "free_pages", "__folio_alloc",
+     "__folio_alloc_noprof", "alloc_pages_bulk_noprof", "__alloc_pages_bulk", "rmqueue",
+     "__free_one_page"}
+)

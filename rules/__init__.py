@@ -4,6 +4,10 @@ from kscan.rules import (
     ks001_pfn_walk_unchecked,
     ks002_pfn_walk_block_hole,
     ks003_page_walk_cross_section,
+    ks004_order_bound,
+    ks005_block_size,
+    ks006_per_order_array,
+    ks007_contig_max_order_align,
 )
 
 RULES = tuple(
@@ -12,6 +16,10 @@ RULES = tuple(
         ks001_pfn_walk_unchecked,
         ks002_pfn_walk_block_hole,
         ks003_page_walk_cross_section,
+        ks004_order_bound,
+        ks005_block_size,
+        ks006_per_order_array,
+        ks007_contig_max_order_align,
     )
 )
 

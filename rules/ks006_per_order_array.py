@@ -1,0 +1,72 @@
+"""A per-order array or a loop over orders misses the largest order.
+
+What: under the inclusive meaning of MAX_ORDER (6.4 on, MAX_PAGE_ORDER since 6.8):
+- an array sized `[MAX_PAGE_ORDER]` (or `[MAX_ORDER]` in 6.4-6.7), which has no slot
+  for the largest order: per-order arrays are sized `[NR_PAGE_ORDERS]`;
+- a `for` loop that enumerates orders, `for (o = ...; o < MAX_PAGE_ORDER; o++)`,
+  which never visits the largest order.
+Silent: the same shapes under the exclusive meaning (6.1's `free_area[MAX_ORDER]`
+and `order < MAX_ORDER` are right there), and buddy-merge loops such as
+`while (order < MAX_PAGE_ORDER) { ...; order++; }` in __free_one_page(): a merge
+step turns an order-`o` block into an order-`o + 1` block, so the last merge starts
+from `MAX_PAGE_ORDER - 1` and the strict bound is what keeps the result valid.  The
+rule tells them apart by shape: an enumeration is a `for` whose initialiser sets the
+order variable; a merge advances it in the body.
+
+Why: 23baf831a32c made every `< MAX_ORDER` loop `<= MAX_ORDER` and every
+`[MAX_ORDER]` array `[MAX_ORDER + 1]`, later `[NR_PAGE_ORDERS]` (fd37721803c6).  A
+loop or array written for the old meaning silently ignores the largest free blocks in
+statistics, reporting or compaction decisions, or indexes one past the array end
+when another loop does visit the largest order.
+
+Example (6.12):
+    unsigned long nr[MAX_PAGE_ORDER];                      /* KS006 */
+    for (order = 0; order < MAX_PAGE_ORDER; order++)       /* KS006 */
+        nr[order] = zone->free_area[order].nr_free;
+
+Fix: `[NR_PAGE_ORDERS]` and `order < NR_PAGE_ORDERS` (or `order <= MAX_PAGE_ORDER`).
+"""
+
+import re
+
+from kscan.findings import Level
+from kscan.maxorder import LARGEST, operands, uses
+from kscan.rule import Rule
+
+
+class PerOrderArray(Rule):
+    id = "KS006"
+    name = "per-order-array-bound"
+    family = "max-order"
+    severity = Level.MEDIUM
+    confidence = Level.MEDIUM
+
+    def check(self, project):
+        for facts, use, meaning, role in uses(project):
+            if role != LARGEST:
+                continue
+            if use.parent_kind == "array_declarator" and use.parent.endswith(f"[{use.name}]"):
+                message = f"`{use.parent}` has no slot for order {use.name}"
+            elif _enumerates_below(facts, use):
+                message = f"loop `{use.context}` never visits order {use.name}"
+            else:
+                continue
+            yield self.finding(
+                facts, use.line, use.col, use.function,
+                f"{message}: {meaning.describe(use.name)}; use NR_PAGE_ORDERS",
+                properties=(("semantics", meaning.semantics),),
+            )
+
+
+def _enumerates_below(facts, use) -> bool:
+    ops = operands(use)
+    if ops is None or ops.normalised_op != "<" or ops.name_left:
+        return False
+    var = ops.other.strip()
+    for loop in facts.loops:
+        if loop.kind == "for" and loop.span.start_byte <= use.byte < loop.body.start_byte:
+            return bool(re.match(rf"(?:[\w\s]+\s)?{re.escape(var)}\s*=", loop.init))
+    return False
+
+
+RULE = PerOrderArray()
