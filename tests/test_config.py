@@ -73,7 +73,8 @@ def test_bad_config(tree, text, message):
 
 def test_cli_uses_config_and_flags_win(tree, capsys):
     (tree / ".kscan.toml").write_text(
-        'ignore = ["KS003"]\nexclude = ["*/block_walks.c"]\n[severity]\nKS001 = "low"\n'
+        'select = ["KS001", "KS002", "KS003"]\nignore = ["KS003"]\n'
+        'exclude = ["*/block_walks.c"]\n[severity]\nKS001 = "low"\n'
     )
     code, out, _ = run(capsys, str(tree), "-q")
     assert code == 1

@@ -87,8 +87,10 @@ def test_cli_baseline_shows_only_new_findings(tmp_path, capsys):
     tree = tmp_path / "linux"
     shutil.copytree(DEMO, tree)
     baseline = tmp_path / "kscan-baseline.json"
+    code, out, _ = run(capsys, str(tree), "-q", "--format", "json")
+    found = len(json.loads(out)["findings"])
     code, _, _ = run(capsys, str(tree), "-q", "--write-baseline", str(baseline))
-    assert code == 0 and len(read_baseline(baseline)) == 11
+    assert code == 0 and len(read_baseline(baseline)) == found > 0
     code, out, _ = run(capsys, str(tree), "-q", "--baseline", str(baseline))
     assert code == 0 and "No findings." in out
     source = tree / "mm/hole_walks.c"

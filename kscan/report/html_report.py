@@ -6,12 +6,13 @@ the patch lines around it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from html import escape
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from kscan.review import SeriesResult
-    from kscan.series import Change
+    from kscan.series import Change, PatchResult
 
 STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #222; }
@@ -29,7 +30,7 @@ pre { background: #f7f7f7; border: 1px solid #ddd; padding: 8px; overflow-x: aut
 
 def render(series: SeriesResult) -> str:
     meta = series.meta
-    changes = [*series.introduced, *series.removed]
+    changes = list(_numbered(series))
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -41,39 +42,44 @@ def render(series: SeriesResult) -> str:
         f"MAX_ORDER semantics {escape(meta.semantics or 'unknown')}; "
         f"kscan {escape(meta.tool_version)}.</p>",
         "<h2>Findings</h2>",
-        _table(series) if changes else "<p>No finding changes.</p>",
+        _table(changes) if changes else "<p>No finding changes.</p>",
     ]
     if changes:
         parts.append("<h2>Source context</h2>")
-        parts += [_context(number, change) for number, change in enumerate(changes, start=1)]
+        parts += [_context(number, change) for number, _, change in changes]
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
 
-def _table(series: SeriesResult) -> str:
-    rows = [
-        "<table><tr><th>#</th><th>Patch</th><th>Change</th><th>Rule</th><th>Severity</th>"
-        "<th>Location</th><th>Message</th><th>Model verdict</th></tr>"
-    ]
+def _numbered(series: SeriesResult) -> Iterator[tuple[int, PatchResult, Change]]:
     number = 0
     for result in series.patches:
         for change in (*result.introduced, *result.removed):
             number += 1
-            finding, loc = change.finding, change.finding.location
-            state = "new" if change.introduced else "absent"
-            function = f" in {loc.function}()" if loc.function else ""
-            verdict = finding.verdict
-            rows.append(
-                f'<tr class="{finding.severity}"><td><a href="#f{number}">{number}</a></td>'
-                f"<td>{escape(result.patch.subject)}</td>"
-                f'<td class="{state}">{"introduced" if change.introduced else "removed"}</td>'
-                f"<td>{finding.rule_id} {escape(finding.rule_name)}</td>"
-                f"<td>{finding.severity} / {finding.confidence}</td>"
-                f"<td><code>{escape(loc.path)}:{loc.line}</code>{escape(function)}</td>"
-                f"<td>{escape(finding.message)}</td>"
-                f"<td>{escape(f'{verdict.kind} ({verdict.preset})') if verdict else 'none'}</td>"
-                "</tr>"
-            )
+            yield number, result, change
+
+
+def _table(changes: list[tuple[int, PatchResult, Change]]) -> str:
+    rows = [
+        "<table><tr><th>#</th><th>Patch</th><th>Change</th><th>Rule</th><th>Severity</th>"
+        "<th>Location</th><th>Message</th><th>Model verdict</th></tr>"
+    ]
+    for number, result, change in changes:
+        finding, loc = change.finding, change.finding.location
+        state = "new" if change.introduced else "absent"
+        function = f" in {loc.function}()" if loc.function else ""
+        verdict = finding.verdict
+        rows.append(
+            f'<tr class="{finding.severity}"><td><a href="#f{number}">{number}</a></td>'
+            f"<td>{escape(result.patch.subject)}</td>"
+            f'<td class="{state}">{"introduced" if change.introduced else "removed"}</td>'
+            f"<td>{finding.rule_id} {escape(finding.rule_name)}</td>"
+            f"<td>{finding.severity} / {finding.confidence}</td>"
+            f"<td><code>{escape(loc.path)}:{loc.line}</code>{escape(function)}</td>"
+            f"<td>{escape(finding.message)}</td>"
+            f"<td>{escape(f'{verdict.kind} ({verdict.preset})') if verdict else 'none'}</td>"
+            "</tr>"
+        )
     rows.append("</table>")
     return "\n".join(rows)
 
