@@ -34,7 +34,8 @@ app = typer.Typer(
     rich_markup_mode=None,
     help="Find memory-layout assumptions (holes, MAX_ORDER, contig ranges) in Linux mm code.",
 )
-stderr = Console(stderr=True, highlight=False)
+# soft_wrap: an error or warning stays one line however narrow the terminal (or pipe).
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
