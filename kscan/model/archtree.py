@@ -20,8 +20,14 @@ from kscan.model.geometry import PRESETS, Geometry, MaxOrderMeaning, largest_ord
 from kscan.treeinfo import read_tree_info
 
 _COMMON = {
-    "64BIT", "MMU", "NUMA", "SPARSEMEM", "SPARSEMEM_VMEMMAP", "MEMORY_HOTPLUG",
-    "TRANSPARENT_HUGEPAGE", "HUGETLB_PAGE",
+    "64BIT",
+    "MMU",
+    "NUMA",
+    "SPARSEMEM",
+    "SPARSEMEM_VMEMMAP",
+    "MEMORY_HOTPLUG",
+    "TRANSPARENT_HUGEPAGE",
+    "HUGETLB_PAGE",
 }
 _SYMBOLS = {
     "x86_64": {"X86", "X86_64"},

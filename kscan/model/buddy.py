@@ -147,9 +147,7 @@ class Buddy:
             raise BuddyError(f"{wanted} is not all online RAM")
         if memmap.zone_at(start) != memmap.zone_at(end - 1):
             raise BuddyError(f"{wanted} crosses a zone")
-        isolated = PfnRange(
-            align_down(start, g.pageblock_pages), align_up(end, g.pageblock_pages)
-        )
+        isolated = PfnRange(align_down(start, g.pageblock_pages), align_up(end, g.pageblock_pages))
         saved = {pfn: self.migratetype(pfn) for pfn in range(*isolated, g.pageblock_pages)}
         for boundary in (*isolated, *wanted):
             self._split_free_at(boundary)
@@ -184,7 +182,8 @@ class Buddy:
 
     def _blocks_in(self, window: PfnRange) -> list[int]:
         return [
-            pfn for pfn, order in self.free_blocks.items()
+            pfn
+            for pfn, order in self.free_blocks.items()
             if window.start <= pfn and pfn + (1 << order) <= window.end
         ]
 

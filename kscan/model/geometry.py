@@ -150,12 +150,14 @@ class Geometry:
 
 _GiB = 1 << 30
 
+
 def _vmemmap_preset(name: str, title: str, arch: str, **sizes) -> Geometry:
     return Geometry(name=name, title=title, arch=arch, memory_model="SPARSEMEM_VMEMMAP", **sizes)
 
 
 _ARM64_ZONES = (("DMA", 4 * _GiB), ("Normal", NO_LIMIT))
 
+# fmt: off
 PRESETS: dict[str, Geometry] = {
     g.name: g
     for g in (
@@ -201,6 +203,7 @@ PRESETS: dict[str, Geometry] = {
         ),
     )
 }
+# fmt: on
 
 _ALIASES = {"arm64": "arm64-4k", "riscv64": "riscv", "ppc64le": "ppc64", "x86-64": "x86_64"}
 

@@ -55,9 +55,7 @@ class Layout:
         self._check_disjoint(self.ram, "RAM range")
         ram = merged(r.span for r in self.ram)
         carved = [
-            (kind, r)
-            for kind in ("nomap", "reserved", "offline")
-            for r in getattr(self, kind)
+            (kind, r) for kind in ("nomap", "reserved", "offline") for r in getattr(self, kind)
         ]
         for kind, r in carved:
             if not covers(ram, r.span):
@@ -224,13 +222,13 @@ def _apply_memmap(entries: list[_MemmapEntry], token: str, source: str, line: in
     if not m:
         raise LayoutError(source, line, f"memmap={token}: expected nn[KMG]<@#$!>ss[KMG]")
     op = m[2] or ""
+    if op == "%":
+        raise LayoutError(source, line, f"memmap={token}: type conversion (%) is not supported")
     try:
         size = memparse(m[1])
         start = memparse(m[3]) if op else 0
     except ValueError as err:
         raise LayoutError(source, line, f"memmap={token}: {err}") from None
-    if op == "%":
-        raise LayoutError(source, line, f"memmap={token}: type conversion (%) is not supported")
     if size == 0:
         raise LayoutError(source, line, f"memmap={token}: zero size")
     if not op:
@@ -345,6 +343,7 @@ def load_layout(path: str | Path) -> Layout:
         return parse_e820(text, source)
     if "memmap=" in text:
         return parse_memmap_cmdline(text, source)
-    if _IOMEM.match(text.lstrip("\n")):
+    first_line = next((line for line in text.splitlines() if line.strip()), "")
+    if _IOMEM.match(first_line):
         return parse_iomem(text, source)
     raise LayoutError(source, None, "not a layout: expected TOML, JSON, e820, iomem or memmap=")

@@ -92,7 +92,8 @@ class Memmap:
             if start % section or end % section:
                 # Memory blocks are whole sections; so is onlining and offlining.
                 raise LayoutError(
-                    layout.source, block.line,
+                    layout.source,
+                    block.line,
                     f"offline range {block} is not whole {geometry.bytes(section)} sections",
                 )
         self.offline = _pfns_outward(layout.offline, shift)
@@ -150,10 +151,10 @@ class Memmap:
         """A struct page exists (pfn_valid() of the era)."""
         return find(self.valid, pfn) is not None
 
-    def initialised(self, pfn: int) -> bool:
+    def is_initialised(self, pfn: int) -> bool:
         return self.state(pfn) in (PageState.ONLINE, PageState.RESERVED_HOLE)
 
-    def online(self, pfn: int) -> bool:
+    def is_online(self, pfn: int) -> bool:
         """pfn_to_online_page() would return the page."""
         return self.pfn_valid(pfn) and find(self.offline, pfn) is None
 
