@@ -195,6 +195,9 @@ JobsOpt = Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker proces
 ValidityOpt = Annotated[
     list[str] | None, typer.Option("--validity-check", help="Extra PFN-validating function.")
 ]
+PresetOpt = Annotated[
+    str | None, typer.Option(help="Geometry the model judges walks under (default x86_64).")
+]
 DEFAULT_JOBS = default_jobs()
 
 
@@ -209,9 +212,10 @@ def series_command(
     select: SelectOpt = None,
     jobs: JobsOpt = DEFAULT_JOBS,
     validity_check: ValidityOpt = None,
+    preset: PresetOpt = None,
 ) -> None:
     _review(tree, lambda _root: (None, load_patches(patches)), fmt, output, fail_on, select,
-            jobs, validity_check)
+            jobs, validity_check, preset)
 
 
 @app.command("diff", help="Like `series`, for the commits of a range in a git tree.")
@@ -225,15 +229,16 @@ def diff_command(
     select: SelectOpt = None,
     jobs: JobsOpt = DEFAULT_JOBS,
     validity_check: ValidityOpt = None,
+    preset: PresetOpt = None,
 ) -> None:
     if (revs is None) == (base is None):
         raise fail("give a range (A..B) or --base REV, not both")
     spec = revs or f"{base}..HEAD"
     _review(tree, lambda root: commit_range(root, spec), fmt, output, fail_on, select, jobs,
-            validity_check)
+            validity_check, preset)
 
 
-def _review(tree, load, fmt, output, fail_on, select, jobs, validity_check) -> None:
+def _review(tree, load, fmt, output, fail_on, select, jobs, validity_check, preset) -> None:
     if fmt not in SERIES_FORMATS:
         raise fail(f"unknown format {fmt!r} (choose from {', '.join(SERIES_FORMATS)})")
     _check_rules(select)
@@ -254,7 +259,7 @@ def _review(tree, load, fmt, output, fail_on, select, jobs, validity_check) -> N
     )
     try:
         base, patches = load(root)
-        series = review(root, patches, options, settings, base)
+        series = review(root, patches, options, settings, base, preset)
     except (SeriesError, DiscoverError, TreeInfoError) as err:
         raise fail(str(err)) from None
     except KeyboardInterrupt:

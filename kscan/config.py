@@ -5,6 +5,7 @@
     exclude = ["mm/kasan/*"]           # fnmatch patterns, as --exclude
     validity-checks = ["my_pfn_ok"]    # as --validity-check
     fail-on = "medium"                 # `kscan series`/`kscan diff` exit threshold
+    preset = "arm64-4k"                # the model's geometry for series verdicts
 
     [severity]                         # override a rule's severity
     KS002 = "medium"
@@ -37,6 +38,7 @@ class Config:
     exclude: tuple[str, ...] = ()
     validity_checks: tuple[str, ...] = ()
     fail_on: Level | None = None
+    preset: str | None = None
     severity: dict[str, Level] = field(default_factory=dict)
 
     def rules(self, cli_select: list[str] | None) -> list[str]:
@@ -70,13 +72,15 @@ def load(root: Path | None) -> Config:
 
 
 def _parse(path: Path, data: dict) -> Config:
-    unknown = set(data) - {*_LISTS, "fail-on", "severity"}
+    unknown = set(data) - {*_LISTS, "fail-on", "preset", "severity"}
     if unknown:
         raise ConfigError(f"{path}: unknown setting {sorted(unknown)[0]!r}")
     lists = {key: _strings(path, key, data.get(key, [])) for key in _LISTS}
     for key in ("select", "ignore"):
         lists[key] = tuple(_rule_id(path, key, rule) for rule in lists[key])
     severity = data.get("severity", {})
+    if not isinstance(data.get("preset", ""), str):
+        raise ConfigError(f"{path}: preset must be a string such as \"arm64-4k\"")
     if not isinstance(severity, dict):
         raise ConfigError(f"{path}: [severity] must be a table of rule = level")
     return Config(
@@ -86,6 +90,7 @@ def _parse(path: Path, data: dict) -> Config:
         exclude=lists["exclude"],
         validity_checks=lists["validity-checks"],
         fail_on=_level(path, "fail-on", data["fail-on"]) if "fail-on" in data else None,
+        preset=data.get("preset"),
         severity={
             _rule_id(path, "severity", rule): _level(path, f"severity.{rule}", level)
             for rule, level in severity.items()

@@ -37,7 +37,7 @@ def test_everything(tree):
     (tree / ".kscan.toml").write_text(
         'select = ["KS001", "pfn-walk-block-hole"]\nignore = ["KS002"]\n'
         'exclude = ["mm/page_*"]\nvalidity-checks = ["my_pfn_ok"]\nfail-on = "Medium"\n'
-        '[severity]\nKS001 = "low"\n'
+        'preset = "arm64-4k"\n[severity]\nKS001 = "low"\n'
     )
     settings = config.load(tree)
     assert settings.select == ("KS001", "KS002") and settings.ignore == ("KS002",)
@@ -46,6 +46,7 @@ def test_everything(tree):
     assert settings.exclude == ("mm/page_*",)
     assert settings.validity_checks == ("my_pfn_ok",)
     assert settings.fail_on is Level.MEDIUM
+    assert settings.preset == "arm64-4k"
     assert settings.severity == {"KS001": Level.LOW}
 
 
@@ -63,6 +64,7 @@ def test_ignore_alone_means_every_other_rule():
         ('ignore = ["KS999"]', "unknown rule 'KS999'"),
         ('[severity]\nKS001 = "urgent"', "unknown level 'urgent'"),
         ('fail-on = "sometimes"', "fail-on: unknown level"),
+        ("preset = 4", "preset must be a string"),
     ],
 )
 def test_bad_config(tree, text, message):

@@ -127,6 +127,8 @@ def test_new_walk_is_reported_for_its_patch_and_the_fix_as_a_removal(repo, patch
     assert where(walk.introduced) == [("KS001", "mm/page_walks.c", "clear_node_reserved")]
     assert where(walk.removed) == []
     assert "+\t\tClearPageReserved(pfn_to_page(pfn));" in walk.introduced[0].quote()
+    verdict = walk.introduced[0].finding.verdict
+    assert verdict.kind == "breaks" and verdict.preset == "x86_64"
     assert snapshot(repo) == before
     assert list((tmp_path / "tmp").iterdir()) == []
 
@@ -256,3 +258,12 @@ def test_not_a_patch(tmp_path):
     junk.write_text("hello\n")
     with pytest.raises(SeriesError, match="junk.txt: no diff"):
         load_patches([junk])
+
+
+def test_model_preset_from_flag_and_config(repo, patches, capsys):
+    code, out, _ = run(capsys, "series", *map(str, patches), "--tree", str(repo),
+                       "--format", "email", "--preset", "arm64-4k")
+    assert code == 1 and "Model verdict: breaks on arm64-4k:" in out
+    (repo / ".kscan.toml").write_text('preset = "vax"\n')
+    code, out, err = run(capsys, "series", *map(str, patches), "--tree", str(repo))
+    assert code == 2 and out == "" and err.startswith("kscan: error: unknown preset 'vax'")
