@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kscan.model.ranges import PfnRange, covers, merged
@@ -81,10 +81,10 @@ class Layout:
             return self.nodes
         return (MemRange(min(r.start for r in self.ram), max(r.end for r in self.ram)),)
 
-    def holes(self) -> list[tuple[int, int]]:
-        """Gaps between RAM ranges, as (start, end) addresses."""
+    def holes(self) -> tuple[MemRange, ...]:
+        """The gaps between RAM ranges."""
         ram = merged(r.span for r in self.ram)
-        return [(a.end, b.start) for a, b in zip(ram, ram[1:], strict=False)]
+        return tuple(MemRange(a.end, b.start) for a, b in zip(ram, ram[1:], strict=False))
 
 
 # --- dmesg e820 ------------------------------------------------------------------------
@@ -232,9 +232,9 @@ def _apply_memmap(entries: list[_MemmapEntry], token: str, source: str, line: in
     if size == 0:
         raise LayoutError(source, line, f"memmap={token}: zero size")
     if not op:
-        # memmap=nn: like mem=, RAM above nn goes away.
+        # memmap=nn: like mem=, RAM above nn goes away (and only RAM).
         return [
-            _MemmapEntry(e.start, min(e.end, size), e.e820_type, e.token, e.line)
+            replace(e, end=min(e.end, size)) if e.e820_type == _E820_RAM else e
             for e in entries
             if e.e820_type != _E820_RAM or e.start < size
         ]

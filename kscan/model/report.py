@@ -77,7 +77,8 @@ def _layout_rows(ctx: ModelContext) -> list[tuple[str, str, str]]:
     ram_pages = sum(r.size for r in memmap.ram)
     rows = [
         ("layout", layout.name, layout.source),
-        ("RAM", g.bytes(ram_pages), f"ranges: {len(memmap.ram)}, holes: {len(memmap.holes)}"),
+        ("RAM", g.bytes(ram_pages), f"{len(memmap.ram)} ranges"),
+        ("holes", str(len(layout.holes())), ", ".join(map(str, layout.holes()))),
     ]
     for what, ranges in (
         ("NOMAP", memmap.nomap),

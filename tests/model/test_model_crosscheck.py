@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from pathlib import Path
 
 import pytest
 from toy import TOY, toy_layout
@@ -63,6 +64,16 @@ def test_arm64_nomap_hole_inside_a_max_order_block_before_5_15():
 def test_smaller_units_before_5_15(walk, witness):
     verdict = judge(walk, "arm64-4k", before_5_15=True)
     assert verdict.kind == BREAKS and witness in verdict.reason
+
+
+def test_a_layout_file_judges_like_the_built_in_layout():
+    layouts = Path(__file__).parent.parent / "fixtures" / "layouts"
+    from_file = ModelContext.from_layout_file(
+        layouts / "arm64-server.toml", PRESETS["arm64-4k"], holes_in_zone_era=True
+    )
+    built_in = ctx("arm64-4k", before_5_15=True)
+    for walk in (BLOCK, ZONE_SPAN, CALLER_RANGE):
+        assert verdict_for_walk(walk, from_file) == verdict_for_walk(walk, built_in)
 
 
 def test_x86_low_hole_before_5_15():

@@ -42,7 +42,7 @@ def test_e820_keeps_usable_ranges_from_a_real_dmesg():
         (0x100000000, 0x240000000),
     ]
     assert layout.ram[1].line == 7  # where the range was read
-    assert layout.holes() == [(0x9FC00, 0x100000), (0xBFFDD000, 0x100000000)]
+    assert spans(layout.holes()) == [(0x9FC00, 0x100000), (0xBFFDD000, 0x100000000)]
 
 
 def test_e820_prefers_the_user_map_after_memmap():
@@ -159,9 +159,12 @@ def test_memmap_exactmap_drops_what_came_before():
     assert spans(layout.ram) == [(0, 4 << 20)]
 
 
-def test_memmap_without_address_caps_ram():
-    layout = parse_memmap_cmdline("memmap=exactmap memmap=1M@0,8M@2M memmap=4M")
+def test_memmap_without_address_caps_ram_only():
+    layout = parse_memmap_cmdline("memmap=exactmap memmap=1M@0,8M@2M,6M$5M memmap=4M")
     assert spans(layout.ram) == [(0, 1 << 20), (2 << 20, 4 << 20)]
+    # The reservation above the cap stays, so RAM added back later is still cut by it.
+    layout = parse_memmap_cmdline("memmap=exactmap memmap=1M$5M memmap=4M memmap=4M@4M")
+    assert spans(layout.ram) == [(4 << 20, 5 << 20), (6 << 20, 8 << 20)]
 
 
 @pytest.mark.parametrize(
