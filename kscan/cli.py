@@ -6,6 +6,7 @@ stderr, never a traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -299,4 +300,22 @@ def main(argv: list[str] | None = None) -> None:
     commands = {c.name for c in app.registered_commands}
     if not args or (args[0] not in commands and args[0] not in ("--help", "-h")):
         args = ["scan", *args]
-    app(args, prog_name="kscan")
+    try:
+        status = app(args, prog_name="kscan", standalone_mode=False)
+    except typer.TyperException as err:  # bad usage: one line, like our own errors
+        stderr.print(f"kscan: error: {err.format_message()}", markup=False, highlight=False)
+        sys.exit(EXIT_USAGE)
+    except (KeyboardInterrupt, typer.Abort):
+        stderr.print("kscan: interrupted", markup=False)
+        sys.exit(130)
+    except Exception as err:
+        if os.environ.get("KSCAN_DEBUG"):
+            raise
+        stderr.print(
+            f"kscan: internal error: {type(err).__name__}: {err} "
+            "(set KSCAN_DEBUG=1 for the traceback, and please report it)",
+            markup=False,
+            highlight=False,
+        )
+        sys.exit(EXIT_USAGE)
+    sys.exit(status or EXIT_CLEAN)
