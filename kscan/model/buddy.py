@@ -40,6 +40,8 @@ def aligned_chunks(start: int, end: int, max_order: int) -> list[tuple[int, int]
 
 
 class Buddy:
+    """The allocator right after boot; then alloc(), free() and alloc_contig_range()."""
+
     def __init__(self, memmap: Memmap) -> None:
         self.memmap = memmap
         self.geometry = memmap.geometry

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 
 from kscan.findings import Verdict, Walk
@@ -18,15 +17,15 @@ class ModelContext:
     geometry: Geometry
     layout: Layout
     holes_in_zone_era: bool = False  # judge as before 5.15 (HOLES_IN_ZONE)
+    memmap: Memmap = field(init=False, repr=False)
     # Verdicts depend only on the Walk, so the engine pays for each shape once.
     verdicts: dict[Walk, Verdict] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.memmap  # noqa: B018 - a layout that does not fit the geometry fails here
-
-    @cached_property
-    def memmap(self) -> Memmap:
-        return Memmap(self.geometry, self.layout, self.holes_in_zone_era)
+        # Built now, so a layout that does not fit the geometry fails here.
+        object.__setattr__(
+            self, "memmap", Memmap(self.geometry, self.layout, self.holes_in_zone_era)
+        )
 
     @property
     def preset(self) -> str:

@@ -32,6 +32,7 @@ _READS = {
 
 
 def verdict_for_walk(walk: Walk, model: ModelContext) -> Verdict:
+    """The model's verdict on a walk; a context judges each distinct Walk once."""
     verdict = model.verdicts.get(walk)
     if verdict is None:
         verdict = model.verdicts[walk] = _judge(walk, model)
@@ -172,7 +173,7 @@ def _contiguity(walk: Walk, model: ModelContext) -> tuple[str, str]:
     reach, label = _pointer_reach(walk, g)
     section = g.section_pages
     if reach is not None and reach <= section:
-        return SAFE, f"page + n stays inside a {label}, within one section's memmap"
+        return SAFE, f"page + n stays inside {label}, within one section's memmap"
     if reach is None:
         span = f"{label} can cross sections of {g.bytes(section)}"
     else:
@@ -193,7 +194,7 @@ def _pointer_reach(walk: Walk, g: Geometry) -> tuple[int | None, str]:
     """How many pages `page + n` can advance before the walk derives a new pointer."""
     unit = _checked_unit(walk, g)
     if unit is not None:
-        return _unit_pages(unit, g), _UNITS[unit]
+        return _unit_pages(unit, g), f"a {_UNITS[unit]}"
     if walk.extent == "huge-page":
         return 1 << g.gigantic_order, "a gigantic page"
     return None, "a zone span" if walk.extent == "zone-span" else "a caller range"

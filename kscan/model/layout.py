@@ -52,7 +52,7 @@ class Layout:
     def __post_init__(self) -> None:
         if not self.ram:
             raise LayoutError(self.source, None, "no System RAM ranges")
-        self._check_disjoint(self.ram, "RAM range")
+        _check_disjoint(self.ram, "RAM range", self.source)
         ram = merged(r.span for r in self.ram)
         carved = [
             (kind, r) for kind in ("nomap", "reserved", "offline") for r in getattr(self, kind)
@@ -60,21 +60,12 @@ class Layout:
         for kind, r in carved:
             if not covers(ram, r.span):
                 raise LayoutError(self.source, r.line, f"{kind} range {r} is not inside System RAM")
-        self._check_disjoint([r for _, r in carved], "nomap/reserved/offline range")
-        self._check_disjoint(self.nodes, "node range")
+        _check_disjoint([r for _, r in carved], "nomap/reserved/offline range", self.source)
+        _check_disjoint(self.nodes, "node range", self.source)
         nodes = merged(r.span for r in self.nodes)
         for r in self.ram if self.nodes else ():
             if not covers(nodes, r.span):
                 raise LayoutError(self.source, r.line, f"RAM range {r} is outside every node")
-
-    def _check_disjoint(self, ranges, what: str) -> None:
-        by_start = sorted(ranges, key=lambda r: r.span)
-        for r in by_start:
-            if r.start >= r.end:
-                raise LayoutError(self.source, r.line, f"{what} {r} is empty or reversed")
-        for prev, r in zip(by_start, by_start[1:], strict=False):
-            if r.start < prev.end:
-                raise LayoutError(self.source, r.line, f"{what} {r} overlaps {prev}")
 
     def node_ranges(self) -> tuple[MemRange, ...]:
         if self.nodes:
@@ -85,6 +76,16 @@ class Layout:
         """The gaps between RAM ranges."""
         ram = merged(r.span for r in self.ram)
         return tuple(MemRange(a.end, b.start) for a, b in zip(ram, ram[1:], strict=False))
+
+
+def _check_disjoint(ranges, what: str, source: str) -> None:
+    by_start = sorted(ranges, key=lambda r: r.span)
+    for r in by_start:
+        if r.start >= r.end:
+            raise LayoutError(source, r.line, f"{what} {r} is empty or reversed")
+    for prev, r in zip(by_start, by_start[1:], strict=False):
+        if r.start < prev.end:
+            raise LayoutError(source, r.line, f"{what} {r} overlaps {prev}")
 
 
 # --- dmesg e820 ------------------------------------------------------------------------
@@ -111,7 +112,7 @@ def parse_e820(text: str, source: str = "dmesg") -> Layout:
     entries = tables["user"] or tables["BIOS-e820"]
     if not entries:
         raise LayoutError(source, None, "no BIOS-e820 lines found")
-    Layout(tuple(r for r, _ in entries), source=source)  # every e820 entry, for overlaps
+    _check_disjoint([r for r, _ in entries], "e820 range", source)
     return Layout(tuple(r for r, kind in entries if kind == "usable"), name=source, source=source)
 
 
@@ -162,6 +163,8 @@ _SUFFIX_SHIFT = {"": 0, "k": 10, "m": 20, "g": 30, "t": 40, "p": 50, "e": 60}
 # the kernel's e820__update_table().
 _E820_RAM, _E820_RESERVED, _E820_ACPI, _E820_PRAM = 1, 2, 3, 12
 _MEMMAP_TYPES = {"@": _E820_RAM, "$": _E820_RESERVED, "#": _E820_ACPI, "!": _E820_PRAM}
+_MEMMAP_ARG = re.compile(r"([^@#$!%]+)(?:([@#$!%])(.+))?")
+_FIRMWARE = "the firmware map"  # the token of entries that came from `base`
 
 
 def memparse(text: str) -> int:
@@ -211,10 +214,6 @@ def parse_memmap_cmdline(text: str, source: str = "cmdline", base: Layout | None
     if not seen:
         raise LayoutError(source, None, "no memmap= arguments")
     return Layout(_e820_ram(entries), name=source, source=source)
-
-
-_FIRMWARE = "the firmware map"
-_MEMMAP_ARG = re.compile(r"([^@#$!%]+)(?:([@#$!%])(.+))?")
 
 
 def _apply_memmap(entries: list[_MemmapEntry], token: str, source: str, line: int):
@@ -280,7 +279,7 @@ _RANGE_TEXT = re.compile(r"\s*(0x[0-9a-f]+|\d+)\s*-\s*(0x[0-9a-f]+|\d+)\s*", re.
 
 
 def loads_layout(text: str, source: str, fmt: str) -> Layout:
-    """A layout from TOML (`fmt="toml"`) or JSON (`fmt="json"`) text."""
+    """A layout from TOML (`fmt="toml"`) or JSON (any other `fmt`) text."""
     try:
         data = tomllib.loads(text) if fmt == "toml" else json.loads(text)
     except tomllib.TOMLDecodeError as err:

@@ -79,6 +79,12 @@ def _pfns_outward(layout_ranges, page_shift: int) -> list[PfnRange]:
 
 
 class Memmap:
+    """A layout's memmap under a geometry and an era, as sorted PFN range lists:
+    ram, nomap, reserved and offline; present and absent sections; holes (the pfns of
+    present sections that are not RAM); online (where a walk may start), free (what
+    boot frees), valid (where pfn_valid() is true); bad (what must not be read, with
+    what it is) and zone_spans."""
+
     def __init__(self, geometry: Geometry, layout: Layout, holes_in_zone_era: bool) -> None:
         self.geometry, self.layout, self.holes_in_zone_era = geometry, layout, holes_in_zone_era
         shift, section = geometry.page_shift, geometry.section_pages

@@ -67,7 +67,7 @@ def test_e820_overlap_names_the_second_line():
         "BIOS-e820: [mem 0x000000000009f000-0x00000000000fffff] reserved\n"
     )
     err = error_of(parse_e820, text, "dmesg")
-    assert str(err) == "dmesg:2: RAM range 0x9f000-0xfffff overlaps 0x0-0x9ffff"
+    assert str(err) == "dmesg:2: e820 range 0x9f000-0xfffff overlaps 0x0-0x9ffff"
 
 
 def test_e820_without_e820_lines():

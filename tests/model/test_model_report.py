@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 
 from toy import TOY, toy_layout
 
@@ -31,8 +32,11 @@ def test_geometry_table_rows():
 
 
 def test_kconfig_range_row_when_the_tree_gives_one():
-    rows, _ = model_report(ModelContext.for_preset("ppc64"))
-    assert "Kconfig range" not in {name for name, _, _ in rows}  # the table has none
+    table = ModelContext.for_preset("ppc64")
+    assert "Kconfig range" not in {name for name, _, _ in model_report(table)[0]}
+    from_tree = replace(table.geometry, max_order_range=(7, 8))
+    rows, _ = model_report(table.with_geometry(from_tree))
+    assert ("Kconfig range", "7..8", "ARCH_FORCE_MAX_ORDER, as largest orders") in rows
     names = {name for name, _, _ in model_report(ModelContext.for_preset("arm64-4k"))[0]}
     assert {"NOMAP", "offline", "node 1 Normal"} <= names
 
