@@ -93,7 +93,7 @@ class Geometry:
 
     @property
     def subsection_pages(self) -> int:
-        return max(1 << (SUBSECTION_SHIFT - self.page_shift), 1)
+        return 1 << (SUBSECTION_SHIFT - self.page_shift)
 
     @property
     def sparse(self) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from toy import TOY, toy_layout
+from model_toy import TOY, toy_layout
 
 from kscan.model.buddy import ISOLATE, UNMOVABLE, Buddy, BuddyError, aligned_chunks
 from kscan.model.memmap import Memmap

@@ -10,7 +10,7 @@ from itertools import groupby
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from toy import TOY, toy_layout
+from model_toy import TOY, toy_layout
 
 from kscan.model.buddy import ISOLATE, MIGRATETYPES, Buddy, BuddyError
 from kscan.model.memmap import Memmap

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from toy import TOY, toy_layout
+from model_toy import TOY, toy_layout
 
 from kscan.findings import Level, Verdict, Walk
 from kscan.model import PRESETS, ModelContext

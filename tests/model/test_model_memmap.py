@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from toy import TOY, toy_layout
+from model_toy import TOY, toy_layout
 
 from kscan.model.layout import Layout, LayoutError, MemRange
 from kscan.model.memmap import Memmap, PageState

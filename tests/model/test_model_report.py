@@ -5,7 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 
-from toy import TOY, toy_layout
+from model_toy import TOY, toy_layout
 
 from kscan.model import ModelContext, model_report, problem_blocks, render_svg, svg_text
 
