@@ -17,7 +17,8 @@ such a macro is not scanned, a defined `foo_noprof` still gets the edge `foo` ->
 
 Out of scope: calls through function pointers (ops tables, callbacks), calls whose
 callee is not an identifier, and anything the preprocessor decides (#ifdef branches
-are all taken).  Edges keep only the first call site, (path, line), for call chains.
+are all taken).  Only the first call site of each edge is kept, (path, line), for call
+chains.
 
 Whole tree: rules and hotspots see the graph of the scanned paths, plus, with
 `--graph-scope tree`, the files of the rest of the tree that can call into the
@@ -34,8 +35,8 @@ import os
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import networkx as nx
 
@@ -48,8 +49,7 @@ _SKIP_DIRS = frozenset({"Documentation", "tools", "scripts", "samples", "LICENSE
 WRAPPER_ROUNDS = 2
 
 
-@dataclass(frozen=True, slots=True)
-class Site:
+class Site(NamedTuple):
     path: str
     line: int
 
@@ -57,8 +57,9 @@ class Site:
 class CallGraph:
     """The DiGraph plus name resolution; node attributes: kind, files, line."""
 
-    def __init__(self, graph: nx.DiGraph):
+    def __init__(self, graph: nx.DiGraph, sites: dict[tuple[str, str], Site]):
         self.graph = graph
+        self.sites = sites  # (caller, callee) -> first call site; kept off the graph: cheaper
 
     def resolve(self, path: str, name: str) -> str:
         """The node a call to `name` from file `path` reaches."""
@@ -88,8 +89,7 @@ class CallGraph:
             return []
 
     def site(self, caller: str, callee: str) -> Site | None:
-        data = self.graph.get_edge_data(caller, callee)
-        return data.get("site") if data else None
+        return self.sites.get((caller, callee))
 
     def kind(self, node: str) -> str:
         return self.graph.nodes[node].get("kind", "external") if node in self.graph else "external"
@@ -105,7 +105,6 @@ def display(node: str) -> str:
 
 def build(files: Iterable[FileFacts]) -> CallGraph:
     files = list(files)
-    graph = nx.DiGraph()
     statics = {
         (facts.path, fn.name)
         for facts in files
@@ -117,37 +116,36 @@ def build(files: Iterable[FileFacts]) -> CallGraph:
     def key(path: str, name: str) -> str:
         return f"{path}:{name}" if (path, name) in statics else name
 
+    nodes: dict[str, dict] = {}
+    edges: dict[tuple[str, str], Site] = {}
     for facts in files:
+        path = facts.path
         for fn in facts.functions:
-            node = key(facts.path, fn.name)
-            _add_node(graph, node, "function", facts.path, fn.span.start_line)
+            node = key(path, fn.name)
+            _define_node(nodes, node, "function", path, fn.span.start_line)
             for call in fn.calls:
-                _add_edge(graph, node, key(facts.path, call.name), facts.path, call.line)
+                edges.setdefault((node, key(path, call.name)), Site(path, call.line))
         for define in facts.defines:
             if define.params is None:
                 continue
-            node = key(facts.path, define.name)
-            _add_node(graph, node, "macro", facts.path, define.line)
+            node = key(path, define.name)
+            _define_node(nodes, node, "macro", path, define.line)
             for callee in _macro_calls(define.value, define.name):
-                _add_edge(graph, node, key(facts.path, callee), facts.path, define.line)
-    _link_noprof(graph)
-    return CallGraph(graph)
+                edges.setdefault((node, key(path, callee)), Site(path, define.line))
+    graph = nx.DiGraph()
+    graph.add_nodes_from(nodes.items())
+    graph.add_edges_from(edge for edge in edges if edge[0] != edge[1])
+    for _, attrs in graph.nodes(data=True):
+        if not attrs:  # called, never defined here
+            attrs.update(kind="external", files=(), line=0)
+    _link_noprof(graph, edges)
+    return CallGraph(graph, edges)
 
 
-def _link_noprof(graph: nx.DiGraph) -> None:
-    """Memory allocation profiling's convention, for when the header with the macro is
-    not scanned: `foo` is a macro over `foo_noprof`, so `foo` -> `foo_noprof`."""
-    for node, attrs in list(graph.nodes(data=True)):
-        if attrs["kind"] == "function" and node.endswith("_noprof") and ":" not in node:
-            base = node.removesuffix("_noprof")
-            if graph.nodes.get(base, {}).get("kind", "external") == "external":
-                _add_edge(graph, base, node, attrs["files"][0], attrs["line"])
-
-
-def _add_node(graph: nx.DiGraph, node: str, kind: str, path: str, line: int) -> None:
-    attrs = graph.nodes.get(node)
-    if attrs is None or attrs.get("kind", "external") == "external":
-        graph.add_node(node, kind=kind, files=(path,), line=line)
+def _define_node(nodes: dict[str, dict], node: str, kind: str, path: str, line: int) -> None:
+    attrs = nodes.get(node)
+    if attrs is None:
+        nodes[node] = {"kind": kind, "files": (path,), "line": line}
     elif path not in attrs["files"]:
         # a name clash: keep the function over a same-named macro, remember every file
         attrs["files"] = (*attrs["files"], path)
@@ -155,12 +153,16 @@ def _add_node(graph: nx.DiGraph, node: str, kind: str, path: str, line: int) -> 
             attrs["kind"] = kind
 
 
-def _add_edge(graph: nx.DiGraph, caller: str, callee: str, path: str, line: int) -> None:
-    if caller == callee or graph.has_edge(caller, callee):
-        return
-    if callee not in graph:
-        graph.add_node(callee, kind="external", files=(), line=0)
-    graph.add_edge(caller, callee, site=Site(path, line))
+def _link_noprof(graph: nx.DiGraph, sites: dict[tuple[str, str], Site]) -> None:
+    """Memory allocation profiling's convention, for when the header with the macro is
+    not scanned: `foo` is a macro over `foo_noprof`, so `foo` -> `foo_noprof`."""
+    for node, attrs in list(graph.nodes(data=True)):
+        if attrs["kind"] == "function" and node.endswith("_noprof") and ":" not in node:
+            base = node.removesuffix("_noprof")
+            if graph.nodes.get(base, {}).get("kind", "external") == "external":
+                graph.add_node(base, kind="external", files=(), line=0)
+                graph.add_edge(base, node)
+                sites[(base, node)] = Site(attrs["files"][0], attrs["line"])
 
 
 def _macro_calls(value: str, name: str) -> set[str]:

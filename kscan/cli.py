@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from kscan import __version__, config
+from kscan import __version__, config, hotspots
 from kscan.config import Config, ConfigError
 from kscan.discover import DiscoverError
 from kscan.engine import Options, Scan, scan
@@ -73,6 +73,7 @@ def scan_command(
     new_baseline: Annotated[
         Path | None, typer.Option("--write-baseline", help="Save the findings as a baseline.")
     ] = None,
+    graph_scope: Annotated[str, typer.Option(help=GRAPH_SCOPE_HELP)] = "paths",
 ) -> None:
     if fmt not in FORMATS:
         raise fail(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
@@ -87,6 +88,7 @@ def scan_command(
         semantics=max_order_semantics,
         select=settings.rules(select),
         extra_validity_checks=validity_check or settings.validity_checks,
+        graph_scope=_graph_scope(graph_scope),
     )
     done = _run_scan(options, show_progress=not quiet and stderr.is_terminal)
     done.result = settle(done.result, settings)
@@ -268,6 +270,71 @@ def _review(tree, load, fmt, output, fail_on, select, jobs, validity_check, pres
         raise typer.Exit(130) from None
     _write(render_series(series, fmt), output)
     raise typer.Exit(EXIT_FINDINGS if series.failed(threshold) else EXIT_CLEAN)
+
+
+GRAPH_SCOPE_HELP = (
+    "Call graph of the scanned paths only (paths), or also of the files elsewhere in the "
+    "tree that call the contig APIs (tree; reads every source once, seconds)."
+)
+GraphScopeOpt = Annotated[str, typer.Option(help=GRAPH_SCOPE_HELP)]
+SemanticsOpt = Annotated[
+    str | None, typer.Option(help=f"Override the tree's MAX_ORDER meaning: {', '.join(SEMANTICS)}.")
+]
+
+
+def _graph_scope(value: str) -> str:
+    if value not in ("paths", "tree"):
+        raise fail(f"unknown --graph-scope {value!r} (choose from paths, tree)")
+    return value
+
+
+def _graph_scan(paths, graph_scope, semantics, jobs) -> Scan:
+    options = Options(paths=paths or ["."], jobs=jobs, semantics=semantics,
+                      graph_scope=_graph_scope(graph_scope))
+    return _run_scan(options, show_progress=stderr.is_terminal)
+
+
+def _hotspots(done: Scan, top: int):
+    scanned = {f.path for f in done.project.files}
+    return hotspots.rank(done.project.callgraph, done.result.findings, scanned, top)
+
+
+@app.command("hotspots", help="Rank functions by where fixing an assumption matters most.")
+def hotspots_command(
+    paths: Annotated[list[str] | None, typer.Argument(help="Files, directories or globs.")] = None,
+    top: Annotated[int, typer.Option("--top", "-n", min=1, help="How many to show.")] = 10,
+    graph_scope: GraphScopeOpt = "paths",
+    max_order_semantics: SemanticsOpt = None,
+    jobs: JobsOpt = DEFAULT_JOBS,
+) -> None:
+    done = _graph_scan(paths, graph_scope, max_order_semantics, jobs)
+    table = Table("#", "score", "function", "file", "own", "below", "callers", "why hot",
+                  box=None)
+    for i, spot in enumerate(_hotspots(done, top), 1):
+        why = " -> ".join(hotspots.display(n) for n in spot.chain)
+        marks = "".join(m for m, on in (("A ", spot.alloc), ("C ", spot.contig)) if on)
+        table.add_row(str(i), f"{spot.score:g}", spot.name, f"{spot.path}:{spot.line}",
+                      f"{spot.own:g}", f"{spot.below:g}", str(spot.callers), marks + why)
+    Console(width=200).print(table)
+    print("A: reached from the allocator's entry points; C: on a contiguous-range path")
+
+
+@app.command("graph", help="Export the hotspot call subgraph (dot or json).")
+def graph_command(
+    paths: Annotated[list[str] | None, typer.Argument(help="Files, directories or globs.")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="dot or json.")] = "dot",
+    top: Annotated[int, typer.Option("--top", "-n", min=1, help="Hotspots to include.")] = 10,
+    output: OutputOpt = None,
+    graph_scope: GraphScopeOpt = "paths",
+    max_order_semantics: SemanticsOpt = None,
+    jobs: JobsOpt = DEFAULT_JOBS,
+) -> None:
+    if fmt not in ("dot", "json"):
+        raise fail(f"unknown format {fmt!r} (choose from dot, json)")
+    done = _graph_scan(paths, graph_scope, max_order_semantics, jobs)
+    graph = done.project.callgraph
+    sub = hotspots.subgraph(graph, _hotspots(done, top))
+    _write(hotspots.to_dot(sub) if fmt == "dot" else hotspots.to_json(sub, graph), output)
 
 
 @app.command("rules", help="List the rules.")

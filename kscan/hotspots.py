@@ -1,0 +1,168 @@
+"""Hotspots: the functions where fixing a layout assumption matters most.
+
+Score of a function f (defined in the scanned paths; macros are not ranked):
+
+    score(f) = (own(f) + below(f)) * log2(2 + callers(f)) * (1 + alloc(f) + contig(f))
+
+- own(f): its findings, weighted by severity (high 3, medium 2, low 1);
+- below(f): findings of the functions it calls, up to BELOW_DEPTH calls down, each
+  halved per call level (a finding two calls down counts a quarter);
+- callers(f): how many distinct functions call f directly: a fix there protects them all;
+- alloc(f) = 0.5 when the allocator's entry points (__alloc_pages, __free_one_page, ...)
+  reach f: every allocation can run into it;
+- contig(f) = 0.5 when f is on a contiguous-range path: it calls one of the contig APIs
+  (within BELOW_DEPTH) or is called from a function that does.
+
+It is a triage order, not a risk measure: a function with one high finding and forty
+callers outranks a leaf with three low findings.  Plain reachability is not used as
+weight by itself: through the DMA API most of the tree reaches alloc_contig_range.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import networkx as nx
+
+from kscan.callgraph import CallGraph, display
+from kscan.findings import Finding, Level
+from kscan.vocab import ALLOCATOR_ENTRIES, CONTIG_APIS
+
+BELOW_DEPTH = 3
+_WEIGHT = {Level.HIGH: 3, Level.MEDIUM: 2, Level.LOW: 1}
+
+
+@dataclass(frozen=True, slots=True)
+class Hotspot:
+    node: str
+    path: str
+    line: int
+    score: float
+    own: float
+    below: float
+    callers: int
+    alloc: bool
+    contig: bool
+    chain: tuple[str, ...]  # entry point -> ... -> node -> ... -> the heaviest finding below
+
+    @property
+    def name(self) -> str:
+        return display(self.node)
+
+
+def rank(graph: CallGraph, findings: list[Finding], scanned: set[str], top: int = 10):
+    """The top hotspots among functions defined in the `scanned` files."""
+    g = graph.graph
+    own: dict[str, float] = {}
+    for finding in findings:
+        if finding.location.function:
+            node = graph.resolve(finding.location.path, finding.location.function)
+            own[node] = own.get(node, 0) + _WEIGHT[finding.severity]
+    below: dict[str, float] = {}
+    heaviest: dict[str, tuple[float, str]] = {}
+    for node, weight in own.items():
+        for caller, distance in graph.callers(node, BELOW_DEPTH).items():
+            share = weight / 2**distance
+            below[caller] = below.get(caller, 0) + share
+            if share > heaviest.get(caller, (0, ""))[0]:
+                heaviest[caller] = (share, node)
+    from_alloc = _reached_from(graph, ALLOCATOR_ENTRIES)
+    contig_path = _contig_path(graph)
+    spots = []
+    for node in set(own) | set(below):
+        attrs = g.nodes.get(node, {})
+        files = attrs.get("files", ())
+        if attrs.get("kind") != "function" or not any(f in scanned for f in files):
+            continue
+        callers = g.in_degree(node)
+        alloc, contig = node in from_alloc, node in contig_path
+        base = own.get(node, 0) + below.get(node, 0)
+        score = base * math.log2(2 + callers) * (1 + 0.5 * alloc + 0.5 * contig)
+        chain = _chain(graph, node, from_alloc, contig_path, heaviest.get(node, (0, None))[1])
+        path = next(f for f in files if f in scanned)
+        spots.append(Hotspot(node, path, attrs.get("line", 0), round(score, 2),
+                             own.get(node, 0), round(below.get(node, 0), 2), callers,
+                             alloc, contig, chain))
+    spots.sort(key=lambda s: (-s.score, s.node))
+    return spots[:top]
+
+
+def _reached_from(graph: CallGraph, names) -> dict[str, str | None]:
+    """Node -> its caller on a shortest path from the nearest entry point (None: an entry)."""
+    parent: dict[str, str | None] = {}
+    queue = deque()
+    for name in sorted(names):
+        for entry in graph.nodes_named(name):
+            parent.setdefault(entry, None)
+            queue.append(entry)
+    while queue:
+        node = queue.popleft()
+        for callee in graph.graph.successors(node):
+            if callee not in parent:
+                parent[callee] = node
+                queue.append(callee)
+    return parent
+
+
+def _contig_path(graph: CallGraph) -> dict[str, str]:
+    """Callers of the contig APIs (BELOW_DEPTH deep) and what they call: node -> API."""
+    on_path: dict[str, str] = {}
+    for name in sorted(CONTIG_APIS):
+        for api in graph.nodes_named(name):
+            for caller in graph.callers(api, BELOW_DEPTH):
+                on_path.setdefault(caller, api)
+                for callee in graph.callees(caller, 1):
+                    on_path.setdefault(callee, api)
+    return on_path
+
+
+def _chain(graph, node, from_alloc, contig_path, heaviest) -> tuple[str, ...]:
+    """entry -> ... -> node -> ... -> the heaviest finding below it; without an entry
+    point, node -> ... -> the contig API it reaches stands in for the upper half."""
+    up = [node]
+    while from_alloc.get(up[0]) is not None:
+        up.insert(0, from_alloc[up[0]])
+    down = graph.chain(node, heaviest)[1:] if heaviest else []
+    if node not in from_alloc and not down and node in contig_path:
+        down = graph.chain(node, contig_path[node])[1:]
+    return (*up, *down)
+
+
+def subgraph(graph: CallGraph, spots: list[Hotspot]) -> nx.DiGraph:
+    """The hotspots and the chains that make them hot."""
+    nodes = {n for spot in spots for n in (spot.node, *spot.chain)}
+    sub = graph.graph.subgraph(nodes).copy()
+    for spot in spots:
+        sub.nodes[spot.node]["score"] = spot.score
+    return sub
+
+
+def to_json(sub: nx.DiGraph, graph: CallGraph) -> str:
+    nodes = [
+        {"id": n, "name": display(n), "kind": a.get("kind", "external"),
+         "files": list(a.get("files", ())), "score": a.get("score")}
+        for n, a in sorted(sub.nodes(data=True))
+    ]
+    edges = []
+    for caller, callee in sorted(sub.edges()):
+        site = graph.site(caller, callee)
+        edges.append({"caller": caller, "callee": callee,
+                      "site": f"{site.path}:{site.line}" if site else None})
+    return json.dumps({"nodes": nodes, "edges": edges}, indent=2)
+
+
+def to_dot(sub: nx.DiGraph) -> str:
+    lines = ["digraph hotspots {", "  rankdir=LR;", "  node [shape=box, fontname=monospace];"]
+    for node, attrs in sorted(sub.nodes(data=True)):
+        label = display(node)
+        if attrs.get("score") is not None:
+            label += f"\\nscore {attrs['score']}"
+        style = ', style=filled, fillcolor="#f4a582"' if attrs.get("score") is not None else ""
+        lines.append(f'  "{node}" [label="{label}"{style}];')
+    for caller, callee in sorted(sub.edges()):
+        lines.append(f'  "{caller}" -> "{callee}";')
+    lines.append("}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,197 @@
+"""The max-order and contig rule families, the call graph and hotspots.
+
+Fixture findings themselves are checked by test_fixtures.py (the `expect:` comments in
+tests/fixtures/tree-6.1, tree-6.5 and tree-6.12); this file covers what annotations
+cannot: the override flag, the graph's name resolution, hotspot ranking and exports,
+and, marked slow, the real 6.1 and 6.12 trees.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from kscan.callgraph import build
+from kscan.cli import app
+from kscan.engine import Options, scan
+from kscan.facts import Call, Define, FileFacts, Function, Span
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TREE_612 = FIXTURES / "tree-6.12"
+TREE_61 = FIXTURES / "tree-6.1"
+
+
+def _fn(name: str, calls=(), static=False) -> Function:
+    span = Span(1, 1, 2, 0, 10)
+    return Function(name, span, span, static, False, (),
+                    calls=tuple(Call(c, "()", 1, 1, 0) for c in calls))
+
+
+def _findings(path: Path, **options):
+    return scan(Options(paths=[str(path)], jobs=1, **options)).result.findings
+
+
+# -- call graph ----------------------------------------------------------------------
+
+
+def test_aliasing_macro_leads_to_the_noprof_function():
+    header = FileFacts("include/linux/gfp.h")
+    header.defines = [Define("alloc_contig_range", ("...",),
+                             "alloc_hooks(alloc_contig_range_noprof(__VA_ARGS__))", 3)]
+    mm = FileFacts("mm/page_alloc.c", functions=[_fn("alloc_contig_range_noprof")])
+    driver = FileFacts("drivers/x.c", functions=[_fn("grab", ["alloc_contig_range"])])
+    graph = build([header, mm, driver])
+    assert "grab" in graph.callers("alloc_contig_range_noprof")
+    assert graph.chain("grab", "alloc_contig_range_noprof") == [
+        "grab", "alloc_contig_range", "alloc_contig_range_noprof"]
+
+
+def test_noprof_convention_without_the_header():
+    mm = FileFacts("mm/cma.c", functions=[_fn("cma_alloc_noprof"), _fn("user", ["cma_alloc"])])
+    assert "user" in build([mm]).callers("cma_alloc_noprof")
+
+
+def test_statics_are_per_file_and_globals_clash_into_one_node():
+    a = FileFacts("mm/a.c", functions=[_fn("helper", ["cma_alloc"], static=True),
+                                       _fn("flush", []), _fn("a_user", ["helper"])])
+    b = FileFacts("mm/b.c", functions=[_fn("helper", [], static=True),
+                                       _fn("flush", []), _fn("b_user", ["helper"])])
+    graph = build([a, b])
+    assert graph.callers("cma_alloc") == {"mm/a.c:helper": 1, "a_user": 2}
+    assert graph.callees("b_user") == {"mm/b.c:helper": 1}
+    assert graph.graph.nodes["flush"]["files"] == ("mm/a.c", "mm/b.c")
+
+
+def test_header_static_inline_is_one_node_for_every_includer():
+    header = FileFacts("include/linux/h.h", functions=[_fn("inl", ["cma_alloc"], static=True)])
+    user = FileFacts("mm/u.c", functions=[_fn("u", ["inl"])])
+    assert "u" in build([header, user]).callers("cma_alloc")
+
+
+# -- rules ---------------------------------------------------------------------------
+
+
+def test_override_judges_a_612_patch_by_61_meaning():
+    """`order <= MAX_PAGE_ORDER` is right on 6.12 and off by one if backported to 6.1."""
+    path = TREE_612 / "mm" / "order_bounds.c"
+    native = {(f.rule_id, f.location.function) for f in _findings(path)}
+    backport = {(f.rule_id, f.location.function) for f in _findings(path, semantics="exclusive")}
+    assert ("KS004", "valid_order") not in native
+    assert ("KS004", "valid_order") in backport
+    assert ("KS004", "too_big") in backport
+    assert ("KS005", "largest_block") in backport
+    assert ("KS004", "reject_order") not in backport  # `>=` is right under exclusive
+    assert all(f.properties == (("semantics", "exclusive"),)
+               for f in _findings(path, semantics="exclusive") if f.family == "max-order")
+
+
+def test_own_definition_beats_the_override():
+    mirror = TREE_61 / "tools" / "testing" / "mirror" / "mirror.c"
+    found = _findings(mirror, semantics="exclusive")
+    assert [(f.rule_id, f.location.function) for f in found] == [("KS004", "mirror_reject")]
+    assert "own definition" in found[0].message
+
+
+def test_contig_finding_carries_its_call_chain():
+    found = [f for f in _findings(TREE_612) if f.rule_id == "KS007"]
+    chain = {f.location.function: f.related for f in found}["grab_block"]
+    assert [r.message for r in chain] == ["grab_block() calls helper()",
+                                          "helper() calls alloc_contig_range()"]
+    assert chain[1].location.path == "drivers/contig/grab.c"
+
+
+def test_static_of_the_same_name_elsewhere_does_not_count():
+    found = _findings(TREE_612)
+    assert not [f for f in found if f.location.path == "drivers/contig/other.c"]
+
+
+# -- hotspots and graph export -------------------------------------------------------
+
+
+def test_hotspots_rank_and_chain():
+    result = CliRunner().invoke(app, ["hotspots", str(TREE_612), "--top", "3", "-j", "1"])
+    assert result.exit_code == 0, result.output
+    rows = [line.split() for line in result.output.splitlines()[1:4]]
+    assert [row[2] for row in rows] == ["stats", "bad_count_bound", "grab_aligned"]
+    assert "grab_aligned -> alloc_contig_range" in result.output
+
+
+def test_graph_json_and_dot():
+    runner = CliRunner()
+    result = runner.invoke(app, ["graph", str(TREE_612), "--format", "json", "-j", "1"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    edges = {(e["caller"], e["callee"]) for e in data["edges"]}
+    assert ("grab_block", "drivers/contig/grab.c:helper") in edges
+    assert {n["id"]: n["kind"] for n in data["nodes"]}["alloc_contig_range"] == "macro"
+    dot = runner.invoke(app, ["graph", str(TREE_612), "--format", "dot", "-j", "1"]).output
+    assert dot.startswith("digraph hotspots {")
+    assert '"grab_block" -> "drivers/contig/grab.c:helper";' in dot
+    bad = runner.invoke(app, ["graph", str(TREE_612), "--format", "svg"])
+    assert bad.exit_code == 2
+
+
+# -- real trees (slow) -----------------------------------------------------------------
+
+KERNEL_61 = os.environ.get("KSCAN_KERNEL_6_1")
+KERNEL_612 = os.environ.get("KSCAN_KERNEL_6_12")
+
+# The sites upstream fixed just before 6.4 (B1) and the B5 bail-out, as (file, function).
+B1_SITES = {
+    ("arch/sparc/mm/tsb.c", "tsb_grow"),
+    ("arch/um/kernel/um_arch.c", "linux_main"),
+    ("drivers/block/floppy.c", None),  # the MAX_LEN #define
+    ("drivers/gpu/drm/i915/gem/i915_gem_internal.c", "i915_gem_object_get_pages_internal"),
+    ("drivers/misc/genwqe/card_utils.c", "genwqe_alloc_sync_sgl"),
+    ("kernel/events/ring_buffer.c", "rb_alloc_aux_page"),
+    ("kernel/events/ring_buffer.c", "rb_alloc_aux"),
+    ("mm/page_reporting.c", None),  # the page_reporting_order default
+    ("mm/slub.c", "calculate_order"),
+    ("drivers/iommu/dma-iommu.c", "__iommu_dma_alloc_pages"),
+}
+
+
+def _max_order_findings(root: str):
+    paths = sorted({os.path.join(root, path) for path, _ in B1_SITES})
+    found = scan(Options(paths=paths, select=["KS004", "KS005", "KS006"])).result.findings
+    return {(f.location.path, f.location.function) for f in found}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not KERNEL_61, reason="KSCAN_KERNEL_6_1 not set")
+def test_61_pre_64_sites_are_reported():
+    assert _max_order_findings(KERNEL_61) >= B1_SITES
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not KERNEL_612, reason="KSCAN_KERNEL_6_12 not set")
+def test_612_counterparts_are_silent():
+    assert _max_order_findings(KERNEL_612) == set()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not KERNEL_612, reason="KSCAN_KERNEL_6_12 not set")
+def test_612_callers_of_alloc_contig_range_match_grep():
+    """Every call site grep sees (comments and the definition dropped) is a graph edge."""
+    paths = [os.path.join(KERNEL_612, p) for p in ("mm", "drivers/virtio", "include/linux")]
+    graph = scan(Options(paths=paths, select=["KS007"])).project.callgraph
+    callees = ("alloc_contig_range", "alloc_contig_range_noprof")
+    sites = {(site.path, site.line) for (caller, callee), site in graph.sites.items()
+             if callee in callees and graph.is_function(caller)}
+    grep = subprocess.run(
+        ["grep", "-rnE", r"\balloc_contig_range(_noprof)?\(", "mm", "drivers/virtio"],
+        cwd=KERNEL_612, capture_output=True, text=True,
+    ).stdout.splitlines()
+    calls = {(path, int(line)) for path, line, text in (g.split(":", 2) for g in grep)
+             if not re.match(r"\s*(\*|/\*|int )", text)}
+    assert {path for path, _ in calls} == {"mm/cma.c", "mm/page_alloc.c",
+                                           "drivers/virtio/virtio_mem.c"}
+    assert calls == sites
+    direct = {n.rsplit(":", 1)[-1] for n in graph.callers("alloc_contig_range_noprof", 2)}
+    assert {"__cma_alloc", "virtio_mem_fake_offline", "__alloc_contig_pages"} <= direct
