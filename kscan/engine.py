@@ -1,4 +1,4 @@
-"""The pipeline: discover -> parse -> facts -> rules -> findings -> (model) -> report.
+"""The pipeline: discover -> parse -> facts -> rules -> call graph -> model -> report.
 
 Each stage is its own module; this one only wires them and keeps the numbers.
 """
@@ -15,6 +15,7 @@ from kscan.callgraph import graph_files, tree_sources
 from kscan.discover import SourceFile, discover
 from kscan.facts import FileFacts
 from kscan.findings import Finding
+from kscan.judge import contexts, judge
 from kscan.project import Project
 from kscan.report import ScanResult, Stats
 from kscan.rule import Rule, rule_info
@@ -34,6 +35,8 @@ class Options:
     select: Sequence[str] = ()  # rule ids; empty means all
     extra_validity_checks: Sequence[str] = ()
     graph_scope: str = "paths"  # "tree": also index callers of the contig APIs tree-wide
+    model_preset: str | None = None  # judge under this geometry only (else judge.JUDGE_ORDER)
+    layout: Path | None = None  # a memory layout file for the model
 
 
 class Progress:
@@ -66,6 +69,7 @@ def scan(options: Options, progress: Progress | None = None) -> Scan:
     started = time.perf_counter()
     progress = progress or Progress()
     tree = tree_for(options)
+    models = contexts(tree, options.model_preset, options.layout)
     files, warnings = discover(options.paths, tree.root, options.excludes)
     warnings = list(tree.notes) + warnings
     progress.start(len(files))
@@ -76,7 +80,7 @@ def scan(options: Options, progress: Progress | None = None) -> Scan:
         project.graph_files = _tree_graph_files(tree.root, files, options.jobs)
     rules = selected_rules(options)
     findings = _run_rules(rules, project, warnings)
-    findings = _with_source_lines(findings, files)
+    findings = judge(_with_source_lines(findings, files), models)
     stats = _stats(facts, problems, time.perf_counter() - started)
     result = ScanResult(
         findings=sorted(findings, key=Finding.sort_key),

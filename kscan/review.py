@@ -14,14 +14,12 @@ from pathlib import Path
 from kscan import __version__
 from kscan.config import Config
 from kscan.engine import Options, scan, selected_rules, tree_for
-from kscan.findings import Finding, Level
-from kscan.model import ModelContext, severity_for, verdict_for_walk
+from kscan.findings import Level
+from kscan.judge import ModelError, contexts
 from kscan.report import ScanResult, Stats
 from kscan.rule import rule_info
 from kscan.series import Change, Patch, PatchResult, SeriesError, run_series
 from kscan.suppress import drop_inline
-
-DEFAULT_PRESET = "x86_64"
 
 
 @dataclass
@@ -53,36 +51,23 @@ def settle(result: ScanResult, config: Config) -> ScanResult:
     return replace(result, findings=findings, rules=rules)
 
 
-def judged(findings: list[Finding], model: ModelContext) -> list[Finding]:
-    """Walks the engine left unjudged, with the model's verdict and severity."""
-    out = []
-    for finding in findings:
-        if finding.walk and not finding.verdict:
-            verdict = verdict_for_walk(finding.walk, model)
-            finding = finding.with_verdict(verdict, severity_for(verdict, finding.severity))
-        out.append(finding)
-    return out
-
-
 def review(
     tree: Path, patches: Sequence[Patch], options: Options, config: Config,
     base: str | None = None, preset: str | None = None,
 ) -> SeriesResult:
-    """Apply `patches` to a copy of `tree` (at `base`, default HEAD) and judge each
-    finding with the allocator model under `preset` (else the config's, else x86_64)."""
+    """Apply `patches` to a copy of `tree` (at `base`, default HEAD); the engine's model
+    stage judges each finding under `preset` (else the config's, else every preset)."""
     started = time.perf_counter()
+    options = replace(options, model_preset=preset or config.preset)
     info = tree_for(replace(options, paths=[str(tree)]))
     try:
-        model = ModelContext.for_preset(
-            preset or config.preset or DEFAULT_PRESET,
-            holes_in_zone_era=bool(info.holes_in_zone_era),
-        )
-    except ValueError as err:  # an unknown preset or memory model
+        contexts(info, options.model_preset, None)  # a bad preset fails before any copying
+    except ModelError as err:
         raise SeriesError(str(err)) from None
 
     def scanner(root: Path, paths: list[str]):
         result = scan(replace(options, paths=[str(root / p) for p in paths])).result
-        return settle(replace(result, findings=judged(result.findings, model)), config).findings
+        return settle(result, config).findings
 
     patch_results = run_series(tree, patches, scanner, base)
     meta = settle(

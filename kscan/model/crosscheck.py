@@ -254,8 +254,13 @@ def _size_verdict(order: int, asked: str, largest: str, model: ModelContext) -> 
 
 
 def severity_for(verdict: Verdict, severity: Level) -> Level:
-    """Breaking is high, safe by design is low; unknown keeps the rule's severity."""
-    return {BREAKS: Level.HIGH, SAFE: Level.LOW}.get(verdict.kind, severity)
+    """Safe by design is low; breaking is at least medium (the rule's own severity
+    still says how sure it is that a hole is reached); unknown keeps it."""
+    if verdict.kind == SAFE:
+        return Level.LOW
+    if verdict.kind == BREAKS:
+        return max(severity, Level.MEDIUM)
+    return severity
 
 
 @dataclass(frozen=True, slots=True)

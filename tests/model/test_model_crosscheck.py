@@ -274,7 +274,8 @@ def test_sizes_round_up_like_get_order():
 
 
 def test_severity_follows_the_verdict():
-    assert severity_for(Verdict(BREAKS, "x", "w"), Level.LOW) is Level.HIGH
+    assert severity_for(Verdict(BREAKS, "x", "w"), Level.LOW) is Level.MEDIUM
+    assert severity_for(Verdict(BREAKS, "x", "w"), Level.HIGH) is Level.HIGH
     assert severity_for(Verdict(SAFE, "x", "w"), Level.HIGH) is Level.LOW
     assert severity_for(Verdict(UNKNOWN, "x", "w"), Level.MEDIUM) is Level.MEDIUM
 

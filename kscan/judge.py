@@ -1,0 +1,76 @@
+"""The model stage: judge every finding's walk under concrete memory geometries.
+
+Without a preset, a walk is judged under each geometry of JUDGE_ORDER, read from the
+scanned tree's arch/ where it says them: the verdict is the first geometry where the
+walk breaks (with its witness), else safe-by-design when every geometry says so, else
+unknown.  `--model-preset` / `--layout` judge under that one geometry only.  Verdicts
+are cached per walk shape, so this costs microseconds per finding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from kscan.findings import Finding, Verdict
+from kscan.model import (
+    BREAKS,
+    PRESETS,
+    SAFE,
+    UNKNOWN,
+    LayoutError,
+    ModelContext,
+    presets_from_tree,
+    severity_for,
+    verdict_for_walk,
+)
+from kscan.treeinfo import TreeInfo
+
+# Holes inside MAX_ORDER blocks first (arm64 NOMAP), then the common x86 layout, then
+# classic SPARSEMEM, where struct pages are contiguous only inside a section.
+JUDGE_ORDER = ("arm64-4k", "x86_64", "x86_64:sparsemem", "arm64-64k", "ppc64", "s390", "riscv")
+
+
+class ModelError(Exception):
+    """A bad --model-preset or --layout, as one line."""
+
+
+def contexts(tree: TreeInfo, preset: str | None, layout: Path | None) -> list[ModelContext]:
+    era = bool(tree.holes_in_zone_era)
+    # the tree's own arch/ wins; architectures it does not describe use the built-in table
+    presets = {**PRESETS, **(presets_from_tree(tree.root, tree.semantics) if tree.root else {})}
+    names = [preset] if preset else ["x86_64"] if layout else list(JUDGE_ORDER)
+    try:
+        found = [ModelContext.for_preset(n, holes_in_zone_era=era, presets=presets) for n in names]
+        if layout is not None:
+            found = [ModelContext.from_layout_file(layout, c.geometry, holes_in_zone_era=era)
+                     for c in found[:1]]
+    except LayoutError as err:
+        raise ModelError(str(err)) from None
+    except (ValueError, KeyError) as err:  # an unknown preset or memory model
+        raise ModelError(str(err.args[0] if err.args else err)) from None
+    except OSError as err:
+        raise ModelError(f"cannot read layout {layout}: {err.strerror or err}") from None
+    return found
+
+
+def judge(findings: list[Finding], models: list[ModelContext]) -> list[Finding]:
+    return [_judged(f, models) if f.walk is not None and f.verdict is None else f for f in findings]
+
+
+def _judged(finding: Finding, models: list[ModelContext]) -> Finding:
+    verdicts = [verdict_for_walk(finding.walk, m) for m in models]
+    verdict = _combined(verdicts)
+    return replace(finding, verdict=verdict, severity=severity_for(verdict, finding.severity))
+
+
+def _combined(verdicts: list[Verdict]) -> Verdict:
+    for verdict in verdicts:
+        if verdict.kind == BREAKS:
+            return verdict
+    if all(v.kind == SAFE for v in verdicts):
+        first = verdicts[0]
+        if len(verdicts) == 1:
+            return first
+        return Verdict(SAFE, "all presets", first.reason)
+    return next(v for v in verdicts if v.kind == UNKNOWN)
