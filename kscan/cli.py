@@ -21,12 +21,14 @@ from kscan.config import Config, ConfigError
 from kscan.discover import DiscoverError
 from kscan.engine import Options, Scan, scan
 from kscan.findings import Level
+from kscan.judge import ModelError, contexts
+from kscan.model import PRESETS, emit_cmdline, model_report, newly_breaking, svg_text
 from kscan.report import FORMATS, SERIES_FORMATS, render, render_series
 from kscan.review import review, settle
 from kscan.rules import RULES, rule_by_id
 from kscan.series import SeriesError, commit_range, load_patches
 from kscan.suppress import BaselineError, read_baseline, subtract, write_baseline
-from kscan.treeinfo import SEMANTICS, TreeInfoError, find_root
+from kscan.treeinfo import SEMANTICS, TreeInfoError, find_root, read_tree_info
 from kscan.workers import default_jobs
 
 app = typer.Typer(
@@ -39,6 +41,12 @@ app = typer.Typer(
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+MODEL_PRESET_HELP = (
+    "Judge findings under this geometry only, e.g. arm64-4k, x86_64, x86_64:sparsemem "
+    "(default: the first of several presets where the walk breaks)."
+)
+MODEL_PRESETS = (*PRESETS, "x86_64:sparsemem")
+LAYOUT_HELP = "Memory layout to judge against: dmesg e820 lines, /proc/iomem, memmap=, .toml/.json."
 
 
 class UsageError(Exception):
@@ -54,19 +62,35 @@ def fail(message: str) -> typer.Exit:
 def scan_command(
     paths: Annotated[list[str] | None, typer.Argument(help="Files, directories or globs.")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="text, json or sarif.")] = "text",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report here.")] = None,
-    exclude: Annotated[list[str] | None, typer.Option("--exclude", help="fnmatch pattern; repeatable.")] = None,
-    select: Annotated[list[str] | None, typer.Option("--select", help="Only these rule ids.")] = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes.")] = default_jobs(),
-    kernel_version: Annotated[str | None, typer.Option(help="Kernel version when no tree root is found.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the report here.")
+    ] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option("--exclude", help="fnmatch pattern; repeatable.")
+    ] = None,
+    select: Annotated[
+        list[str] | None, typer.Option("--select", help="Only these rule ids.")
+    ] = None,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", min=1, help="Worker processes.")
+    ] = default_jobs(),
+    kernel_version: Annotated[
+        str | None, typer.Option(help="Kernel version when no tree root is found.")
+    ] = None,
     max_order_semantics: Annotated[
-        str | None, typer.Option(help=f"Override the tree's MAX_ORDER meaning: {', '.join(SEMANTICS)}.")
+        str | None,
+        typer.Option(help=f"Override the tree's MAX_ORDER meaning: {', '.join(SEMANTICS)}."),
     ] = None,
     validity_check: Annotated[
-        list[str] | None, typer.Option("--validity-check", help="Extra function that validates a PFN.")
+        list[str] | None,
+        typer.Option("--validity-check", help="Extra function that validates a PFN."),
     ] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List parse problems too.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or warnings.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="List parse problems too.")
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar or warnings.")
+    ] = False,
     baseline: Annotated[
         Path | None, typer.Option("--baseline", help="Report only findings not in this file.")
     ] = None,
@@ -74,6 +98,11 @@ def scan_command(
         Path | None, typer.Option("--write-baseline", help="Save the findings as a baseline.")
     ] = None,
     graph_scope: Annotated[str, typer.Option(help=GRAPH_SCOPE_HELP)] = "paths",
+    model_preset: Annotated[
+        str | None,
+        typer.Option("--model-preset", "--preset", help=MODEL_PRESET_HELP),
+    ] = None,
+    layout: Annotated[Path | None, typer.Option("--layout", help=LAYOUT_HELP)] = None,
 ) -> None:
     if fmt not in FORMATS:
         raise fail(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
@@ -89,6 +118,8 @@ def scan_command(
         select=settings.rules(select),
         extra_validity_checks=validity_check or settings.validity_checks,
         graph_scope=_graph_scope(graph_scope),
+        model_preset=model_preset or settings.preset,
+        layout=layout,
     )
     done = _run_scan(options, show_progress=not quiet and stderr.is_terminal)
     done.result = settle(done.result, settings)
@@ -112,7 +143,7 @@ def _run_scan(options: Options, show_progress: bool) -> Scan:
             return scan(options)
         with _RichProgress() as progress:
             return scan(options, progress)
-    except (DiscoverError, TreeInfoError) as err:
+    except (DiscoverError, TreeInfoError, ModelError) as err:
         raise fail(str(err)) from None
 
 
@@ -121,8 +152,12 @@ class _RichProgress:
 
     def __enter__(self):
         self.bar = Progress(
-            TextColumn("parsing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=stderr, transient=True,
+            TextColumn("parsing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=stderr,
+            transient=True,
         )
         self.bar.__enter__()
         self.task = self.bar.add_task("parse", total=None)
@@ -204,8 +239,11 @@ PresetOpt = Annotated[
 DEFAULT_JOBS = default_jobs()
 
 
-@app.command("series", help="Apply patches in a throwaway copy of the tree; report per patch "
-             "the findings it introduces and removes.")
+@app.command(
+    "series",
+    help="Apply patches in a throwaway copy of the tree; report per patch "
+    "the findings it introduces and removes.",
+)
 def series_command(
     patches: Annotated[list[Path], typer.Argument(help="git format-patch files or mbox files.")],
     tree: TreeOpt = Path("."),
@@ -217,8 +255,17 @@ def series_command(
     validity_check: ValidityOpt = None,
     preset: PresetOpt = None,
 ) -> None:
-    _review(tree, lambda _root: (None, load_patches(patches)), fmt, output, fail_on, select,
-            jobs, validity_check, preset)
+    _review(
+        tree,
+        lambda _root: (None, load_patches(patches)),
+        fmt,
+        output,
+        fail_on,
+        select,
+        jobs,
+        validity_check,
+        preset,
+    )
 
 
 @app.command("diff", help="Like `series`, for the commits of a range in a git tree.")
@@ -237,8 +284,17 @@ def diff_command(
     if (revs is None) == (base is None):
         raise fail("give a range (A..B) or --base REV, not both")
     spec = revs or f"{base}..HEAD"
-    _review(tree, lambda root: commit_range(root, spec), fmt, output, fail_on, select, jobs,
-            validity_check, preset)
+    _review(
+        tree,
+        lambda root: commit_range(root, spec),
+        fmt,
+        output,
+        fail_on,
+        select,
+        jobs,
+        validity_check,
+        preset,
+    )
 
 
 def _review(tree, load, fmt, output, fail_on, select, jobs, validity_check, preset) -> None:
@@ -289,8 +345,9 @@ def _graph_scope(value: str) -> str:
 
 
 def _graph_scan(paths, graph_scope, semantics, jobs) -> Scan:
-    options = Options(paths=paths or ["."], jobs=jobs, semantics=semantics,
-                      graph_scope=_graph_scope(graph_scope))
+    options = Options(
+        paths=paths or ["."], jobs=jobs, semantics=semantics, graph_scope=_graph_scope(graph_scope)
+    )
     return _run_scan(options, show_progress=stderr.is_terminal)
 
 
@@ -308,13 +365,20 @@ def hotspots_command(
     jobs: JobsOpt = DEFAULT_JOBS,
 ) -> None:
     done = _graph_scan(paths, graph_scope, max_order_semantics, jobs)
-    table = Table("#", "score", "function", "file", "own", "below", "callers", "why hot",
-                  box=None)
+    table = Table("#", "score", "function", "file", "own", "below", "callers", "why hot", box=None)
     for i, spot in enumerate(_hotspots(done, top), 1):
         why = " -> ".join(hotspots.display(n) for n in spot.chain)
         marks = "".join(m for m, on in (("A ", spot.alloc), ("C ", spot.contig)) if on)
-        table.add_row(str(i), f"{spot.score:g}", spot.name, f"{spot.path}:{spot.line}",
-                      f"{spot.own:g}", f"{spot.below:g}", str(spot.callers), marks + why)
+        table.add_row(
+            str(i),
+            f"{spot.score:g}",
+            spot.name,
+            f"{spot.path}:{spot.line}",
+            f"{spot.own:g}",
+            f"{spot.below:g}",
+            str(spot.callers),
+            marks + why,
+        )
     Console(width=200).print(table)
     print("A: reached from the allocator's entry points; C: on a contiguous-range path")
 
@@ -337,22 +401,107 @@ def graph_command(
     _write(hotspots.to_dot(sub) if fmt == "dot" else hotspots.to_json(sub, graph), output)
 
 
+@app.command("model", help="Show the memory geometry and layout kscan judges findings under.")
+def model_command(
+    paths: Annotated[
+        list[str] | None, typer.Argument(help="With --max-order: findings to re-judge.")
+    ] = None,
+    arch: Annotated[
+        str, typer.Option("--arch", help="Preset: " + ", ".join(MODEL_PRESETS))
+    ] = "x86_64",
+    layout: Annotated[Path | None, typer.Option("--layout", help=LAYOUT_HELP)] = None,
+    max_order: Annotated[
+        int | None, typer.Option("--max-order", min=0, help="What-if: the largest buddy order.")
+    ] = None,
+    svg: Annotated[
+        Path | None, typer.Option("--svg", help="Write the memory map picture here.")
+    ] = None,
+    emit_cmdline: Annotated[
+        bool, typer.Option("--emit-cmdline", help="Print memmap= arguments for a VM with holes.")
+    ] = False,
+) -> None:
+    tree = read_tree_info(find_root(Path(paths[0])) if paths else None)
+    try:
+        current = contexts(tree, arch, layout)[0]
+    except ModelError as err:
+        raise fail(str(err)) from None
+    if emit_cmdline:
+        _print_boot_recipe(current)
+        return
+    ctx = (
+        current.with_geometry(current.geometry.with_max_page_order(max_order))
+        if max_order is not None
+        else current
+    )
+    rows, problems = model_report(ctx)
+    table = Table("", "value", "note", box=None, title=ctx.title)
+    for row in rows:
+        table.add_row(*row)
+    out = Console(soft_wrap=True)
+    out.print(table)
+    _print_problem_blocks(out, problems)
+    if svg is not None:
+        _write(svg_text(ctx), svg)
+        out.print(f"memory map written to {svg}")
+    if max_order is not None and paths:
+        _print_what_if(out, paths, current, ctx)
+
+
+def _print_problem_blocks(out: Console, problems, limit: int = 12) -> None:
+    if not problems:
+        out.print("No MAX_ORDER block contains a hole or crosses a section or node.")
+        return
+    out.print(f"{len(problems)} MAX_ORDER blocks contain a hole or cross a section or node:")
+    for block in problems[:limit]:
+        out.print(f"  {block.pfns}: {'; '.join(block.reasons)}", markup=False)
+    if len(problems) > limit:
+        out.print(f"  ... and {len(problems) - limit} more")
+
+
+def _print_what_if(out: Console, paths: list[str], current, what_if) -> None:
+    findings = [f for f in _run_scan(Options(paths=paths), False).result.findings if f.walk]
+    changes = newly_breaking([f.walk for f in findings], current, what_if.geometry)
+    out.print(
+        f"What-if largest order {what_if.geometry.max_page_order}: "
+        f"{len(changes)} of {len(findings)} walk findings turn from safe to breaking."
+    )
+    for change in changes:
+        loc = findings[change.index].location
+        out.print(f"  {loc.path}:{loc.line}: {loc.function}(): {change.after.reason}", markup=False)
+
+
+def _print_boot_recipe(ctx) -> None:
+    try:
+        recipe = emit_cmdline(ctx.geometry)
+    except ValueError as err:
+        raise fail(str(err)) from None
+    print(f"kernel command line: {recipe.cmdline}")
+    print(f"QEMU memory: -m {recipe.qemu_memory}")
+    print(f"boot: {recipe.qemu_command()}")
+    print("check: dmesg | grep -E 'user-defined physical RAM map|user:' shows the holes")
+
+
 @app.command("rules", help="List the rules.")
 def rules_command() -> None:
     table = Table("id", "name", "family", "severity", "confidence", "summary", box=None)
     for rule in RULES:
-        table.add_row(rule.id, rule.name, rule.family, str(rule.severity), str(rule.confidence),
-                      rule.summary)
+        table.add_row(
+            rule.id, rule.name, rule.family, str(rule.severity), str(rule.confidence), rule.summary
+        )
     Console().print(table)
 
 
 @app.command("explain", help="Print what a rule finds, why it matters, an example and the fix.")
-def explain_command(rule_id: Annotated[str, typer.Argument(help="KSnnn or the rule's name.")]) -> None:
+def explain_command(
+    rule_id: Annotated[str, typer.Argument(help="KSnnn or the rule's name.")],
+) -> None:
     rule = rule_by_id(rule_id)
     if rule is None:
         raise fail(f"unknown rule {rule_id!r} (see `kscan rules`)")
-    print(f"{rule.id} {rule.name}  [family {rule.family}, severity {rule.severity}, "
-          f"confidence {rule.confidence}]\n")
+    print(
+        f"{rule.id} {rule.name}  [family {rule.family}, severity {rule.severity}, "
+        f"confidence {rule.confidence}]\n"
+    )
     print(rule.doc)
 
 
