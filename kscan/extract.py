@@ -33,6 +33,7 @@ from kscan.facts import (
     NameUse,
     Span,
     Step,
+    mentions,
 )
 from kscan.parse import LANGUAGE, ParsedFile
 
@@ -630,7 +631,7 @@ def _step(text: _Text, node: ts.Node, in_update: bool) -> Step | None:
     var, op_text, amount = text.flat(left), text.of(op), text.flat(right)
     if op_text in ("+=", "-="):
         return Step(var, op_text, amount, in_update)
-    if op_text == "=" and re.search(rf"\b{re.escape(var)}\b", amount):
+    if op_text == "=" and mentions(amount, var):
         return Step(var, op_text, amount, in_update)  # pfn = ALIGN(pfn + 1, ...)
     return None
 

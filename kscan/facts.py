@@ -37,6 +37,19 @@ class Call:
         return split_args(self.args_text)
 
 
+def mentions(text: str, name: str) -> bool:
+    """`name` (an identifier or `a->b` expression) occurs in text as a whole word."""
+    start = text.find(name)
+    while start >= 0:
+        end = start + len(name)
+        before = text[start - 1] if start else " "
+        after = text[end] if end < len(text) else " "
+        if not (before.isalnum() or before == "_" or after.isalnum() or after == "_"):
+            return True
+        start = text.find(name, start + 1)
+    return False
+
+
 def split_args(text: str) -> tuple[str, ...]:
     """Split `(a, f(b, c), d[1])` at top-level commas."""
     inner = text.strip()
@@ -140,8 +153,7 @@ class Loop:
         update = tuple(dict.fromkeys(s.var for s in self.steps if s.in_update))
         if update:
             return update
-        named = (s.var for s in self.steps if re.search(rf"\b{re.escape(s.var)}\b", self.cond))
-        return tuple(dict.fromkeys(named))
+        return tuple(dict.fromkeys(s.var for s in self.steps if mentions(self.cond, s.var)))
 
 
 @dataclass(frozen=True, slots=True)
