@@ -664,6 +664,6 @@ def _record_pointers(text: _Text, caps, pointers: dict[str, str]) -> None:
     struct = text.of(caps["struct"][0])
     for declarator in caps["decl"][0].children_by_field_name("declarator"):
         decl_text = text.of(declarator).split("=", 1)[0]
-        stars = decl_text.count("*")
+        stars = decl_text.count("*") + decl_text.count("[")  # `*pages[]`: pointers, not pages
         if stars:
             pointers.setdefault(_declared_name(decl_text), struct + "*" * stars)

@@ -63,11 +63,14 @@ SPAN_WORDS = re.compile(
 )
 
 # Page counts that can exceed one MAX_ORDER block or one memory section.
-BIG_COUNTS = re.compile(
-    r"folio_nr_pages|pages_per_huge_page|compound_nr|huge_page_size|HPAGE_PUD_NR"
-    r"|\b1U?L?\s*<<\s*\w*order\b|folio_size"
+# Page counts by how far past one memory section they can reach.  A plain `1 << order`
+# is a buddy allocation (order <= MAX_PAGE_ORDER): it always fits in a section.
+GIGANTIC_COUNTS = re.compile(
+    r"pages_per_huge_page|huge_page_size|huge_page_order|HPAGE_PUD_NR|PUD_ORDER|gigantic"
 )
+FOLIO_COUNTS = re.compile(r"folio_nr_pages|folio_size|folio_order|compound_nr|compound_order")
 CONTIG_COUNTS = re.compile(r"\bnr_pages\b|\bcount\b|\bnr\b")
+CONTIG_CONTEXT = re.compile(r"cma|contig|gigantic|hugetlb")
 
 IDENT = re.compile(r"[A-Za-z_]\w*")
 

@@ -2,9 +2,11 @@
 
 What: a loop steps a `struct page *` by one (`page++`, `page + i`, `&page[i]`,
 `page[i]`) over a count that can exceed one MAX_ORDER block or one memory section:
-folio_nr_pages(), compound_nr(), pages_per_huge_page(), `1 << order` with an order
-that may exceed the buddy maximum, or the page count of a CMA / contiguous range —
-without nth_page() or folio_page().
+pages_per_huge_page(), `1 << huge_page_order(h)` and other gigantic-page counts; or,
+in hugetlb / CMA / alloc_contig_range() code (file or function name), folio_nr_pages(),
+compound_nr() or the page count of the range — without nth_page() or folio_page().
+Folios and `1 << order` blocks from the buddy allocator never exceed MAX_ORDER, which
+always fits in a section, so they are not reported elsewhere.
 
 Why: struct pages are virtually contiguous across sections only with
 SPARSEMEM_VMEMMAP.  With classic SPARSEMEM each section has its own memmap piece, so
@@ -27,10 +29,14 @@ or, for folios, `folio_page(folio, i)`; or walk PFNs and use pfn_to_page(pfn + i
 
 from kscan.findings import Level, Walk
 from kscan.rule import Rule
-from kscan.vocab import BIG_COUNTS, CONTIG_COUNTS, identifiers
+from kscan.vocab import (
+    CONTIG_CONTEXT,
+    CONTIG_COUNTS,
+    FOLIO_COUNTS,
+    GIGANTIC_COUNTS,
+    identifiers,
+)
 from kscan.walks import unit_step_vars
-
-_GIGANTIC = ("pages_per_huge_page", "HPAGE_PUD_NR", "huge_page_size")
 
 
 class PageWalkCrossSection(Rule):
@@ -50,18 +56,11 @@ class PageWalkCrossSection(Rule):
             hit = _page_arithmetic(loop, function)
             if hit is None:
                 continue
-            count = _count_text(loop, function)
-            big = BIG_COUNTS.search(count)
-            contig = CONTIG_COUNTS.search(loop.cond)
-            if not (big or contig):
+            reach = _reach(_count_text(loop, function), loop.cond, facts.path, function.name)
+            if reach is None:
                 continue
+            what, extent, confidence = reach
             line, col, expr = hit
-            what = big.group() if big else contig.group()
-            confidence = (
-                Level.HIGH
-                if any(g in count for g in _GIGANTIC)
-                else (Level.MEDIUM if big else Level.LOW)
-            )
             yield self.finding(
                 facts,
                 line,
@@ -71,8 +70,21 @@ class PageWalkCrossSection(Rule):
                 "SPARSEMEM_VMEMMAP the memmap is contiguous only within a section; "
                 "use nth_page()/folio_page()",
                 confidence=confidence,
-                walk=Walk("huge-page" if big else "caller-range", "page", None),
+                walk=Walk(extent, "page", None),
             )
+
+
+def _reach(count: str, cond: str, path: str, function: str):
+    """(what, walk extent, confidence) when the count can exceed a section, else None."""
+    if match := GIGANTIC_COUNTS.search(count):
+        return match.group(), "huge-page", Level.HIGH
+    if not CONTIG_CONTEXT.search(f"{path} {function}"):
+        return None  # only hugetlb, CMA and contig code hold folios/ranges beyond MAX_ORDER
+    if match := FOLIO_COUNTS.search(count):
+        return match.group(), "huge-page", Level.MEDIUM
+    if match := CONTIG_COUNTS.search(cond):
+        return f"a contiguous range's {match.group()}", "caller-range", Level.MEDIUM
+    return None
 
 
 def _page_arithmetic(loop, function):
