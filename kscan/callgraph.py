@@ -34,17 +34,32 @@ from __future__ import annotations
 import os
 import re
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
+from functools import cached_property
 from pathlib import Path
-from typing import NamedTuple
-
-import networkx as nx
+from typing import TYPE_CHECKING, NamedTuple
 
 from kscan.facts import FileFacts
 
+if TYPE_CHECKING:
+    import networkx as nx
+
 _CALLED_IN_MACRO = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
-_NOT_CALLS = frozenset({"if", "for", "while", "switch", "return", "sizeof", "typeof",
-                        "__typeof__", "do", "defined", "__builtin_constant_p"})
+_NOT_CALLS = frozenset(
+    {
+        "if",
+        "for",
+        "while",
+        "switch",
+        "return",
+        "sizeof",
+        "typeof",
+        "__typeof__",
+        "do",
+        "defined",
+        "__builtin_constant_p",
+    }
+)
 _SKIP_DIRS = frozenset({"Documentation", "tools", "scripts", "samples", "LICENSES", ".git"})
 WRAPPER_ROUNDS = 2
 
@@ -55,44 +70,77 @@ class Site(NamedTuple):
 
 
 class CallGraph:
-    """The DiGraph plus name resolution; node attributes: kind, files, line."""
+    """Callers -> callees as plain adjacency sets, plus name resolution.
 
-    def __init__(self, graph: nx.DiGraph, sites: dict[tuple[str, str], Site]):
-        self.graph = graph
-        self.sites = sites  # (caller, callee) -> first call site; kept off the graph: cheaper
+    Rules only walk callers a few levels deep, so the graph is kept as dicts (cheap to
+    build on every scan); `graph` builds the networkx view on first use, for the
+    centrality and export work of `kscan hotspots` / `kscan graph`.
+    Node attributes: kind ("function" | "macro" | "external"), files, line.
+    """
+
+    def __init__(self, attrs: dict[str, dict], sites: dict[tuple[str, str], tuple[str, int]]):
+        self.attrs = attrs
+        self.sites = sites  # (caller, callee) -> first call site (path, line)
+        self.succ: dict[str, set[str]] = {}
+        self.pred: dict[str, set[str]] = {}
+        for caller, callee in sites:
+            if caller != callee:
+                self.succ.setdefault(caller, set()).add(callee)
+                self.pred.setdefault(callee, set()).add(caller)
+        for node in (*self.succ, *self.pred):
+            attrs.setdefault(node, {"kind": "external", "files": (), "line": 0})
+
+    @cached_property
+    def graph(self) -> nx.DiGraph:
+        import networkx as nx  # only hotspots and exports need it: keep scans light
+
+        graph = nx.DiGraph()
+        graph.add_nodes_from(self.attrs.items())
+        graph.add_edges_from((a, b) for a, callees in self.succ.items() for b in callees)
+        return graph
+
+    def __contains__(self, node: str) -> bool:
+        return node in self.attrs
 
     def resolve(self, path: str, name: str) -> str:
         """The node a call to `name` from file `path` reaches."""
         local = f"{path}:{name}"
-        return local if local in self.graph else name
+        return local if local in self.attrs else name
 
     def nodes_named(self, name: str) -> list[str]:
         """The global node and every file's static of that name."""
-        return [n for n in self.graph if n == name or n.endswith(f":{name}")]
+        return [n for n in self.attrs if n == name or n.endswith(f":{name}")]
 
     def callers(self, node: str, depth: int | None = None) -> dict[str, int]:
         """Transitive callers of node, with their distance (1 = direct)."""
-        if node not in self.graph:
-            return {}
-        return _bfs(self.graph.predecessors, node, depth)
+        return _bfs(self.pred, node, depth) if node in self.attrs else {}
 
     def callees(self, node: str, depth: int | None = None) -> dict[str, int]:
-        if node not in self.graph:
-            return {}
-        return _bfs(self.graph.successors, node, depth)
+        return _bfs(self.succ, node, depth) if node in self.attrs else {}
 
     def chain(self, caller: str, callee: str) -> list[str]:
         """A shortest call chain caller -> ... -> callee (both included)."""
-        try:
-            return nx.shortest_path(self.graph, caller, callee)
-        except (nx.NetworkXNoPath, nx.NodeNotFound):
-            return []
+        parents = {caller: caller}
+        queue = deque([caller])
+        while queue:
+            node = queue.popleft()
+            if node == callee:
+                path = [node]
+                while path[-1] != caller:
+                    path.append(parents[path[-1]])
+                return path[::-1]
+            for nxt in sorted(self.succ.get(node, ())):
+                if nxt not in parents:
+                    parents[nxt] = node
+                    queue.append(nxt)
+        return []
 
     def site(self, caller: str, callee: str) -> Site | None:
-        return self.sites.get((caller, callee))
+        found = self.sites.get((caller, callee))
+        return Site(*found) if found else None
 
     def kind(self, node: str) -> str:
-        return self.graph.nodes[node].get("kind", "external") if node in self.graph else "external"
+        return self.attrs.get(node, {}).get("kind", "external")
 
     def is_function(self, node: str) -> bool:
         return self.kind(node) == "function"
@@ -117,29 +165,25 @@ def build(files: Iterable[FileFacts]) -> CallGraph:
         return f"{path}:{name}" if (path, name) in statics else name
 
     nodes: dict[str, dict] = {}
-    edges: dict[tuple[str, str], Site] = {}
+    edges: dict[tuple[str, str], tuple[str, int]] = {}
     for facts in files:
         path = facts.path
         for fn in facts.functions:
             node = key(path, fn.name)
             _define_node(nodes, node, "function", path, fn.span.start_line)
             for call in fn.calls:
-                edges.setdefault((node, key(path, call.name)), Site(path, call.line))
+                edge = (node, key(path, call.name))
+                if edge not in edges:
+                    edges[edge] = (path, call.line)
         for define in facts.defines:
             if define.params is None:
                 continue
             node = key(path, define.name)
             _define_node(nodes, node, "macro", path, define.line)
             for callee in _macro_calls(define.value, define.name):
-                edges.setdefault((node, key(path, callee)), Site(path, define.line))
-    graph = nx.DiGraph()
-    graph.add_nodes_from(nodes.items())
-    graph.add_edges_from(edge for edge in edges if edge[0] != edge[1])
-    for _, attrs in graph.nodes(data=True):
-        if not attrs:  # called, never defined here
-            attrs.update(kind="external", files=(), line=0)
-    _link_noprof(graph, edges)
-    return CallGraph(graph, edges)
+                edges.setdefault((node, key(path, callee)), (path, define.line))
+    _link_noprof(nodes, edges)
+    return CallGraph(nodes, edges)
 
 
 def _define_node(nodes: dict[str, dict], node: str, kind: str, path: str, line: int) -> None:
@@ -153,30 +197,28 @@ def _define_node(nodes: dict[str, dict], node: str, kind: str, path: str, line: 
             attrs["kind"] = kind
 
 
-def _link_noprof(graph: nx.DiGraph, sites: dict[tuple[str, str], Site]) -> None:
+def _link_noprof(nodes: dict[str, dict], edges: dict[tuple[str, str], tuple[str, int]]) -> None:
     """Memory allocation profiling's convention, for when the header with the macro is
     not scanned: `foo` is a macro over `foo_noprof`, so `foo` -> `foo_noprof`."""
-    for node, attrs in list(graph.nodes(data=True)):
+    for node, attrs in list(nodes.items()):
         if attrs["kind"] == "function" and node.endswith("_noprof") and ":" not in node:
             base = node.removesuffix("_noprof")
-            if graph.nodes.get(base, {}).get("kind", "external") == "external":
-                graph.add_node(base, kind="external", files=(), line=0)
-                graph.add_edge(base, node)
-                sites[(base, node)] = Site(attrs["files"][0], attrs["line"])
+            if nodes.get(base, {}).get("kind", "external") == "external":
+                edges[(base, node)] = (attrs["files"][0], attrs["line"])
 
 
 def _macro_calls(value: str, name: str) -> set[str]:
     return {c for c in _CALLED_IN_MACRO.findall(value) if c not in _NOT_CALLS and c != name}
 
 
-def _bfs(neighbours: Callable[[str], Iterator[str]], start: str, depth: int | None):
+def _bfs(neighbours: dict[str, set[str]], start: str, depth: int | None) -> dict[str, int]:
     seen = {start: 0}
     queue = deque([start])
     while queue:
         node = queue.popleft()
         if depth is not None and seen[node] >= depth:
             continue
-        for other in neighbours(node):
+        for other in sorted(neighbours.get(node, ())):
             if other not in seen:
                 seen[other] = seen[node] + 1
                 queue.append(other)

@@ -13,21 +13,19 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from kscan import __version__, config, hotspots
+from kscan import __version__, config
+from kscan.callgraph import display
 from kscan.config import Config, ConfigError
 from kscan.discover import DiscoverError
 from kscan.engine import Options, Scan, scan
 from kscan.findings import Level
 from kscan.judge import ModelError, contexts
-from kscan.model import PRESETS, emit_cmdline, model_report, newly_breaking, svg_text
+from kscan.model.geometry import PRESETS
 from kscan.report import FORMATS, SERIES_FORMATS, render, render_series
-from kscan.review import review, settle
 from kscan.rules import RULES, rule_by_id
-from kscan.series import SeriesError, commit_range, load_patches
-from kscan.suppress import BaselineError, read_baseline, subtract, write_baseline
+from kscan.suppress import BaselineError, read_baseline, settle, subtract, write_baseline
 from kscan.treeinfo import SEMANTICS, TreeInfoError, find_root, read_tree_info
 from kscan.workers import default_jobs
 
@@ -151,6 +149,14 @@ class _RichProgress:
     """The engine's Progress on a rich bar (terminal only; the CLI checks)."""
 
     def __enter__(self):
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
         self.bar = Progress(
             TextColumn("parsing"),
             BarColumn(),
@@ -255,6 +261,8 @@ def series_command(
     validity_check: ValidityOpt = None,
     preset: PresetOpt = None,
 ) -> None:
+    from kscan.series import load_patches
+
     _review(
         tree,
         lambda _root: (None, load_patches(patches)),
@@ -284,6 +292,8 @@ def diff_command(
     if (revs is None) == (base is None):
         raise fail("give a range (A..B) or --base REV, not both")
     spec = revs or f"{base}..HEAD"
+    from kscan.series import commit_range
+
     _review(
         tree,
         lambda root: commit_range(root, spec),
@@ -298,6 +308,9 @@ def diff_command(
 
 
 def _review(tree, load, fmt, output, fail_on, select, jobs, validity_check, preset) -> None:
+    from kscan.review import review  # patches, git and unidiff: only for series and diff
+    from kscan.series import SeriesError
+
     if fmt not in SERIES_FORMATS:
         raise fail(f"unknown format {fmt!r} (choose from {', '.join(SERIES_FORMATS)})")
     _check_rules(select)
@@ -352,6 +365,8 @@ def _graph_scan(paths, graph_scope, semantics, jobs) -> Scan:
 
 
 def _hotspots(done: Scan, top: int):
+    from kscan import hotspots  # networkx: only these commands pay for importing it
+
     scanned = {f.path for f in done.project.files}
     return hotspots.rank(done.project.callgraph, done.result.findings, scanned, top)
 
@@ -367,7 +382,7 @@ def hotspots_command(
     done = _graph_scan(paths, graph_scope, max_order_semantics, jobs)
     table = Table("#", "score", "function", "file", "own", "below", "callers", "why hot", box=None)
     for i, spot in enumerate(_hotspots(done, top), 1):
-        why = " -> ".join(hotspots.display(n) for n in spot.chain)
+        why = " -> ".join(display(n) for n in spot.chain)
         marks = "".join(m for m, on in (("A ", spot.alloc), ("C ", spot.contig)) if on)
         table.add_row(
             str(i),
@@ -395,6 +410,8 @@ def graph_command(
 ) -> None:
     if fmt not in ("dot", "json"):
         raise fail(f"unknown format {fmt!r} (choose from dot, json)")
+    from kscan import hotspots
+
     done = _graph_scan(paths, graph_scope, max_order_semantics, jobs)
     graph = done.project.callgraph
     sub = hotspots.subgraph(graph, _hotspots(done, top))
@@ -420,6 +437,8 @@ def model_command(
         bool, typer.Option("--emit-cmdline", help="Print memmap= arguments for a VM with holes.")
     ] = False,
 ) -> None:
+    from kscan.model import model_report, svg_text
+
     tree = read_tree_info(find_root(Path(paths[0])) if paths else None)
     try:
         current = contexts(tree, arch, layout)[0]
@@ -459,6 +478,8 @@ def _print_problem_blocks(out: Console, problems, limit: int = 12) -> None:
 
 
 def _print_what_if(out: Console, paths: list[str], current, what_if) -> None:
+    from kscan.model import newly_breaking
+
     findings = [f for f in _run_scan(Options(paths=paths), False).result.findings if f.walk]
     changes = newly_breaking([f.walk for f in findings], current, what_if.geometry)
     out.print(
@@ -471,6 +492,8 @@ def _print_what_if(out: Console, paths: list[str], current, what_if) -> None:
 
 
 def _print_boot_recipe(ctx) -> None:
+    from kscan.model import emit_cmdline
+
     try:
         recipe = emit_cmdline(ctx.geometry)
     except ValueError as err:

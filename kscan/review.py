@@ -1,8 +1,4 @@
-"""Judge a patch series against a kernel tree: series + engine + config, for the CLI.
-
-Also the step every scan ends with: drop findings silenced inline and apply the
-config's severities (settle()).
-"""
+"""Judge a patch series against a kernel tree: series + engine + config, for the CLI."""
 
 from __future__ import annotations
 
@@ -19,7 +15,7 @@ from kscan.judge import ModelError, contexts
 from kscan.report import ScanResult, Stats
 from kscan.rule import rule_info
 from kscan.series import Change, Patch, PatchResult, SeriesError, run_series
-from kscan.suppress import drop_inline
+from kscan.suppress import settle
 
 
 @dataclass
@@ -40,20 +36,13 @@ class SeriesResult:
         return any(c.finding.severity >= threshold for c in self.introduced)
 
 
-def settle(result: ScanResult, config: Config) -> ScanResult:
-    """Findings the source does not silence, with the config's severities."""
-    root = Path(result.tree_root) if result.tree_root else None
-    findings = config.with_severities(drop_inline(result.findings, root))
-    rules = [
-        replace(r, severity=config.severity[r.id]) if r.id in config.severity else r
-        for r in result.rules
-    ]
-    return replace(result, findings=findings, rules=rules)
-
-
 def review(
-    tree: Path, patches: Sequence[Patch], options: Options, config: Config,
-    base: str | None = None, preset: str | None = None,
+    tree: Path,
+    patches: Sequence[Patch],
+    options: Options,
+    config: Config,
+    base: str | None = None,
+    preset: str | None = None,
 ) -> SeriesResult:
     """Apply `patches` to a copy of `tree` (at `base`, default HEAD); the engine's model
     stage judges each finding under `preset` (else the config's, else every preset)."""

@@ -14,9 +14,15 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kscan.findings import Finding
+
+if TYPE_CHECKING:
+    from kscan.config import Config
+    from kscan.report import ScanResult
 
 BASELINE_VERSION = 1
 _IGNORE = re.compile(r"kscan:\s*ignore\s+(KS\d+(?:\s*,\s*KS\d+)*)", re.IGNORECASE)
@@ -95,3 +101,14 @@ def read_baseline(path: Path) -> list[str]:
         return [str(entry["fingerprint"]) for entry in data["findings"]]
     except (KeyError, TypeError):
         raise BaselineError(f"baseline {path}: every finding needs a fingerprint") from None
+
+
+def settle(result: ScanResult, config: Config) -> ScanResult:
+    """Findings the source does not silence, with the config's severities."""
+    root = Path(result.tree_root) if result.tree_root else None
+    findings = config.with_severities(drop_inline(result.findings, root))
+    rules = [
+        replace(r, severity=config.severity[r.id]) if r.id in config.severity else r
+        for r in result.rules
+    ]
+    return replace(result, findings=findings, rules=rules)

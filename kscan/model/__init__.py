@@ -6,39 +6,61 @@
 See README.md in this directory for the layout formats and for booting a VM with holes.
 """
 
-from kscan.model.archtree import presets_from_tree
-from kscan.model.buddy import Buddy, BuddyError
-from kscan.model.cmdline import BootRecipe, emit_cmdline
-from kscan.model.context import ModelContext
-from kscan.model.crosscheck import (
-    BREAKS,
-    SAFE,
-    UNKNOWN,
-    VerdictChange,
-    newly_breaking,
-    severity_for,
-    verdict_for_bytes,
-    verdict_for_order,
-    verdict_for_walk,
-)
-from kscan.model.defaults import default_layout
-from kscan.model.geometry import PRESETS, Geometry, MaxOrderMeaning, largest_order, preset
-from kscan.model.layout import (
-    Layout,
-    LayoutError,
-    MemRange,
-    load_layout,
-    loads_layout,
-    parse_e820,
-    parse_iomem,
-    parse_memmap_cmdline,
-)
-from kscan.model.memmap import Memmap, PageState
-from kscan.model.ranges import PfnRange
-from kscan.model.render import render_svg, svg_text
-from kscan.model.report import ProblemBlock, model_report, problem_blocks
+import importlib
 
-__all__ = [
+# name -> submodule: loaded on first use, so `import kscan.model.context` (every scan)
+# does not pay for the renderer, the buddy simulator or the layout parsers.
+_EXPORTS = {
+    "BREAKS": "crosscheck",
+    "BootRecipe": "cmdline",
+    "Buddy": "buddy",
+    "BuddyError": "buddy",
+    "Geometry": "geometry",
+    "Layout": "layout",
+    "LayoutError": "layout",
+    "MaxOrderMeaning": "geometry",
+    "MemRange": "layout",
+    "Memmap": "memmap",
+    "ModelContext": "context",
+    "PRESETS": "geometry",
+    "PageState": "memmap",
+    "PfnRange": "ranges",
+    "ProblemBlock": "report",
+    "SAFE": "crosscheck",
+    "UNKNOWN": "crosscheck",
+    "VerdictChange": "crosscheck",
+    "default_layout": "defaults",
+    "emit_cmdline": "cmdline",
+    "largest_order": "geometry",
+    "load_layout": "layout",
+    "loads_layout": "layout",
+    "model_report": "report",
+    "newly_breaking": "crosscheck",
+    "parse_e820": "layout",
+    "parse_iomem": "layout",
+    "parse_memmap_cmdline": "layout",
+    "preset": "geometry",
+    "presets_from_tree": "archtree",
+    "problem_blocks": "report",
+    "render_svg": "render",
+    "severity_for": "crosscheck",
+    "svg_text": "render",
+    "verdict_for_bytes": "crosscheck",
+    "verdict_for_order": "crosscheck",
+    "verdict_for_walk": "crosscheck",
+}
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kscan.model' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"kscan.model.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = [  # noqa: F822 (provided by __getattr__)
     "BREAKS",
     "PRESETS",
     "SAFE",
