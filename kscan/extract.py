@@ -15,7 +15,6 @@ from __future__ import annotations
 import bisect
 import itertools
 import re
-from dataclasses import replace
 
 import tree_sitter as ts
 
@@ -407,7 +406,7 @@ def _detail_loops(parsed, text, loops, calls, finder) -> list[Loop]:
             )
         ]
         cond_calls = tuple(c.name for c in in_loop if c.byte < loop.body.start_byte)
-        base = replace(loop, function=function, cond_calls=cond_calls)
+        base = loop._replace(function=function, cond_calls=cond_calls)
         if _LOOP_PREFILTER.search(parsed.src, loop.span.start_byte, loop.span.end_byte):
             base = _LoopDetail(parsed, text, base, in_loop, loops).build()
         out.append(base)
@@ -434,8 +433,7 @@ class _LoopDetail:
     def build(self) -> Loop:
         branches = self._branches()
         body_calls = [c for c in self.calls if self.loop.body.contains(c.byte)]
-        return replace(
-            self.loop,
+        return self.loop._replace(
             steps=self._steps(),
             calls=tuple(LoopCall(c, self._guards(c.byte, branches)) for c in body_calls),
             exits=self._exits(branches),
@@ -655,8 +653,8 @@ def _add_local_facts(parsed: ParsedFile, text: _Text, facts: FileFacts) -> None:
             else:
                 var = _declared_name(text.of(caps["var"][0]))
                 values.append((var, text.flat(caps["value"][0])))
-        facts.functions[i] = replace(
-            fn, pointer_types=tuple(pointers.items()), values=tuple(values)
+        facts.functions[i] = fn._replace(
+            pointer_types=tuple(pointers.items()), values=tuple(values)
         )
 
 

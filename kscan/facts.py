@@ -1,7 +1,9 @@
 """Per-file facts: the compact, picklable summary of a parsed C file.
 
 Workers parse a file with tree-sitter and send back a FileFacts, never a tree.
-Rules read only these classes.  Positions are 1-based lines and columns (bytes);
+Rules read only these classes.  The records are NamedTuples: tens of thousands cross
+the process boundary per run, and tuples pickle and unpickle several times faster than
+frozen dataclasses.  Positions are 1-based lines and columns (bytes);
 `byte` fields are offsets into the file, used to order and nest facts.
 """
 
@@ -9,10 +11,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
+class Span(NamedTuple):
     start_line: int
     start_col: int
     end_line: int
@@ -23,8 +25,7 @@ class Span:
         return self.start_byte <= byte < self.end_byte
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
+class Call(NamedTuple):
     name: str
     args_text: str  # the argument list as written, parentheses included
     line: int
@@ -72,8 +73,7 @@ def split_args(text: str) -> tuple[str, ...]:
     return tuple(a for a in (" ".join(a.split()) for a in args) if a)
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
+class Step(NamedTuple):
     """One way a loop advances a variable: `pfn++`, `pfn += n`, `page = next(page)`."""
 
     var: str
@@ -82,8 +82,7 @@ class Step:
     in_update: bool  # in the for-update clause (else a statement in the body)
 
 
-@dataclass(frozen=True, slots=True)
-class Exit:
+class Exit(NamedTuple):
     """A guarded jump in a loop body: `if (cond) continue;` and friends."""
 
     kind: str  # "continue" | "break" | "return" | "goto"
@@ -94,8 +93,7 @@ class Exit:
     line: int
 
 
-@dataclass(frozen=True, slots=True)
-class Guard:
+class Guard(NamedTuple):
     """An `if` condition that encloses a call inside a loop body."""
 
     cond: str
@@ -103,14 +101,12 @@ class Guard:
     negated: bool  # the call sits in the else branch
 
 
-@dataclass(frozen=True, slots=True)
-class LoopCall:
+class LoopCall(NamedTuple):
     call: Call
     guards: tuple[Guard, ...]  # innermost last, only those inside the loop
 
 
-@dataclass(frozen=True, slots=True)
-class Assign:
+class Assign(NamedTuple):
     """`lhs = name(args)` or `T *lhs = name(args)` inside a loop body."""
 
     lhs: str
@@ -118,8 +114,7 @@ class Assign:
     byte: int
 
 
-@dataclass(frozen=True, slots=True)
-class Index:
+class Index(NamedTuple):
     """Pointer arithmetic on an identifier: `base + offset`, `base[offset]`, `&base[offset]`."""
 
     base: str
@@ -129,8 +124,7 @@ class Index:
     byte: int
 
 
-@dataclass(frozen=True, slots=True)
-class Loop:
+class Loop(NamedTuple):
     kind: str  # "for" | "while" | "do" | "macro"
     function: str | None
     span: Span
@@ -156,8 +150,7 @@ class Loop:
         return tuple(dict.fromkeys(s.var for s in self.steps if mentions(self.cond, s.var)))
 
 
-@dataclass(frozen=True, slots=True)
-class Function:
+class Function(NamedTuple):
     name: str
     span: Span
     body: Span
@@ -181,16 +174,14 @@ class Function:
         return tuple(params)
 
 
-@dataclass(frozen=True, slots=True)
-class Define:
+class Define(NamedTuple):
     name: str
     params: tuple[str, ...] | None  # None for object-like macros
     value: str
     line: int
 
 
-@dataclass(frozen=True, slots=True)
-class NameUse:
+class NameUse(NamedTuple):
     """A use of a MAX_ORDER-family identifier, with the expression around it."""
 
     name: str
