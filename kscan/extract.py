@@ -57,7 +57,7 @@ _FILE_QUERY = ts.Query(
     LANGUAGE,
     """
     (function_definition) @function
-    (call_expression function: (identifier) @call.name arguments: (argument_list))
+    (call_expression function: (identifier) arguments: (argument_list)) @call
     [(for_statement) (while_statement) (do_statement)] @loop
     """,
 )
@@ -118,7 +118,7 @@ def extract(path: str, parsed: ParsedFile) -> FileFacts:
     facts.has_errors = any(root.has_error for root in parsed.roots())
 
     fn_nodes, fake_fn_nodes = _split_function_nodes(captures.get("function", ()))
-    calls = _calls(text, captures.get("call.name", ()))
+    calls = _calls(text, captures.get("call", ()))
     facts.functions = _functions(text, fn_nodes, calls)
     finder = _FunctionFinder(facts.functions)
 
@@ -233,19 +233,25 @@ class _FunctionFinder:
 # -- calls and defines -------------------------------------------------------------------
 
 
-def _calls(text: _Text, names: list[ts.Node]) -> list[Call]:
+_NAME_AT = re.compile(rb"[A-Za-z_]\w*")
+
+
+def _calls(text: _Text, nodes: list[ts.Node]) -> list[Call]:
+    """A call node starts with its callee's name: read it from the bytes, not the tree
+    (node navigation such as next_sibling costs more than everything else here)."""
     src = text.src
     calls = []
-    for name in names:
-        args = name.next_sibling  # the argument_list: the query guarantees it
-        row, col = name.start_point
+    for node in nodes:
+        start = node.start_byte
+        name_end = _NAME_AT.match(src, start).end()
+        row, col = node.start_point
         calls.append(
             Call(
-                src[name.start_byte : name.end_byte].decode("utf-8", "replace"),
-                src[args.start_byte : args.end_byte].decode("utf-8", "replace"),
+                src[start:name_end].decode("utf-8", "replace"),
+                src[name_end : node.end_byte].decode("utf-8", "replace").strip(),
                 row + 1,
                 col + 1,
-                name.start_byte,
+                start,
             )
         )
     calls.sort(key=lambda c: c.byte)
@@ -348,11 +354,11 @@ def _macro_loops(text: _Text, captures: dict, fake_fns: list[ts.Node]) -> list[L
     declarator: nothing in it is a call or an access, so it is not recovered.
     """
     loops = []
-    for name_node in captures.get("call.name", ()):
-        name = text.of(name_node)
-        if not _LOOP_MACRO.search(name):
+    for call in captures.get("call", ()):
+        name_end = _NAME_AT.match(text.src, call.start_byte).end()
+        if text.src.find(b"for_each", call.start_byte, name_end) < 0:
             continue
-        call = name_node.parent
+        name = text.src[call.start_byte : name_end].decode()
         body = _macro_call_body(call)
         if body is not None:
             loops.append(_macro_loop(text, name, call, call.child_by_field_name("arguments"), body))

@@ -19,6 +19,7 @@ class Project:
     tree: TreeInfo
     extra_validity_checks: frozenset[str] = field(default_factory=frozenset)
     graph_files: list[FileFacts] = field(default_factory=list)  # outside the paths, graph only
+    _calls_within: dict[str, dict] = field(default_factory=dict, repr=False)
 
     @cached_property
     def callgraph(self) -> CallGraph:
@@ -62,14 +63,16 @@ class Project:
                     grew = True
         return frozenset(known)
 
-    @cached_property
-    def call_sites(self) -> dict[str, list[tuple[FileFacts, Function, Call]]]:
-        """Callee name -> every (file, caller, call) that calls it."""
-        index: dict[str, list[tuple[FileFacts, Function, Call]]] = {}
-        for facts in self.files:
+    def calls_within(self, facts: FileFacts) -> dict[str, list[tuple[Function, Call]]]:
+        """Callee name -> the (caller, call) pairs inside one file, indexed on first use:
+        only files holding a walk whose static function may be validated by a caller."""
+        index = self._calls_within.get(facts.path)
+        if index is None:
+            index = {}
             for fn in facts.functions:
                 for call in fn.calls:
-                    index.setdefault(call.name, []).append((facts, fn, call))
+                    index.setdefault(call.name, []).append((fn, call))
+            self._calls_within[facts.path] = index
         return index
 
     def function(self, facts: FileFacts, loop: Loop) -> Function | None:

@@ -213,23 +213,18 @@ def _caller_check(project, facts, function, checks, depth=_CALLER_DEPTH) -> Chec
     """Every caller validates before calling (directly, or through its own callers)."""
     if function is None or not function.static or depth == 0:
         return None
-    sites = [s for s in project.call_sites.get(function.name, ()) if s[0] is facts]
+    sites = project.calls_within(facts).get(function.name, ())
     if not sites:
         return None
     first = None
-    for caller_facts, caller, call in sites:
+    for caller, call in sites:  # a static function's callers live in its own file
         if any(c.name in checks and c.byte < call.byte for c in caller.calls):
-            first = first or Check(
-                "caller",
-                caller_facts.path,
-                call.line,
-                caller.name,
-                block_granularity(" ".join(call.args)),
-            )
-        elif _caller_check(project, caller_facts, caller, checks, depth - 1) is None:
+            granularity = block_granularity(" ".join(call.args))
+            first = first or Check("caller", facts.path, call.line, caller.name, granularity)
+        elif _caller_check(project, facts, caller, checks, depth - 1) is None:
             return None
         else:
-            first = first or Check("caller", caller_facts.path, call.line, caller.name, None)
+            first = first or Check("caller", facts.path, call.line, caller.name, None)
     return first
 
 
