@@ -45,6 +45,9 @@ MODEL_PRESET_HELP = (
 )
 MODEL_PRESETS = (*PRESETS, "x86_64:sparsemem")
 LAYOUT_HELP = "Memory layout to judge against: dmesg e820 lines, /proc/iomem, memmap=, .toml/.json."
+NoCacheOpt = Annotated[
+    bool, typer.Option("--no-cache", help="Neither read nor write the per-file facts cache.")
+]
 
 
 class UsageError(Exception):
@@ -101,6 +104,7 @@ def scan_command(
         typer.Option("--model-preset", "--preset", help=MODEL_PRESET_HELP),
     ] = None,
     layout: Annotated[Path | None, typer.Option("--layout", help=LAYOUT_HELP)] = None,
+    no_cache: NoCacheOpt = False,
 ) -> None:
     if fmt not in FORMATS:
         raise fail(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
@@ -118,6 +122,7 @@ def scan_command(
         graph_scope=_graph_scope(graph_scope),
         model_preset=model_preset or settings.preset,
         layout=layout,
+        cache=not no_cache,
     )
     done = _run_scan(options, show_progress=not quiet and stderr.is_terminal)
     done.result = settle(done.result, settings)
@@ -260,6 +265,7 @@ def series_command(
     jobs: JobsOpt = DEFAULT_JOBS,
     validity_check: ValidityOpt = None,
     preset: PresetOpt = None,
+    no_cache: NoCacheOpt = False,
 ) -> None:
     from kscan.series import load_patches
 
@@ -273,6 +279,7 @@ def series_command(
         jobs,
         validity_check,
         preset,
+        no_cache,
     )
 
 
@@ -288,6 +295,7 @@ def diff_command(
     jobs: JobsOpt = DEFAULT_JOBS,
     validity_check: ValidityOpt = None,
     preset: PresetOpt = None,
+    no_cache: NoCacheOpt = False,
 ) -> None:
     if (revs is None) == (base is None):
         raise fail("give a range (A..B) or --base REV, not both")
@@ -304,10 +312,13 @@ def diff_command(
         jobs,
         validity_check,
         preset,
+        no_cache,
     )
 
 
-def _review(tree, load, fmt, output, fail_on, select, jobs, validity_check, preset) -> None:
+def _review(
+    tree, load, fmt, output, fail_on, select, jobs, validity_check, preset, no_cache=False
+) -> None:
     from kscan.review import review  # patches, git and unidiff: only for series and diff
     from kscan.series import SeriesError
 
@@ -328,6 +339,7 @@ def _review(tree, load, fmt, output, fail_on, select, jobs, validity_check, pres
         jobs=jobs,
         select=settings.rules(select),
         extra_validity_checks=validity_check or settings.validity_checks,
+        cache=not no_cache,
     )
     try:
         base, patches = load(root)
@@ -357,9 +369,13 @@ def _graph_scope(value: str) -> str:
     return value
 
 
-def _graph_scan(paths, graph_scope, semantics, jobs) -> Scan:
+def _graph_scan(paths, graph_scope, semantics, jobs, no_cache=False) -> Scan:
     options = Options(
-        paths=paths or ["."], jobs=jobs, semantics=semantics, graph_scope=_graph_scope(graph_scope)
+        paths=paths or ["."],
+        jobs=jobs,
+        semantics=semantics,
+        graph_scope=_graph_scope(graph_scope),
+        cache=not no_cache,
     )
     return _run_scan(options, show_progress=stderr.is_terminal)
 
@@ -378,8 +394,9 @@ def hotspots_command(
     graph_scope: GraphScopeOpt = "paths",
     max_order_semantics: SemanticsOpt = None,
     jobs: JobsOpt = DEFAULT_JOBS,
+    no_cache: NoCacheOpt = False,
 ) -> None:
-    done = _graph_scan(paths, graph_scope, max_order_semantics, jobs)
+    done = _graph_scan(paths, graph_scope, max_order_semantics, jobs, no_cache)
     table = Table("#", "score", "function", "file", "own", "below", "callers", "why hot", box=None)
     for i, spot in enumerate(_hotspots(done, top), 1):
         why = " -> ".join(display(n) for n in spot.chain)
@@ -407,12 +424,13 @@ def graph_command(
     graph_scope: GraphScopeOpt = "paths",
     max_order_semantics: SemanticsOpt = None,
     jobs: JobsOpt = DEFAULT_JOBS,
+    no_cache: NoCacheOpt = False,
 ) -> None:
     if fmt not in ("dot", "json"):
         raise fail(f"unknown format {fmt!r} (choose from dot, json)")
     from kscan import hotspots
 
-    done = _graph_scan(paths, graph_scope, max_order_semantics, jobs)
+    done = _graph_scan(paths, graph_scope, max_order_semantics, jobs, no_cache)
     graph = done.project.callgraph
     sub = hotspots.subgraph(graph, _hotspots(done, top))
     _write(hotspots.to_dot(sub) if fmt == "dot" else hotspots.to_json(sub, graph), output)
@@ -504,6 +522,45 @@ def _print_boot_recipe(ctx) -> None:
     print("check: dmesg | grep -E 'user-defined physical RAM map|user:' shows the holes")
 
 
+cache_app = typer.Typer(help="The per-file facts cache: where it is, and clearing it.")
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command("info", help="Print the cache's path, entries and size.")
+def cache_info_command() -> None:
+    from kscan import cache
+
+    facts = cache.info()
+    print(f"path: {facts['path']}")
+    print(f"size: {_size(facts['bytes'])}")
+    print(f"facts entries: {facts['entries']} ({facts['current']} for this kscan)")
+    print(f"indexed files: {facts['files']}")
+    if "error" in facts:
+        print(f"error: {facts['error']}")
+
+
+@cache_app.command("clear", help="Remove the cache (kscan's facts database files only).")
+def cache_clear_command() -> None:
+    from kscan import cache
+
+    try:
+        removed = cache.clear()
+    except OSError as err:
+        raise fail(f"cannot clear the cache: {err.strerror or err}") from None
+    if not removed:
+        print(f"no cache to remove in {cache.cache_dir()}")
+    for path, size in removed:
+        print(f"removed {path} ({_size(size)})")
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KiB", "MiB"):
+        if n < 1024 or unit == "MiB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} bytes"
+
+
 @app.command("rules", help="List the rules.")
 def rules_command() -> None:
     table = Table("id", "name", "family", "severity", "confidence", "summary", box=None)
@@ -537,6 +594,7 @@ def main(argv: list[str] | None = None) -> None:
     """`kscan PATH` means `kscan scan PATH`: the scan is the default command."""
     args = list(sys.argv[1:] if argv is None else argv)
     commands = {c.name for c in app.registered_commands}
+    commands |= {g.name for g in app.registered_groups}  # kscan cache ...
     if not args or (args[0] not in commands and args[0] not in ("--help", "-h")):
         args = ["scan", *args]
     try:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kscan import __version__
+from kscan.cache import FactsCache, keyed_facts
 from kscan.callgraph import graph_files, tree_sources
 from kscan.discover import SourceFile, discover
 from kscan.facts import FileFacts
@@ -37,6 +38,7 @@ class Options:
     graph_scope: str = "paths"  # "tree": also index callers of the contig APIs tree-wide
     model_preset: str | None = None  # judge under this geometry only (else judge.JUDGE_ORDER)
     layout: Path | None = None  # a memory layout file for the model
+    cache: bool = True  # reuse per-file facts from the user's cache (kscan.cache)
 
 
 class Progress:
@@ -73,11 +75,12 @@ def scan(options: Options, progress: Progress | None = None) -> Scan:
     files, warnings = discover(options.paths, tree.root, options.excludes)
     warnings = list(tree.notes) + warnings
     progress.start(len(files))
-    facts, problems = _collect(parse_all(files, options.jobs, progress.advance))
+    cache = FactsCache.open(warnings.append) if options.cache else None
+    facts, problems = _collect(_parse(files, options.jobs, progress.advance, cache))
     warnings += [f"{p.path}: {p.reason}" for p in problems]
     project = Project(facts, tree, frozenset(options.extra_validity_checks))
     if options.graph_scope == "tree" and tree.root is not None:
-        project.graph_files = _tree_graph_files(tree.root, files, options.jobs)
+        project.graph_files = _tree_graph_files(tree.root, files, options.jobs, cache)
     rules = selected_rules(options)
     findings = _run_rules(rules, project, warnings)
     findings = judge(_with_source_lines(findings, files), models)
@@ -96,13 +99,27 @@ def scan(options: Options, progress: Progress | None = None) -> Scan:
     return Scan(result, project)
 
 
-def _tree_graph_files(root: Path, scanned: list[SourceFile], jobs: int) -> list[FileFacts]:
+def _parse(files: list[SourceFile], jobs: int, advance=lambda n: None, cache=None):
+    """parse_all, through the facts cache when there is one."""
+    if cache is None:
+        return parse_all(files, jobs, advance)
+
+    def parse(missing: list[tuple[str, str]]):
+        sources = [SourceFile(Path(path), rel) for path, rel in missing]
+        return parse_all(sources, jobs, advance, unit=keyed_facts)
+
+    return cache.parse_all([(str(f.path), f.rel) for f in files], parse, advance)
+
+
+def _tree_graph_files(
+    root: Path, scanned: list[SourceFile], jobs: int, cache: FactsCache | None = None
+) -> list[FileFacts]:
     """Facts of the files outside the scanned paths that call into the contig APIs."""
     candidates = tree_sources(root, {f.rel for f in scanned})
 
     def parse(items: list[tuple[str, str]]) -> list[FileFacts]:
         sources = [SourceFile(Path(path), rel) for path, rel in items]
-        return _collect(parse_all(sources, jobs))[0]
+        return _collect(_parse(sources, jobs, cache=cache))[0]
 
     return graph_files(candidates, set(CONTIG_APIS), parse)
 

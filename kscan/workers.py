@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 from kscan.discover import SourceFile
 from kscan.extract import extract
@@ -30,14 +31,23 @@ _parser = None
 
 
 def facts_for(path: str, rel: str) -> FileFacts | Problem:
+    try:
+        raw = read_source(path)
+    except OSError as err:
+        return Problem(rel, f"cannot read: {err.strerror or err}")
+    return facts_from_bytes(raw, rel)
+
+
+def read_source(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def facts_from_bytes(raw: bytes, rel: str) -> FileFacts | Problem:
+    """facts_for on bytes already read (the cache's unit hashes the same bytes)."""
     global _parser
     if _parser is None:
         _parser = new_parser()
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as err:
-        return Problem(rel, f"cannot read: {err.strerror or err}")
     if b"\0" in raw[:_BINARY_PROBE]:
         return Problem(rel, "binary file, skipped")
     try:
@@ -51,23 +61,27 @@ def facts_for(path: str, rel: str) -> FileFacts | Problem:
     return facts
 
 
-def _batch(items: Sequence[tuple[str, str]]) -> list[FileFacts | Problem]:
-    return [facts_for(path, rel) for path, rel in items]
+def _batch(items: Sequence[tuple[str, str]], unit=facts_for) -> list[FileFacts | Problem]:
+    return [unit(path, rel) for path, rel in items]
 
 
 def parse_all(
-    files: Sequence[SourceFile], jobs: int, advance: Callable[[int], None] = lambda n: None
+    files: Sequence[SourceFile],
+    jobs: int,
+    advance: Callable[[int], None] = lambda n: None,
+    unit: Callable[[str, str], object] = facts_for,  # a module-level function (pickled)
 ) -> Iterator[FileFacts | Problem]:
-    """Facts for every file, in input order; `advance` is told how many files are done."""
+    """unit(path, rel) (facts) for every file, in input order; `advance` is told how many
+    files are done."""
     items = [(str(f.path), f.rel) for f in files]
     if jobs <= 1 or len(items) < 2 * _BATCH:
         for item in items:
-            yield facts_for(*item)
+            yield unit(*item)
             advance(1)
         return
     batches = [items[i : i + _BATCH] for i in range(0, len(items), _BATCH)]
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        for result in pool.map(_batch, batches):
+        for result in pool.map(partial(_batch, unit=unit), batches):
             yield from result
             advance(len(result))
 

@@ -1,0 +1,541 @@
+"""Per-file facts cache: parse a file once per content and kscan version.
+
+The store is stdlib sqlite3, on purpose: a well-kept store that gives atomic
+transactions (a killed kscan never leaves half an entry) and safe concurrent access
+(WAL mode and a busy timeout: two kscans sharing the cache never corrupt it) for free.
+It lives at `$XDG_CACHE_HOME/kscan/facts-v<N>.sqlite` (default ~/.cache/kscan).
+
+Two tables:
+
+* ``facts(key, blob)``: key = blake2b(file bytes) + the fact-layer fingerprint (kscan's
+  version, the sources of the modules that produce facts and of the rules, and the
+  tree-sitter grammar), so a change to any of them is a miss.  blob = magic + CRC32 +
+  zlib(pickle(facts)); a truncated or corrupt blob fails the check or the unpickling and
+  is a miss that gets overwritten.  The facts may be None: a file the prefilter found
+  irrelevant is cached as such, so warm runs skip it too.
+* ``files(path, size, mtime_ns, ctime_ns, ino, digest)``: a stat index, so a warm run
+  reads no unchanged file.  A file whose mtime is too recent to be trusted (it might
+  change again within the timestamp granularity) is not indexed.
+
+The parent process does every lookup and write (one SELECT, one transaction); workers
+only parse the misses and return the digest of the bytes they parsed, so an entry never
+pairs a key with facts from other bytes.  Problems (unreadable, binary) are not cached.
+Any sqlite trouble disables the cache with one warning, never a traceback: a corrupt
+database file is removed and rebuilt; a read-only or unwritable one means "no cache".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import io
+import os
+import pickle
+import sqlite3
+import struct
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import cache
+from importlib.util import find_spec
+from pathlib import Path
+
+SCHEMA = 1
+_MAGIC = b"KSF1"
+_HEADER = struct.Struct(">4sI")  # magic, crc32 of the compressed payload
+_CHUNK = 900  # sqlite host parameters per statement
+_RACY_SECONDS = 2.0  # an mtime this recent is not trusted for the stat index
+_BUSY_MS = 30_000
+_FACT_MODULES = ("parse", "extract", "facts", "vocab", "workers", "prefilter")
+
+
+class _Miss:
+    def __repr__(self) -> str:
+        return "MISS"
+
+
+MISS = _Miss()
+"""get_many's value for a file that must be parsed."""
+
+_warned: set[str] = set()  # one warning per process per problem (series scans many times)
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or ""
+    return (Path(base) if os.path.isabs(base) else Path.home() / ".cache") / "kscan"
+
+
+def db_path() -> Path:
+    return cache_dir() / f"facts-v{SCHEMA}.sqlite"
+
+
+@cache
+def fact_layer_fingerprint() -> str:
+    """What the facts depend on besides the file: computed once per process."""
+    h = hashlib.blake2b(digest_size=8)
+    from kscan import __version__
+
+    h.update(__version__.encode())
+    kscan_dir = Path(__file__).parent
+    sources = [kscan_dir / f"{name}.py" for name in _FACT_MODULES]
+    rules = find_spec("kscan.rules")
+    for where in (rules.submodule_search_locations or []) if rules else []:
+        sources += sorted(Path(where).glob("*.py"))
+    for source in sources:
+        try:
+            h.update(source.name.encode() + b"\0" + source.read_bytes())
+        except OSError:
+            h.update(source.name.encode() + b"\0-")
+    for package in ("tree_sitter", "tree_sitter_c"):  # the grammar shapes the facts too
+        spec = find_spec(package)
+        for where in (spec.submodule_search_locations or []) if spec else []:
+            for entry in sorted(os.scandir(where), key=lambda e: e.name):
+                if entry.is_file():
+                    st = entry.stat()
+                    h.update(f"{entry.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return h.hexdigest()
+
+
+# -- blobs -----------------------------------------------------------------------------
+
+
+def _maker(cls: type, names: tuple[str, ...]) -> Callable:
+    """A constructor that fills the slots directly: twice as fast as a frozen dataclass's
+    __init__ (which calls object.__setattr__ per field), and loading is mostly that."""
+    setters = {f"_set_{n}": getattr(cls, n, None) for n in names}
+    if any(type(s).__name__ != "member_descriptor" for s in setters.values()):
+        return cls  # not slotted: the ordinary constructor
+    if getattr(cls, "__post_init__", None):
+        return cls
+    env = {"_new": object.__new__, "_cls": cls}
+    env.update((k, s.__set__) for k, s in setters.items())
+    name = f"_make_{cls.__name__}"
+    body = "".join(f"    _set_{n}(obj, {n})\n" for n in names)
+    exec(f"def {name}({', '.join(names)}):\n    obj = _new(_cls)\n{body}    return obj\n", env)
+    make = env[name]
+    make.__module__ = __name__
+    globals()[name] = make  # pickle finds it as kscan.cache._make_<Class>
+    return make
+
+
+def _fact_classes() -> dict:
+    from kscan import facts
+
+    table = {}
+    for cls in vars(facts).values():
+        if (
+            isinstance(cls, type)
+            and cls.__module__ == facts.__name__
+            and dataclasses.is_dataclass(cls)
+            and all(f.init for f in dataclasses.fields(cls))
+        ):
+            names = tuple(f.name for f in dataclasses.fields(cls))
+            table[cls] = _reducer(_maker(cls, names), names)
+    return table
+
+
+def _reducer(make: Callable, names: tuple[str, ...]):
+    def reduce(obj):
+        return make, tuple(getattr(obj, n) for n in names)
+
+    return reduce
+
+
+_REDUCERS = _fact_classes()  # at import: loading a blob needs the _make_ functions
+
+
+@cache
+def _dispatch_table() -> dict:
+    """Pickle the fact dataclasses as _make_<Class>(*fields)."""
+    import copyreg
+
+    return {**copyreg.dispatch_table, **_REDUCERS}
+
+
+def encode(facts) -> bytes:
+    out = io.BytesIO()
+    pickler = pickle.Pickler(out, pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = _dispatch_table()
+    pickler.dump(facts)
+    payload = zlib.compress(out.getvalue(), 1)
+    return _HEADER.pack(_MAGIC, zlib.crc32(payload)) + payload
+
+
+def decode(blob: bytes | None):
+    """The facts in a blob, or MISS if it is absent, truncated or corrupt."""
+    if not blob or len(blob) < _HEADER.size:
+        return MISS
+    magic, crc = _HEADER.unpack_from(blob)
+    payload = memoryview(blob)[_HEADER.size :]
+    if magic != _MAGIC or zlib.crc32(payload) != crc:
+        return MISS
+    try:
+        return pickle.loads(zlib.decompress(payload))
+    except Exception:  # a blob from a foreign pickle, whatever it raises, is a miss
+        return MISS
+
+
+# -- worker side -----------------------------------------------------------------------
+
+
+def keyed_facts(path: str, rel: str):
+    """The worker's unit with a cache: (blake2b of the bytes parsed, facts_for's result)."""
+    from kscan.workers import Problem, facts_from_bytes, read_source
+
+    try:
+        raw = read_source(path)
+    except OSError as err:
+        return None, Problem(rel, f"cannot read: {err.strerror or err}")
+    return _digest(raw), facts_from_bytes(raw, rel)
+
+
+def _digest(raw: bytes) -> str:
+    return hashlib.blake2b(raw, digest_size=16).hexdigest()
+
+
+# -- the store -------------------------------------------------------------------------
+
+
+class CacheError(Exception):
+    pass
+
+
+_Stat = tuple[int, int, int, int]  # size, mtime_ns, ctime_ns, ino
+
+
+class FactsCache:
+    """One scan's view of the store; open() it, get_many, put_many, close."""
+
+    def __init__(self, path: Path, warn: Callable[[str], None]):
+        self.path = path
+        self.warn = warn
+        self.fingerprint = fact_layer_fingerprint()
+        self.disabled = False
+        self.stats = {"hits": 0, "misses": 0, "read": 0}
+        self._conn: sqlite3.Connection | None = None
+        self._known: dict[str, tuple[_Stat | None, str | None]] = {}  # path -> stat, digest
+        self._current: set[str] = set()  # paths whose index row matched: nothing to write
+
+    # connection handling
+
+    @classmethod
+    def open(cls, warn: Callable[[str], None]) -> FactsCache | None:
+        """The cache, or None (after one warning) if it cannot be used."""
+        cache = cls(db_path(), warn)
+        try:
+            cache._connect()
+        except CacheError as err:
+            cache._warn_once(f"cache disabled: {err}")
+            return None
+        return cache
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is not None:
+            return self._conn
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise CacheError(f"cannot create {self.path.parent}: {err.strerror or err}") from None
+        for attempt in (1, 2):
+            try:
+                self._conn = self._setup(sqlite3.connect(self.path, timeout=_BUSY_MS / 1000))
+                return self._conn
+            except sqlite3.DatabaseError as err:
+                self._drop_connection()
+                if attempt == 2 or not _is_corrupt(err):
+                    raise CacheError(f"{self.path}: {_describe(err)}") from None
+                self._warn_once(f"cache {self.path} was corrupt ({err}); rebuilding it")
+                self._remove_files()
+        raise AssertionError("unreachable")
+
+    def _setup(self, conn: sqlite3.Connection) -> sqlite3.Connection:
+        conn.isolation_level = None  # explicit transactions only
+        conn.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")  # WAL: durable enough, never corrupt
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'files'").fetchone():
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("CREATE TABLE IF NOT EXISTS facts (key TEXT PRIMARY KEY, blob BLOB)")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INT, "
+                "mtime_ns INT, ctime_ns INT, ino INT, digest TEXT)"
+            )
+            conn.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT)")
+            conn.execute("COMMIT")
+        return conn
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.close()
+        self._conn = None
+
+    def close(self) -> None:
+        """Close the connection: call before forking workers, reconnect is automatic."""
+        self._drop_connection()
+
+    def _remove_files(self) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                os.unlink(f"{self.path}{suffix}")
+            except FileNotFoundError:
+                pass
+            except OSError as err:
+                raise CacheError(f"cannot remove {self.path}: {err.strerror or err}") from None
+
+    def _warn_once(self, message: str) -> None:
+        if message not in _warned:
+            _warned.add(message)
+            self.warn(message)
+
+    def _run(self, work: Callable[[sqlite3.Connection], object], default: object):
+        """work(conn), or default if the cache fails (which disables it, with a warning)."""
+        if self.disabled:
+            return default
+        for attempt in (1, 2):
+            try:
+                return work(self._connect())
+            except CacheError as err:
+                self._warn_once(f"cache disabled: {err}")
+                break
+            except sqlite3.DatabaseError as err:
+                self._drop_connection()
+                if attempt == 1 and _is_corrupt(err):
+                    self._warn_once(f"cache {self.path} was corrupt ({err}); rebuilding it")
+                    try:
+                        self._remove_files()
+                    except CacheError as gone:
+                        self._warn_once(f"cache disabled: {gone}")
+                        break
+                    continue
+                self._warn_once(f"cache disabled: {self.path}: {_describe(err)}")
+                break
+        self.disabled = True
+        self._drop_connection()
+        return default
+
+    # lookups
+
+    def get_many(self, entries: Sequence[tuple[str, str]]) -> dict[str, object]:
+        """{rel: facts (FileFacts or None) or MISS} for (path, rel) entries.
+
+        Unchanged files (same stat as indexed) are not read; changed or new ones are read
+        and hashed here, so a touched or copied file is still a hit.
+        """
+        out: dict[str, object] = dict.fromkeys((rel for _, rel in entries), MISS)
+        stats: dict[str, _Stat | None] = {}
+        for path, _ in entries:
+            try:
+                st = os.stat(path)
+                stats[path] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+            except OSError:
+                stats[path] = None
+        self._known = {path: (stat, None) for path, stat in stats.items()}
+        self._current = set()
+        rows = self._run(lambda conn: self._indexed(conn, list(stats)), {})
+        if self.disabled:
+            return out
+        unread: list[tuple[str, str]] = []
+        for path, rel in entries:
+            row = rows.get(path)
+            stat = stats[path]
+            if row is not None and stat is not None and row[0] == stat:
+                self._known[path] = (stat, row[1])
+                self._current.add(path)
+                facts = decode(row[2])  # MISS: parse (the digest is known, no need to read)
+                if facts is not MISS:
+                    out[rel] = _placed(facts, rel)
+            elif stat is not None:
+                unread.append((path, rel))
+        if unread:
+            self._by_content(unread, out)
+        self.stats["hits"] = sum(v is not MISS for v in out.values())
+        self.stats["misses"] = len(out) - self.stats["hits"]
+        return out
+
+    def _indexed(self, conn: sqlite3.Connection, paths: list[str]) -> dict:
+        rows = {}
+        for i in range(0, len(paths), _CHUNK):
+            chunk = paths[i : i + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for path, size, mtime, ctime, ino, digest, blob in conn.execute(
+                "SELECT files.path, size, mtime_ns, ctime_ns, ino, digest, facts.blob "
+                "FROM files LEFT JOIN facts ON facts.key = files.digest || ? "
+                f"WHERE files.path IN ({marks})",
+                [self.fingerprint, *chunk],
+            ):
+                rows[path] = ((size, mtime, ctime, ino), digest, blob)
+        return rows
+
+    def _by_content(self, unread: list[tuple[str, str]], out: dict[str, object]) -> None:
+        digests: dict[str, str] = {}
+        for path, _ in unread:
+            try:
+                with open(path, "rb") as f:
+                    digests[path] = _digest(f.read())
+            except OSError:
+                continue
+            self._known[path] = (self._known[path][0], digests[path])
+        self.stats["read"] += len(digests)
+        keys = sorted({d + self.fingerprint for d in digests.values()})
+        blobs = self._run(lambda conn: self._blobs(conn, keys), {})
+        for path, rel in unread:
+            digest = digests.get(path)
+            facts = decode(blobs.get(digest + self.fingerprint)) if digest else MISS
+            if facts is not MISS:
+                out[rel] = _placed(facts, rel)
+
+    def _blobs(self, conn: sqlite3.Connection, keys: list[str]) -> dict[str, bytes]:
+        blobs = {}
+        for i in range(0, len(keys), _CHUNK):
+            chunk = keys[i : i + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            blobs.update(conn.execute(f"SELECT key, blob FROM facts WHERE key IN ({marks})", chunk))
+        return blobs
+
+    # writes
+
+    def put_many(self, results: Iterable[tuple[str, str | None, object]]) -> None:
+        """Store (path, digest of the bytes parsed, facts) and index the files seen by get_many.
+
+        Facts stored are FileFacts or None; anything else (a Problem) is not cached.
+        """
+        from kscan.facts import FileFacts
+
+        now = time.time_ns()
+        entries: dict[str, bytes] = {}
+        known = dict(self._known)
+        for path, digest, facts in results:
+            if digest is None or not (facts is None or isinstance(facts, FileFacts)):
+                known.pop(path, None)
+                continue
+            entries[digest + self.fingerprint] = encode(facts)
+            known[path] = (known.get(path, (None, None))[0], digest)
+        index = [
+            (path, *stat, digest)
+            for path, (stat, digest) in known.items()
+            if stat is not None and digest is not None and now - stat[1] > _RACY_SECONDS * 1e9
+        ]
+        index = [row for row in index if row[0] not in self._current]
+        if not entries and not index:
+            return
+        self._run(lambda conn: self._write(conn, entries, index), None)
+
+    def _write(self, conn: sqlite3.Connection, entries: dict[str, bytes], index: list) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            old = conn.execute("SELECT value FROM meta WHERE name = 'fingerprint'").fetchone()
+            if old is None or old[0] != self.fingerprint:
+                # A cache holds one fact layer: another kscan version's entries go.
+                conn.execute("DELETE FROM facts WHERE substr(key, 33) != ?", (self.fingerprint,))
+                conn.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('fingerprint', ?)", (self.fingerprint,)
+                )
+            conn.executemany("INSERT OR REPLACE INTO facts VALUES (?, ?)", entries.items())
+            conn.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)", index)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    # the pipeline's entry point
+
+    def parse_all(
+        self,
+        items: Sequence[tuple[str, str]],
+        parse: Callable[[list[tuple[str, str]]], Iterable[tuple[str | None, object]]],
+        advance: Callable[[int], None] = lambda n: None,
+    ) -> Iterator[object]:
+        """Results for (path, rel) items in order: cached ones, else parse(misses)'s."""
+        found = self.get_many(items)
+        missing = [item for item in items if found[item[1]] is MISS]
+        advance(len(items) - len(missing))
+        self.close()  # no sqlite connection across the workers' fork
+        fresh = {}
+        done = []
+        for (path, rel), (digest, result) in zip(missing, parse(missing), strict=True):
+            fresh[rel] = result
+            done.append((path, digest, result))
+        self.put_many(done)
+        self.close()
+        for _, rel in items:
+            value = found[rel]
+            yield fresh[rel] if value is MISS else value
+
+
+def _placed(facts, rel: str):
+    if facts is not None:
+        facts.path = rel
+    return facts
+
+
+def _is_corrupt(err: sqlite3.DatabaseError) -> bool:
+    name = getattr(err, "sqlite_errorname", "")
+    if name:
+        return name in ("SQLITE_CORRUPT", "SQLITE_NOTADB") or name.startswith("SQLITE_CORRUPT_")
+    return not isinstance(err, sqlite3.OperationalError)
+
+
+def _describe(err: sqlite3.DatabaseError) -> str:
+    name = getattr(err, "sqlite_errorname", "")
+    if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM")):
+        return f"not writable ({err})"
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return f"busy for {_BUSY_MS // 1000} s ({err})"
+    return str(err)
+
+
+# -- kscan cache info / clear -----------------------------------------------------------
+
+
+def cache_files() -> list[Path]:
+    """The cache's own files (every schema version); never anything else in the directory."""
+    where = cache_dir()
+    try:
+        names = sorted(os.listdir(where))
+    except OSError:
+        return []
+    return [
+        where / n
+        for n in names
+        if n.startswith("facts-v") and n.endswith((".sqlite", ".sqlite-wal", ".sqlite-shm"))
+    ]
+
+
+def clear() -> list[tuple[Path, int]]:
+    """Remove the cache files; (path, bytes) of each removed.  Raises OSError."""
+    removed = []
+    for path in cache_files():
+        size = path.stat().st_size
+        path.unlink()
+        removed.append((path, size))
+    return removed
+
+
+def info() -> dict[str, object]:
+    path = db_path()
+    out: dict[str, object] = {
+        "path": str(path),
+        "bytes": sum(p.stat().st_size for p in cache_files() if p.exists()),
+        "files": 0,
+        "entries": 0,
+        "current": 0,
+    }
+    if not path.exists():
+        return out
+    try:
+        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=_BUSY_MS / 1000)
+        try:
+            fingerprint = fact_layer_fingerprint()
+            out["entries"] = conn.execute("SELECT count(*) FROM facts").fetchone()[0]
+            out["current"] = conn.execute(
+                "SELECT count(*) FROM facts WHERE substr(key, 33) = ?", (fingerprint,)
+            ).fetchone()[0]
+            out["files"] = conn.execute("SELECT count(*) FROM files").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as err:
+        out["error"] = str(err)
+    return out
