@@ -179,7 +179,7 @@ def decode(blob: bytes | None):
 # -- worker side -----------------------------------------------------------------------
 
 
-def keyed_facts(path: str, rel: str):
+def keyed_facts(path: str, rel: str, prefilter=None):
     """The worker's unit with a cache: (blake2b of the bytes parsed, facts_for's result)."""
     from kscan.workers import Problem, facts_from_bytes, read_source
 
@@ -187,7 +187,7 @@ def keyed_facts(path: str, rel: str):
         raw = read_source(path)
     except OSError as err:
         return None, Problem(rel, f"cannot read: {err.strerror or err}")
-    return _digest(raw), facts_from_bytes(raw, rel)
+    return _digest(raw), facts_from_bytes(raw, rel, prefilter)
 
 
 def _digest(raw: bytes) -> str:

@@ -105,6 +105,9 @@ def scan_command(
     ] = None,
     layout: Annotated[Path | None, typer.Option("--layout", help=LAYOUT_HELP)] = None,
     no_cache: NoCacheOpt = False,
+    no_prefilter: Annotated[
+        bool, typer.Option("--no-prefilter", help="Parse every file, even those no rule can use.")
+    ] = False,
 ) -> None:
     if fmt not in FORMATS:
         raise fail(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
@@ -123,6 +126,7 @@ def scan_command(
         model_preset=model_preset or settings.preset,
         layout=layout,
         cache=not no_cache,
+        prefilter=not no_prefilter,
     )
     done = _run_scan(options, show_progress=not quiet and stderr.is_terminal)
     done.result = settle(done.result, settings)
@@ -376,6 +380,7 @@ def _graph_scan(paths, graph_scope, semantics, jobs, no_cache=False) -> Scan:
         semantics=semantics,
         graph_scope=_graph_scope(graph_scope),
         cache=not no_cache,
+        prefilter=False,  # centrality needs every function, not only the rules' files
     )
     return _run_scan(options, show_progress=stderr.is_terminal)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 from kscan import __version__
@@ -17,13 +18,14 @@ from kscan.discover import SourceFile, discover
 from kscan.facts import FileFacts
 from kscan.findings import Finding
 from kscan.judge import contexts, judge
+from kscan.prefilter import Prefilter
 from kscan.project import Project
 from kscan.report import ScanResult, Stats
 from kscan.rule import Rule, rule_info
 from kscan.rules import RULES
 from kscan.treeinfo import TreeInfo, find_root, read_tree_info
 from kscan.vocab import CONTIG_APIS
-from kscan.workers import Problem, default_jobs, parse_all
+from kscan.workers import Problem, default_jobs, facts_for, parse_all
 
 
 @dataclass
@@ -39,6 +41,7 @@ class Options:
     model_preset: str | None = None  # judge under this geometry only (else judge.JUDGE_ORDER)
     layout: Path | None = None  # a memory layout file for the model
     cache: bool = True  # reuse per-file facts from the user's cache (kscan.cache)
+    prefilter: bool = True  # parse only files whose bytes can matter (kscan.prefilter)
 
 
 class Progress:
@@ -76,15 +79,18 @@ def scan(options: Options, progress: Progress | None = None) -> Scan:
     warnings = list(tree.notes) + warnings
     progress.start(len(files))
     cache = FactsCache.open(warnings.append) if options.cache else None
-    facts, problems = _collect(_parse(files, options.jobs, progress.advance, cache))
-    warnings += [f"{p.path}: {p.reason}" for p in problems]
+    prefilter = _prefilter() if options.prefilter else None
+    facts, problems = _collect(_parse(files, options.jobs, progress.advance, cache, prefilter))
+    rules = selected_rules(options)
     project = Project(facts, tree, frozenset(options.extra_validity_checks))
+    if prefilter is not None:
+        _follow(project, rules, files, options.jobs)
+    warnings += [f"{p.path}: {p.reason}" for p in problems]
     if options.graph_scope == "tree" and tree.root is not None:
         project.graph_files = _tree_graph_files(tree.root, files, options.jobs, cache)
-    rules = selected_rules(options)
     findings = _run_rules(rules, project, warnings)
     findings = judge(_with_source_lines(findings, files), models)
-    stats = _stats(facts, problems, time.perf_counter() - started)
+    stats = _stats(len(files), project.files, problems, time.perf_counter() - started)
     result = ScanResult(
         findings=sorted(findings, key=Finding.sort_key),
         rules=[rule_info(r) for r in rules],
@@ -99,14 +105,40 @@ def scan(options: Options, progress: Progress | None = None) -> Scan:
     return Scan(result, project)
 
 
-def _parse(files: list[SourceFile], jobs: int, advance=lambda n: None, cache=None):
+def _prefilter() -> Prefilter:
+    """Every registered rule's needs, not only the selected ones': the cache then means
+    the same thing whatever --select says."""
+    return Prefilter(need for rule in RULES for need in (rule.needs or (None,)))
+
+
+_FOLLOW_ROUNDS = 4
+
+
+def _follow(project: Project, rules: list[Rule], files: list[SourceFile], jobs: int) -> None:
+    """Rounds of parsing the skipped files that the rules' context asks for (validity
+    helpers, contig-API wrappers), until a round adds nothing.  Unreadable and binary
+    files were reported by the first round already."""
+    for _ in range(_FOLLOW_ROUNDS):
+        wanted = [need for rule in rules if (need := rule.follow(project)) is not None]
+        parsed = {f.path for f in project.files}
+        skipped = [f for f in files if f.rel not in parsed]
+        if not wanted or not skipped:
+            return
+        unit = partial(facts_for, prefilter=Prefilter(wanted))
+        more, _ = _collect(parse_all(skipped, jobs, unit=unit))
+        if not more:
+            return
+        project.add_files(more)
+
+
+def _parse(files: list[SourceFile], jobs: int, advance=lambda n: None, cache=None, prefilter=None):
     """parse_all, through the facts cache when there is one."""
     if cache is None:
-        return parse_all(files, jobs, advance)
+        return parse_all(files, jobs, advance, unit=partial(facts_for, prefilter=prefilter))
 
     def parse(missing: list[tuple[str, str]]):
         sources = [SourceFile(Path(path), rel) for path, rel in missing]
-        return parse_all(sources, jobs, advance, unit=keyed_facts)
+        return parse_all(sources, jobs, advance, unit=partial(keyed_facts, prefilter=prefilter))
 
     return cache.parse_all([(str(f.path), f.rel) for f in files], parse, advance)
 
@@ -125,9 +157,11 @@ def _tree_graph_files(
 
 
 def _collect(results) -> tuple[list[FileFacts], list[Problem]]:
+    """Facts and problems; None results (files the prefilter skipped) are dropped."""
     facts, problems = [], []
     for result in results:
-        (problems if isinstance(result, Problem) else facts).append(result)
+        if result is not None:
+            (problems if isinstance(result, Problem) else facts).append(result)
     return facts, problems
 
 
@@ -162,9 +196,10 @@ def _with_source_lines(findings: list[Finding], files: list[SourceFile]) -> list
     return out
 
 
-def _stats(facts: list[FileFacts], problems: list[Problem], seconds: float) -> Stats:
+def _stats(scanned: int, facts: list[FileFacts], problems: list[Problem], seconds: float) -> Stats:
     return Stats(
-        files=len(facts),
+        files=scanned,
+        parsed=len(facts),
         skipped=len(problems),
         not_utf8=sum(f.not_utf8 for f in facts),
         parse_error_files=sum(1 for f in facts if f.has_errors),

@@ -35,17 +35,10 @@ from kscan.facts import (
     mentions,
 )
 from kscan.parse import LANGUAGE, ParsedFile
+from kscan.vocab import ORDER_FAMILY
 
-ORDER_NAMES = (
-    "MAX_ORDER",
-    "MAX_PAGE_ORDER",
-    "NR_PAGE_ORDERS",
-    "MAX_ORDER_NR_PAGES",
-    "CONFIG_ARCH_FORCE_MAX_ORDER",
-    "CONFIG_FORCE_MAX_ZONEORDER",
-)
-_ORDER_NAME_RE = re.compile(r"\b(?:" + "|".join(ORDER_NAMES) + r")\b")
-_ORDER_NAME_BYTES = re.compile(rb"\b(?:" + "|".join(ORDER_NAMES).encode() + rb")\b")
+_ORDER_NAME_RE = re.compile(r"\b(?:" + "|".join(ORDER_FAMILY) + r")\b")
+_ORDER_NAME_BYTES = re.compile(rb"\b(?:" + "|".join(ORDER_FAMILY).encode() + rb")\b")
 _LOOP_PREFILTER = re.compile(rb"pfn|page|folio")
 _IDENT = re.compile(r"[A-Za-z_]\w*")
 _LOOP_MACRO = re.compile(r"for_each")

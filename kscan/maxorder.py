@@ -19,15 +19,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from kscan.facts import FileFacts, NameUse
+from kscan.prefilter import needs
 from kscan.project import Project
 from kscan.treeinfo import nr_pages_semantics
+from kscan.vocab import ORDER_NAMES
 
 COUNT, LARGEST = "count", "largest"
-ORDER_NAMES = ("MAX_ORDER", "MAX_PAGE_ORDER", "NR_PAGE_ORDERS")
 
 _OPERATORS = r"<=|>=|<<|>>|==|!=|<|>|\+|-|&|\||\*|/"
 _ORDERISH = re.compile(r"order", re.I)
 _CLAMPS = re.compile(r"\b(?:min|min_t|clamp|clamp_t|clamp_val)\s*\(")
+
+# A max-order finding needs one of the names in the file (its own #define included).
+MAX_ORDER_NEEDS = (needs(ORDER_NAMES),)
 
 
 @dataclass(frozen=True, slots=True)

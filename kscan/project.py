@@ -26,6 +26,13 @@ class Project:
         """Callers -> callees over the scanned files and graph_files (see kscan/callgraph.py)."""
         return build_callgraph([*self.files, *self.graph_files])
 
+    def add_files(self, more: list[FileFacts]) -> None:
+        """Files a later prefilter round parsed: everything derived is computed afresh."""
+        self.files.extend(more)
+        for derived in ("callgraph", "functions_by_name", "validity_checks"):
+            self.__dict__.pop(derived, None)
+        self._calls_within.clear()
+
     def loops(self) -> Iterator[tuple[FileFacts, Loop]]:
         for facts in self.files:
             for loop in facts.loops:

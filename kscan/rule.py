@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 from kscan.facts import FileFacts
 from kscan.findings import Finding, Level, Location, Related, Walk
+from kscan.prefilter import Needs
 from kscan.project import Project
 
 
@@ -22,9 +23,16 @@ class Rule:
     family: str = ""
     severity: Level = Level.MEDIUM
     confidence: Level = Level.MEDIUM
+    # What a file must contain for this rule to report in it or to inform it (see
+    # kscan/prefilter.py); None: any file may matter, so nothing is skipped for it.
+    needs: tuple[Needs, ...] | None = None
 
     def check(self, project: Project) -> Iterable[Finding]:
         raise NotImplementedError
+
+    def follow(self, project: Project) -> Needs | None:
+        """After a round of parsing: more files that may matter (context found so far)."""
+        return None
 
     @property
     def doc(self) -> str:

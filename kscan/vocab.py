@@ -6,6 +6,16 @@ Names only; which local helpers also validate is decided from their bodies
 
 import re
 
+# MAX_ORDER and its successors, whose meaning depends on the kernel era.
+ORDER_NAMES = ("MAX_ORDER", "MAX_PAGE_ORDER", "NR_PAGE_ORDERS")
+# The uses the fact layer records: the names above and what is derived from them.
+ORDER_FAMILY = (
+    *ORDER_NAMES,
+    "MAX_ORDER_NR_PAGES",
+    "CONFIG_ARCH_FORCE_MAX_ORDER",
+    "CONFIG_FORCE_MAX_ZONEORDER",
+)
+
 # Calls that establish "this PFN has a valid (initialised, or online) memmap".
 VALIDITY_CHECKS = frozenset(
     {
@@ -65,12 +75,29 @@ SPAN_WORDS = re.compile(
 # Page counts that can exceed one MAX_ORDER block or one memory section.
 # Page counts by how far past one memory section they can reach.  A plain `1 << order`
 # is a buddy allocation (order <= MAX_PAGE_ORDER): it always fits in a section.
-GIGANTIC_COUNTS = re.compile(
-    r"pages_per_huge_page|huge_page_size|huge_page_order|HPAGE_PUD_NR|PUD_ORDER|gigantic"
+GIGANTIC_WORDS = (
+    "pages_per_huge_page",
+    "huge_page_size",
+    "huge_page_order",
+    "HPAGE_PUD_NR",
+    "PUD_ORDER",
+    "gigantic",
 )
-FOLIO_COUNTS = re.compile(r"folio_nr_pages|folio_size|folio_order|compound_nr|compound_order")
-CONTIG_COUNTS = re.compile(r"\bnr_pages\b|\bcount\b|\bnr\b")
-CONTIG_CONTEXT = re.compile(r"cma|contig|gigantic|hugetlb")
+FOLIO_WORDS = ("folio_nr_pages", "folio_size", "folio_order", "compound_nr", "compound_order")
+CONTIG_COUNT_WORDS = ("nr_pages", "count", "nr")
+COUNT_WORDS = (*FOLIO_WORDS, *CONTIG_COUNT_WORDS)
+# Code that holds folios or ranges beyond MAX_ORDER (matched on file path and function).
+CONTIG_CONTEXT_WORDS = ("cma", "contig", "gigantic", "hugetlb")
+
+
+def _words(words) -> re.Pattern[str]:
+    return re.compile("|".join(words))
+
+
+GIGANTIC_COUNTS = _words(GIGANTIC_WORDS)
+FOLIO_COUNTS = _words(FOLIO_WORDS)
+CONTIG_COUNTS = re.compile("|".join(rf"\b{w}\b" for w in CONTIG_COUNT_WORDS))
+CONTIG_CONTEXT = _words(CONTIG_CONTEXT_WORDS)
 
 IDENT = re.compile(r"[A-Za-z_]\w*")
 
@@ -86,16 +113,31 @@ def block_granularity(text: str) -> str | None:
             return name
     return None
 
+
 # The contiguous-range APIs: callers pick the range, its alignment and its size.  Their
 # `_noprof` forms are reached through the aliasing macros (see kscan/callgraph.py).
 CONTIG_APIS = frozenset(
-    {"alloc_contig_range", "alloc_contig_pages", "cma_alloc", "start_isolate_page_range",
-     "offline_pages"}
+    {
+        "alloc_contig_range",
+        "alloc_contig_pages",
+        "cma_alloc",
+        "start_isolate_page_range",
+        "offline_pages",
+    }
 )
 
 # Where allocation requests enter the buddy allocator (hotspot reachability).
 ALLOCATOR_ENTRIES = frozenset(
-    {"__alloc_pages", "__alloc_pages_noprof", "__free_pages", "free_pages", "__folio_alloc",
-     "__folio_alloc_noprof", "alloc_pages_bulk_noprof", "__alloc_pages_bulk", "rmqueue",
-     "__free_one_page"}
+    {
+        "__alloc_pages",
+        "__alloc_pages_noprof",
+        "__free_pages",
+        "free_pages",
+        "__folio_alloc",
+        "__folio_alloc_noprof",
+        "alloc_pages_bulk_noprof",
+        "__alloc_pages_bulk",
+        "rmqueue",
+        "__free_one_page",
+    }
 )

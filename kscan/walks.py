@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from kscan.facts import Exit, FileFacts, Function, Loop, LoopCall
 from kscan.findings import Location, Related
+from kscan.prefilter import Needs, needs
 from kscan.project import Project
 from kscan.vocab import (
     ALIGNED_TEST,
@@ -21,9 +22,21 @@ from kscan.vocab import (
     MEMMAP_ACCESSORS,
     SPAN_WORDS,
     VALID_RANGE_ITERATORS,
+    VALIDITY_CHECKS,
     block_granularity,
     identifiers,
 )
+
+# A walk needs a memmap accessor in its file; local validity helpers (a `return NULL`
+# path and a call to a check) inform it from wherever they are defined.
+PFN_WALK_NEEDS = (needs(MEMMAP_ACCESSORS), needs([b"return NULL"], VALIDITY_CHECKS))
+
+
+def follow_helpers(project: Project) -> Needs | None:
+    """Files that may define helpers of the helpers found so far, or of configured checks."""
+    found = project.validity_checks - VALIDITY_CHECKS
+    return needs([b"return NULL"], sorted(found)) if found else None
+
 
 UNIT_STEPS = {("++", "1"), ("--", "1"), ("+=", "1"), ("-=", "1")}
 

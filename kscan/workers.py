@@ -16,6 +16,7 @@ from kscan.discover import SourceFile
 from kscan.extract import extract
 from kscan.facts import FileFacts
 from kscan.parse import new_parser, parse
+from kscan.prefilter import Prefilter
 
 _BINARY_PROBE = 8192
 _BATCH = 16
@@ -30,12 +31,14 @@ class Problem:
 _parser = None
 
 
-def facts_for(path: str, rel: str) -> FileFacts | Problem:
+def facts_for(
+    path: str, rel: str, prefilter: Prefilter | None = None
+) -> FileFacts | Problem | None:
     try:
         raw = read_source(path)
     except OSError as err:
         return Problem(rel, f"cannot read: {err.strerror or err}")
-    return facts_from_bytes(raw, rel)
+    return facts_from_bytes(raw, rel, prefilter)
 
 
 def read_source(path: str) -> bytes:
@@ -43,13 +46,18 @@ def read_source(path: str) -> bytes:
         return f.read()
 
 
-def facts_from_bytes(raw: bytes, rel: str) -> FileFacts | Problem:
-    """facts_for on bytes already read (the cache's unit hashes the same bytes)."""
+def facts_from_bytes(
+    raw: bytes, rel: str, prefilter: Prefilter | None = None
+) -> FileFacts | Problem | None:
+    """facts_for on bytes already read (the cache's unit hashes the same bytes).
+    None: the prefilter says no rule can use this file, so it is not parsed."""
     global _parser
     if _parser is None:
         _parser = new_parser()
     if b"\0" in raw[:_BINARY_PROBE]:
         return Problem(rel, "binary file, skipped")
+    if prefilter is not None and not prefilter.wants(raw, rel):
+        return None
     try:
         facts = extract(rel, parse(_parser, raw))
     except RecursionError:

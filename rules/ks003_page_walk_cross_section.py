@@ -28,15 +28,21 @@ or, for folios, `folio_page(folio, i)`; or walk PFNs and use pfn_to_page(pfn + i
 """
 
 from kscan.findings import Level, Walk
+from kscan.prefilter import needs
 from kscan.rule import Rule
 from kscan.vocab import (
     CONTIG_CONTEXT,
+    CONTIG_CONTEXT_WORDS,
     CONTIG_COUNTS,
+    COUNT_WORDS,
     FOLIO_COUNTS,
     GIGANTIC_COUNTS,
+    GIGANTIC_WORDS,
     identifiers,
 )
 from kscan.walks import unit_step_vars
+
+_STRUCT_PAGE = (b"struct page", b"struct folio")
 
 
 class PageWalkCrossSection(Rule):
@@ -45,6 +51,10 @@ class PageWalkCrossSection(Rule):
     family = "page-walk"
     severity = Level.MEDIUM
     confidence = Level.MEDIUM
+    needs = (
+        needs(GIGANTIC_WORDS, _STRUCT_PAGE),
+        needs(CONTIG_CONTEXT_WORDS, COUNT_WORDS, _STRUCT_PAGE, path_group=0),
+    )
 
     def check(self, project):
         for facts, loop in project.loops():

@@ -36,7 +36,7 @@ another era's meaning ("would this backport be off by one on 6.1?").
 import re
 
 from kscan.findings import Level
-from kscan.maxorder import COUNT, assigned_to, clamped, operands, uses
+from kscan.maxorder import COUNT, MAX_ORDER_NEEDS, assigned_to, clamped, operands, uses
 from kscan.rule import Rule
 
 _MASK_SHIFT = re.compile(r"\(?\s*2U?L{0,2}\s*\)?")
@@ -49,6 +49,7 @@ class OrderBound(Rule):
     family = "max-order"
     severity = Level.HIGH
     confidence = Level.MEDIUM
+    needs = MAX_ORDER_NEEDS
 
     def check(self, project):
         for facts, use, meaning, role in uses(project):

@@ -22,7 +22,7 @@ Fix: `PAGE_SIZE << (MAX_ORDER - 1)` before 6.4; `PAGE_SIZE << MAX_PAGE_ORDER` af
 import re
 
 from kscan.findings import Level
-from kscan.maxorder import COUNT, defines, operands, uses
+from kscan.maxorder import COUNT, MAX_ORDER_NEEDS, defines, operands, uses
 from kscan.rule import Rule
 
 _MASK_SHIFT = re.compile(r"\(?\s*2U?L{0,2}\s*\)?")
@@ -34,6 +34,7 @@ class BlockSize(Rule):
     family = "max-order"
     severity = Level.MEDIUM
     confidence = Level.HIGH
+    needs = MAX_ORDER_NEEDS
 
     def check(self, project):
         for facts, use, meaning, role in uses(project):

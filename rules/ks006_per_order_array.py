@@ -30,7 +30,7 @@ Fix: `[NR_PAGE_ORDERS]` and `order < NR_PAGE_ORDERS` (or `order <= MAX_PAGE_ORDE
 import re
 
 from kscan.findings import Level
-from kscan.maxorder import LARGEST, operands, uses
+from kscan.maxorder import LARGEST, MAX_ORDER_NEEDS, operands, uses
 from kscan.rule import Rule
 
 
@@ -40,6 +40,7 @@ class PerOrderArray(Rule):
     family = "max-order"
     severity = Level.MEDIUM
     confidence = Level.MEDIUM
+    needs = MAX_ORDER_NEEDS
 
     def check(self, project):
         for facts, use, meaning, role in uses(project):

@@ -36,6 +36,8 @@ import re
 
 from kscan.callgraph import display
 from kscan.findings import Level, Location, Related
+from kscan.maxorder import MAX_ORDER_NEEDS
+from kscan.prefilter import needs
 from kscan.rule import Rule
 from kscan.vocab import CONTIG_APIS
 
@@ -53,6 +55,19 @@ class ContigMaxOrderAlign(Rule):
     family = "contig"
     severity = Level.MEDIUM
     confidence = Level.MEDIUM
+    # callers name an API; MAX_ORDER-derived helpers name MAX_ORDER
+    needs = (needs(sorted(CONTIG_APIS)), *MAX_ORDER_NEEDS)
+
+    def follow(self, project):
+        """Files that may call the wrappers found so far (up to WRAPPER_DEPTH)."""
+        graph = project.callgraph
+        wrappers = {
+            display(node)
+            for api in CONTIG_APIS
+            for target in graph.nodes_named(api)
+            for node in graph.callers(target, WRAPPER_DEPTH - 1)
+        }
+        return needs(sorted(wrappers - CONTIG_APIS)) if wrappers - CONTIG_APIS else None
 
     def check(self, project):
         graph = project.callgraph
@@ -73,7 +88,10 @@ class ContigMaxOrderAlign(Rule):
                 for line, col, what in _derivations(graph, facts, fn, helpers):
                     via = " -> ".join(display(n) for n in graph.chain(node, api)) or display(api)
                     yield self.finding(
-                        facts, line, col, fn.name,
+                        facts,
+                        line,
+                        col,
+                        fn.name,
                         f"{what} shapes a range handed to {display(api)}() ({via}); "
                         "contiguous-range isolation is pageblock-granular since 5.19",
                         related=_chain_notes(graph, node, api),
@@ -110,8 +128,10 @@ def _deriving(project) -> dict[str, str]:
     for facts in [*project.files, *project.graph_files]:
         for define in facts.defines:
             names = [n for n in _DERIVED_NAMES if re.search(rf"\b{n}\b", define.value)]
-            if define.params is not None and names and (
-                "MAX_ORDER_NR_PAGES" in names or _RANGE_CONTEXT.search(define.value)
+            if (
+                define.params is not None
+                and names
+                and ("MAX_ORDER_NR_PAGES" in names or _RANGE_CONTEXT.search(define.value))
             ):
                 found[graph.resolve(facts.path, define.name)] = names[0]
         for use in facts.name_uses:
@@ -126,8 +146,12 @@ def _chain_notes(graph, node, api) -> tuple[Related, ...]:
     for caller, callee in zip(path, path[1:], strict=False):
         site = graph.site(caller, callee)
         if site is not None:
-            notes.append(Related(Location(site.path, site.line, 1, display(caller)),
-                                 f"{display(caller)}() calls {display(callee)}()"))
+            notes.append(
+                Related(
+                    Location(site.path, site.line, 1, display(caller)),
+                    f"{display(caller)}() calls {display(callee)}()",
+                )
+            )
     return tuple(notes)
 
 

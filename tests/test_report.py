@@ -103,6 +103,7 @@ def scan(findings=FINDINGS, **changes) -> ScanResult:
         semantics_source="include/linux/mmzone.h:30",
         stats=Stats(
             files=412,
+            parsed=412,
             parse_error_files=3,
             recovered_regions=1,
             functions=9000,

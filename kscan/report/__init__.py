@@ -44,6 +44,7 @@ class RuleInfo:
 @dataclass(slots=True)
 class Stats:
     files: int = 0  # files scanned
+    parsed: int = 0  # of those, parsed (the others cannot matter to any rule)
     skipped: int = 0  # binary/unreadable files skipped
     not_utf8: int = 0  # decoded leniently
     parse_error_files: int = 0  # files with ERROR nodes

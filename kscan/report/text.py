@@ -93,6 +93,8 @@ def _scan_line(stats: Stats) -> str:
     extras = [f"{stats.parse_error_files} with parse errors"]
     if stats.recovered_regions:
         extras.append(_plural(stats.recovered_regions, "region") + " re-parsed")
+    if stats.parsed < stats.files:
+        extras.append(f"{stats.parsed} parsed, the rest cannot matter to the rules")
     if stats.skipped:
         extras.append(f"{stats.skipped} skipped")
     if stats.not_utf8:

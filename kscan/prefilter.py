@@ -1,0 +1,80 @@
+"""Byte-level prefilter: decide from a file's bytes, before parsing, whether it can matter.
+
+Each rule declares what a file must contain for the rule to report in it (`Rule.needs`):
+groups of words, every group matched by at least one of its words.  A file that meets no
+selected rule's needs is not parsed.  Files that matter only as context are pulled in by
+later rounds (`Rule.follow`): a validity helper defined elsewhere, a wrapper of a
+contiguous-range API.  The engine repeats rounds until no rule asks for more, so the
+findings are those of a run that parses everything (tests compare the two).
+
+Speed: most files match nothing, and a miss costs one `bytes.find` per word, so words
+are first screened by a few short stems that the rules' words contain (one find per
+stem); only files that contain a stem get the exact test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+# Every prefilter word contains one of these; keep the list short (one scan each).
+STEMS = (
+    b"pfn",
+    b"ORDER",
+    b"huge",
+    b"HPAGE_PUD",
+    b"gigantic",
+    b"contig",
+    b"cma",
+    b"isolate_page_range",
+    b"offline_pages",
+    b"_section",
+    b"map_memory",
+    b"NULL",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Needs:
+    """A file qualifies when every group has a word in it (in its bytes, or, for groups
+    marked `in_path`, in its path too: `mm/hugetlb.c` is hugetlb code by its name)."""
+
+    groups: tuple[tuple[bytes, ...], ...]
+    in_path: tuple[bool, ...] = ()
+
+    def met(self, src: bytes, path: bytes = b"") -> bool:
+        for i, group in enumerate(self.groups):
+            by_path = i < len(self.in_path) and self.in_path[i]
+            if not any((by_path and word in path) or src.find(word) >= 0 for word in group):
+                return False
+        return True
+
+
+def needs(*groups: Iterable[bytes | str], path_group: int | None = None) -> Needs:
+    """`needs(A, B)`: a word of A and a word of B; group `path_group` may match the path."""
+    words = tuple(tuple(_bytes(w) for w in group) for group in groups)
+    return Needs(words, tuple(i == path_group for i in range(len(words))))
+
+
+def _bytes(word: bytes | str) -> bytes:
+    return word if isinstance(word, bytes) else word.encode()
+
+
+class Prefilter:
+    """Any of several Needs; None in the list means "every file matters"."""
+
+    def __init__(self, wanted: Iterable[Needs | None]):
+        wanted = list(wanted)
+        self.everything = not wanted or any(n is None for n in wanted)
+        self.wanted = tuple(n for n in wanted if n is not None)
+        first_groups = {w for n in self.wanted for w in n.groups[0]}
+        # words that share no stem (a follow-up round's function names) screen themselves
+        unstemmed = sorted(w for w in first_groups if not any(s in w for s in STEMS))
+        self.stems = (*(s for s in STEMS if any(s in w for w in first_groups)), *unstemmed)
+
+    def wants(self, src: bytes, path: str = "") -> bool:
+        if self.everything:
+            return True
+        where = path.encode()
+        screened = any(stem in where or src.find(stem) >= 0 for stem in self.stems)
+        return screened and any(n.met(src, where) for n in self.wanted)

@@ -1,0 +1,84 @@
+"""The prefilter may skip files, never findings: prefiltered runs equal exhaustive ones."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from kscan.engine import Options, scan
+from kscan.prefilter import Prefilter, needs
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TREES = sorted(p.parent for p in FIXTURES.glob("*/Makefile"))
+
+
+def findings(paths, prefilter: bool, jobs: int = 1):
+    result = scan(Options(paths=[str(p) for p in paths], jobs=jobs, cache=False,
+                          prefilter=prefilter)).result
+    return result, sorted((f.rule_id, f.location.path, f.location.line, f.message)
+                          for f in result.findings)
+
+
+@pytest.mark.parametrize("tree", TREES, ids=lambda p: p.name)
+def test_prefiltered_run_equals_exhaustive_run(tree):
+    fast, fast_findings = findings([tree], prefilter=True)
+    full, full_findings = findings([tree], prefilter=False)
+    assert fast_findings == full_findings
+    assert fast.stats.files == full.stats.files
+
+
+def test_prefilter_skips_files_no_rule_can_use(tmp_path):
+    (tmp_path / "plain.c").write_text("int add(int a, int b) { return a + b; }\n")
+    (tmp_path / "walk.c").write_text(
+        "void f(unsigned long s, unsigned long e)\n{\n\tunsigned long pfn;\n\n"
+        "\tfor (pfn = s; pfn < e; pfn++)\n\t\ttouch(pfn_to_page(pfn));\n}\n"
+    )
+    result, found = findings([tmp_path], prefilter=True)
+    assert (result.stats.files, result.stats.parsed) == (2, 1)
+    assert [(rule, Path(path).name, line) for rule, path, line, _ in found] == [
+        ("KS001", "walk.c", 6)
+    ]
+
+
+def test_follow_round_finds_a_helper_of_a_helper(tmp_path):
+    """lookup_outer() validates only through lookup_inner(), in a file that names no
+    validity check and no memmap accessor: only a follow-up round parses it."""
+    (tmp_path / "inner.c").write_text(
+        "struct page *lookup_inner(unsigned long pfn)\n{\n\tif (!pfn_valid(pfn))\n"
+        "\t\treturn NULL;\n\treturn pfn_to_page(pfn);\n}\n"
+    )
+    (tmp_path / "outer.c").write_text(
+        "struct page *lookup_outer(unsigned long pfn)\n{\n\tstruct page *p = lookup_inner(pfn);\n"
+        "\n\tif (!p)\n\t\treturn NULL;\n\treturn p;\n}\n"
+    )
+    (tmp_path / "walk.c").write_text(
+        "void scan_range(unsigned long s, unsigned long e)\n{\n\tunsigned long pfn;\n\n"
+        "\tfor (pfn = s; pfn < e; pfn++) {\n\t\tstruct page *head = lookup_outer(pfn);\n\n"
+        "\t\tif (!head)\n\t\t\tcontinue;\n\t\ttouch(pfn_to_page(pfn));\n\t}\n}\n"
+    )
+    fast, fast_findings = findings([tmp_path], prefilter=True)
+    _, full_findings = findings([tmp_path], prefilter=False)
+    assert fast_findings == full_findings == []
+    assert fast.stats.parsed == 3  # outer.c came in through the follow-up round
+
+
+def test_needs_groups_and_path_words():
+    need = needs(["hugetlb", "cma"], ["nr_pages"], path_group=0)
+    assert need.met(b"void f(void) { nr_pages++; }", b"mm/hugetlb.c")
+    assert not need.met(b"void f(void) { nr_pages++; }", b"mm/filemap.c")
+    assert not need.met(b"cma_alloc();", b"mm/cma.c")  # the second group is missing
+    screen = Prefilter([need])
+    assert screen.wants(b"x = nr_pages;", "mm/hugetlb.c")
+    assert not screen.wants(b"x = nr_pages;", "mm/slab.c")
+    assert Prefilter([need, None]).wants(b"", "anything.c")  # None: every file matters
+
+
+@pytest.mark.slow
+def test_prefiltered_equals_exhaustive_on_real_mm():
+    tree = os.environ.get("KSCAN_KERNEL_6_12")
+    if not tree or not Path(tree, "mm").is_dir():
+        pytest.skip("KSCAN_KERNEL_6_12 not set")
+    fast, fast_findings = findings([Path(tree, "mm")], prefilter=True, jobs=2)
+    _, full_findings = findings([Path(tree, "mm")], prefilter=False, jobs=2)
+    assert fast_findings == full_findings
+    assert fast.stats.parsed < fast.stats.files
