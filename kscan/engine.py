@@ -18,7 +18,7 @@ from kscan.discover import SourceFile, discover
 from kscan.facts import FileFacts
 from kscan.findings import Finding
 from kscan.judge import contexts, judge
-from kscan.prefilter import Prefilter
+from kscan.prefilter import Needs, Prefilter
 from kscan.project import Project
 from kscan.report import ScanResult, Stats
 from kscan.rule import Rule, rule_info
@@ -118,8 +118,9 @@ def _follow(project: Project, rules: list[Rule], files: list[SourceFile], jobs: 
     """Rounds of parsing the skipped files that the rules' context asks for (validity
     helpers, contig-API wrappers), until a round adds nothing.  Unreadable and binary
     files were reported by the first round already."""
+    asked: set[tuple] = set()
     for _ in range(_FOLLOW_ROUNDS):
-        wanted = [need for rule in rules if (need := rule.follow(project)) is not None]
+        wanted = _unasked([n for rule in rules if (n := rule.follow(project))], asked)
         parsed = {f.path for f in project.files}
         skipped = [f for f in files if f.rel not in parsed]
         if not wanted or not skipped:
@@ -129,6 +130,19 @@ def _follow(project: Project, rules: list[Rule], files: list[SourceFile], jobs: 
         if not more:
             return
         project.add_files(more)
+
+
+def _unasked(wanted: list[Needs], asked: set[tuple]) -> list[Needs]:
+    """Each need narrowed to the first-group words no earlier round searched for: a file
+    an earlier round passed over can only qualify now through a new word."""
+    out = []
+    for need in wanted:
+        rest = (need.groups[1:], need.in_path)
+        words = tuple(w for w in need.groups[0] if (w, rest) not in asked)
+        asked.update((w, rest) for w in words)
+        if words:
+            out.append(replace(need, groups=(words, *need.groups[1:])))
+    return out
 
 
 def _parse(files: list[SourceFile], jobs: int, advance=lambda n: None, cache=None, prefilter=None):

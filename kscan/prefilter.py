@@ -42,8 +42,11 @@ class Needs:
     groups: tuple[tuple[bytes, ...], ...]
     in_path: tuple[bool, ...] = ()
 
-    def met(self, src: bytes, path: bytes = b"") -> bool:
-        for i, group in enumerate(self.groups):
+    def met(self, src: bytes, path: bytes = b"", first: tuple[bytes, ...] | None = None) -> bool:
+        """`first`: test only these words of the first group (the caller knows the rest
+        cannot be there)."""
+        groups = self.groups if first is None else (first, *self.groups[1:])
+        for i, group in enumerate(groups):
             by_path = i < len(self.in_path) and self.in_path[i]
             if not any((by_path and word in path) or src.find(word) >= 0 for word in group):
                 return False
@@ -64,17 +67,29 @@ class Prefilter:
     """Any of several Needs; None in the list means "every file matters"."""
 
     def __init__(self, wanted: Iterable[Needs | None]):
-        wanted = list(wanted)
+        wanted = list(dict.fromkeys(wanted))  # rules of one family ask alike
         self.everything = not wanted or any(n is None for n in wanted)
         self.wanted = tuple(n for n in wanted if n is not None)
         first_groups = {w for n in self.wanted for w in n.groups[0]}
         # words that share no stem (a follow-up round's function names) screen themselves
         unstemmed = sorted(w for w in first_groups if not any(s in w for s in STEMS))
         self.stems = (*(s for s in STEMS if any(s in w for w in first_groups)), *unstemmed)
+        # stem -> the needs whose first group it can open, with just those words: a word
+        # can only be in a file if its stem is (a generated 24 MB header that says ORDER
+        # must not be searched for every word of every rule)
+        self.by_stem = {
+            stem: [(n, tuple(w for w in n.groups[0] if stem in w)) for n in self.wanted]
+            for stem in self.stems
+        }
 
     def wants(self, src: bytes, path: str = "") -> bool:
         if self.everything:
             return True
         where = path.encode()
-        screened = any(stem in where or src.find(stem) >= 0 for stem in self.stems)
-        return screened and any(n.met(src, where) for n in self.wanted)
+        for stem in self.stems:
+            if stem not in where and src.find(stem) < 0:
+                continue
+            for need, words in self.by_stem[stem]:
+                if words and need.met(src, where, first=words):
+                    return True
+        return False

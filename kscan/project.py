@@ -26,6 +26,12 @@ class Project:
         """Callers -> callees over the scanned files and graph_files (see kscan/callgraph.py)."""
         return build_callgraph([*self.files, *self.graph_files])
 
+    def callable_elsewhere(self, name: str) -> bool:
+        """A name other files can call: not only static functions of .c files (a
+        configured or unseen name counts as callable)."""
+        defs = self.functions_by_name.get(name, ())
+        return not defs or any(not fn.static or not f.path.endswith(".c") for f, fn in defs)
+
     def add_files(self, more: list[FileFacts]) -> None:
         """Files a later prefilter round parsed: everything derived is computed afresh."""
         self.files.extend(more)
@@ -50,8 +56,10 @@ class Project:
     def validity_checks(self) -> frozenset[str]:
         """Known checks, configured extras, and local helpers that validate and return NULL.
 
-        A helper counts when its body calls a check and has a `return NULL` path, e.g. a
-        `first_valid_page(pfn, n)` that walks to the first PFN with a memmap.  Helpers of
+        A helper counts when it takes a PFN, its body calls a check and it has a
+        `return NULL` path, e.g. a `first_valid_page(pfn, n)` that walks to the first PFN
+        with a memmap.  (vm_normal_page() also calls pfn_valid() and returns NULL, but
+        for reasons that have nothing to do with a PFN it was given.)  Helpers of
         helpers are found by iterating to a fixed point.
         """
         known = set(VALIDITY_CHECKS) | set(self.extra_validity_checks)
@@ -59,7 +67,7 @@ class Project:
             (fn.name, {c.name for c in fn.calls})
             for facts in self.files
             for fn in facts.functions
-            if fn.returns_null
+            if fn.returns_null and _takes_a_pfn(fn)
         ]
         grew = True
         while grew:
@@ -87,3 +95,7 @@ class Project:
             if fn.name == loop.function and fn.span.contains(loop.span.start_byte):
                 return fn
         return None
+
+
+def _takes_a_pfn(fn: Function) -> bool:
+    return any("pfn" in name for name, _ in fn.params)

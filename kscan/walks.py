@@ -29,13 +29,18 @@ from kscan.vocab import (
 
 # A walk needs a memmap accessor in its file; local validity helpers (a `return NULL`
 # path and a call to a check) inform it from wherever they are defined.
-PFN_WALK_NEEDS = (needs(MEMMAP_ACCESSORS), needs([b"return NULL"], VALIDITY_CHECKS))
+PFN_WALK_NEEDS = (needs(MEMMAP_ACCESSORS), needs(VALIDITY_CHECKS, [b"return NULL"]))
 
 
 def follow_helpers(project: Project) -> Needs | None:
-    """Files that may define helpers of the helpers found so far, or of configured checks."""
-    found = project.validity_checks - VALIDITY_CHECKS
-    return needs([b"return NULL"], sorted(found)) if found else None
+    """Files that may define helpers of the helpers found so far (or of configured
+    checks): only helpers other files can call, i.e. not static in a .c file."""
+    found = {
+        name
+        for name in project.validity_checks - VALIDITY_CHECKS
+        if project.callable_elsewhere(name)
+    }
+    return needs(sorted(found), [b"return NULL"]) if found else None
 
 
 UNIT_STEPS = {("++", "1"), ("--", "1"), ("+=", "1"), ("-=", "1")}

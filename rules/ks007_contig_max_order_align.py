@@ -59,13 +59,15 @@ class ContigMaxOrderAlign(Rule):
     needs = (needs(sorted(CONTIG_APIS)), *MAX_ORDER_NEEDS)
 
     def follow(self, project):
-        """Files that may call the wrappers found so far (up to WRAPPER_DEPTH)."""
+        """Files that may call the wrappers found so far (up to WRAPPER_DEPTH); a static
+        wrapper of a .c file (graph node "path:name") has no callers elsewhere."""
         graph = project.callgraph
         wrappers = {
-            display(node)
+            node
             for api in CONTIG_APIS
             for target in graph.nodes_named(api)
             for node in graph.callers(target, WRAPPER_DEPTH - 1)
+            if ":" not in node
         }
         return needs(sorted(wrappers - CONTIG_APIS)) if wrappers - CONTIG_APIS else None
 
