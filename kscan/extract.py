@@ -193,8 +193,25 @@ def _function(text: _Text, node: ts.Node, calls: tuple[Call, ...]) -> Function:
         inline=bool(_INLINE.search(head)),
         params_text=text.of(plist) if plist is not None else "()",
         calls=calls,
-        returns_null=text.src.find(b"return NULL", body.start_byte, body.end_byte) >= 0,
+        **(
+            _pfn_function_returns(text.src, body)
+            if plist is not None and b"pfn" in text.src[plist.start_byte : plist.end_byte]
+            else {}
+        ),
     )
+
+
+_RETURN_FAILURE = re.compile(rb"\breturn\s+(?:NULL|false)\s*;")
+_RETURN_CALL = re.compile(rb"\breturn\s+!?\s*\(?\s*([A-Za-z_]\w*)\s*\(")
+
+
+def _pfn_function_returns(src: bytes, body: ts.Node) -> dict:
+    """How a function given a PFN reports an invalid one (validity helpers, see Project)."""
+    start, end = body.start_byte, body.end_byte
+    return {
+        "returns_failure": _RETURN_FAILURE.search(src, start, end) is not None,
+        "returns_calls": tuple(m.group(1).decode() for m in _RETURN_CALL.finditer(src, start, end)),
+    }
 
 
 def _declared_name(declarator: str) -> str:
@@ -419,6 +436,7 @@ class _LoopDetail:
         self.text = text
         self.loop = loop
         self.calls = calls
+        self.call_bytes = [c.byte for c in calls]  # sorted, as calls are
         self.nested = [
             lp.body
             for lp in loops
@@ -445,7 +463,10 @@ class _LoopDetail:
         return any(b.contains(byte) for b in self.nested)
 
     def _calls_in(self, start: int, end: int) -> tuple[str, ...]:
-        return tuple(c.name for c in self.calls if start <= c.byte < end)
+        # bisect: a scan per guard made deeply nested ifs cost O(calls^3)
+        lo = bisect.bisect_left(self.call_bytes, start)
+        hi = bisect.bisect_left(self.call_bytes, end)
+        return tuple(c.name for c in self.calls[lo:hi])
 
     def _branches(self) -> list[tuple[ts.Node, ts.Node, ts.Node | None]]:
         """(condition, then, else) of every if / ?: inside the body."""

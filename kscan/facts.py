@@ -161,7 +161,9 @@ class Function(NamedTuple):
     pointer_types: tuple[tuple[str, str], ...] = ()  # (var, "page*" / "page**" ...)
     values: tuple[tuple[str, str], ...] = ()  # (var, text) for `var = text` and initialisers
     calls: tuple[Call, ...] = ()
-    returns_null: bool = False
+    # For functions that take a PFN (a `pfn` parameter), how they can say "invalid":
+    returns_failure: bool = False  # a `return NULL;` / `return false;` path
+    returns_calls: tuple[str, ...] = ()  # calls whose result is returned: `return f(pfn);`
 
     @property
     def params(self) -> tuple[tuple[str, str], ...]:

@@ -56,24 +56,25 @@ class Project:
     def validity_checks(self) -> frozenset[str]:
         """Known checks, configured extras, and local helpers that validate and return NULL.
 
-        A helper counts when it takes a PFN, its body calls a check and it has a
-        `return NULL` path, e.g. a `first_valid_page(pfn, n)` that walks to the first PFN
-        with a memmap.  (vm_normal_page() also calls pfn_valid() and returns NULL, but
-        for reasons that have nothing to do with a PFN it was given.)  Helpers of
+        A helper takes a PFN and either calls a check and has a `return NULL` / `return
+        false` path (a `first_valid_page(pfn, n)` that walks to the first PFN with a
+        memmap), or returns a check's result (`return pfn_valid(pfn);`).  Functions not
+        given a PFN do not count: vm_normal_page() also calls pfn_valid() and returns
+        NULL, for reasons that have nothing to do with a PFN it was handed.  Helpers of
         helpers are found by iterating to a fixed point.
         """
         known = set(VALIDITY_CHECKS) | set(self.extra_validity_checks)
         candidates = [
-            (fn.name, {c.name for c in fn.calls})
+            (fn.name, {c.name for c in fn.calls} if fn.returns_failure else set(fn.returns_calls))
             for facts in self.files
             for fn in facts.functions
-            if fn.returns_null and _takes_a_pfn(fn)
+            if fn.returns_failure or fn.returns_calls
         ]
         grew = True
         while grew:
             grew = False
-            for name, callees in candidates:
-                if name not in known and callees & known:
+            for name, evidence in candidates:
+                if name not in known and evidence & known:
                     known.add(name)
                     grew = True
         return frozenset(known)
@@ -95,7 +96,3 @@ class Project:
             if fn.name == loop.function and fn.span.contains(loop.span.start_byte):
                 return fn
         return None
-
-
-def _takes_a_pfn(fn: Function) -> bool:
-    return any("pfn" in name for name, _ in fn.params)

@@ -53,6 +53,7 @@ BLOCK_WORDS = re.compile(
     r"\b(?:MAX_ORDER_NR_PAGES|pageblock_nr_pages|pageblock_end_pfn|pageblock_start_pfn"
     r"|pageblock_order|pageblock_align|pageblock_aligned|PAGES_PER_SECTION"
     r"|PAGES_PER_SUBSECTION|\w*block_(?:start|end)\w*|\w*block_pfn\w*)\b"
+    r"|\b1U?L?\s*<<\s*\(?\s*\w*order\b"  # a buddy block: at most one MAX_ORDER block
 )
 BLOCK_GRANULARITY = (
     ("section", re.compile(r"PAGES_PER_SECTION|PAGES_PER_SUBSECTION|section")),

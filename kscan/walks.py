@@ -27,9 +27,9 @@ from kscan.vocab import (
     identifiers,
 )
 
-# A walk needs a memmap accessor in its file; local validity helpers (a `return NULL`
-# path and a call to a check) inform it from wherever they are defined.
-PFN_WALK_NEEDS = (needs(MEMMAP_ACCESSORS), needs(VALIDITY_CHECKS, [b"return NULL"]))
+# A walk needs a memmap accessor in its file; validity helpers (see
+# Project.validity_checks) inform it from wherever they are defined.
+PFN_WALK_NEEDS = (needs(MEMMAP_ACCESSORS), needs(VALIDITY_CHECKS, [b"pfn"]))
 
 
 def follow_helpers(project: Project) -> Needs | None:
@@ -40,7 +40,7 @@ def follow_helpers(project: Project) -> Needs | None:
         for name in project.validity_checks - VALIDITY_CHECKS
         if project.callable_elsewhere(name)
     }
-    return needs(sorted(found), [b"return NULL"]) if found else None
+    return needs(sorted(found), [b"pfn"]) if found else None
 
 
 UNIT_STEPS = {("++", "1"), ("--", "1"), ("+=", "1"), ("-=", "1")}
@@ -182,7 +182,8 @@ def _confined(extent: str) -> str:
 
 
 def _extent(loop: Loop, function: Function | None) -> str:
-    text = _loop_text(loop, function)
+    """How far the walk reaches, from its bounds (not its stride)."""
+    text = _bounds_text(loop, function)
     if BLOCK_WORDS.search(text):
         return "block"
     if SPAN_WORDS.search(text):
@@ -193,14 +194,18 @@ def _extent(loop: Loop, function: Function | None) -> str:
     return "unknown"
 
 
-def _loop_text(loop: Loop, function: Function | None = None) -> str:
-    """Init, condition and steps, with the bound variables' values one level deep."""
-    amounts = " ".join(s.amount for s in loop.steps)
-    text = f"{loop.init} ; {loop.cond} ; {amounts}"
+def _bounds_text(loop: Loop, function: Function | None) -> str:
+    """Init and condition, with the bound variables' values one level deep."""
+    text = f"{loop.init} ; {loop.cond}"
     if function is not None:
-        bounds = identifiers(f"{loop.init} {loop.cond}")
+        bounds = identifiers(text)
         text += " ; " + " ; ".join(v for var, v in function.values if var in bounds)
     return text
+
+
+def _loop_text(loop: Loop) -> str:
+    """Bounds and stride: what tells a block-by-block loop's granularity."""
+    return f"{loop.init} ; {loop.cond} ; " + " ".join(s.amount for s in loop.steps)
 
 
 def _outer_loop_check(facts: FileFacts, loop: Loop, checks) -> Check | None:
