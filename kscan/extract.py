@@ -243,7 +243,16 @@ class _FunctionFinder:
 # -- calls and defines -------------------------------------------------------------------
 
 
-_NAME_AT = re.compile(rb"[A-Za-z_]\w*")
+_NAME_AT = re.compile(rb"[A-Za-z_$\x80-\xff][\w$\x80-\xff]*")
+
+
+def _name_end(src: bytes, call: ts.Node) -> int:
+    """End of a call's callee name: read from the bytes, or (for `$` or non-ASCII
+    identifiers, which GNU C allows) from the tree."""
+    match = _NAME_AT.match(src, call.start_byte)
+    if match is not None:
+        return match.end()
+    return call.child_by_field_name("function").end_byte
 
 
 def _calls(text: _Text, nodes: list[ts.Node]) -> list[Call]:
@@ -253,7 +262,7 @@ def _calls(text: _Text, nodes: list[ts.Node]) -> list[Call]:
     calls = []
     for node in nodes:
         start = node.start_byte
-        name_end = _NAME_AT.match(src, start).end()
+        name_end = _name_end(src, node)
         row, col = node.start_point
         calls.append(
             Call(
@@ -365,7 +374,7 @@ def _macro_loops(text: _Text, captures: dict, fake_fns: list[ts.Node]) -> list[L
     """
     loops = []
     for call in captures.get("call", ()):
-        name_end = _NAME_AT.match(text.src, call.start_byte).end()
+        name_end = _name_end(text.src, call)
         if text.src.find(b"for_each", call.start_byte, name_end) < 0:
             continue
         name = text.src[call.start_byte : name_end].decode()

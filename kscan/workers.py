@@ -62,6 +62,8 @@ def facts_from_bytes(
         facts = extract(rel, parse(_parser, raw))
     except RecursionError:
         return Problem(rel, "nesting too deep to analyse, skipped")
+    except Exception as err:  # one odd file must not cost a whole-tree run its results
+        return Problem(rel, f"internal error ({type(err).__name__}: {err}), skipped; please report")
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -1,0 +1,88 @@
+"""The fact layer on the shapes kernel C takes (see shared/reference/treesitter-on-kernel.md)."""
+
+from kscan.extract import extract
+from kscan.parse import blank_attributes, new_parser, parse
+
+
+def facts_of(src: str):
+    return extract("t.c", parse(new_parser(), src.encode()))
+
+
+def test_attribute_macros_are_blanked_in_place():
+    src = b"static int __init __must_check f(void) __acquires(lock)\n{ return 0; }\n"
+    out = blank_attributes(src)
+    assert len(out) == len(src) and out.count(b"\n") == src.count(b"\n")
+    assert b"__init" not in out and b"__acquires" not in out
+    assert blank_attributes(b"#define __init __section(x)\n").startswith(b"#define __init")
+    assert blank_attributes(b"int __initdata2;") == b"int __initdata2;"  # a longer name
+
+
+def test_attributed_functions_are_functions():
+    facts = facts_of(
+        "static void __meminit __ref walk(struct zone *zone, unsigned long pfn)\n{\n\tg(pfn);\n}\n"
+    )
+    [fn] = facts.functions
+    assert (fn.name, fn.static, fn.span.start_line) == ("walk", True, 1)
+    assert fn.params == (("zone", "struct zone *"), ("pfn", "unsigned long"))
+    assert [c.name for c in fn.calls] == ["g"]
+
+
+def test_the_iterator_macro_shapes_become_macro_loops():
+    facts = facts_of(
+        "void f(void)\n{\n"
+        "\tlist_for_each_entry(p, &head, lru) {\n\t\ta(p);\n\t}\n"
+        "\tlist_for_each_entry(p, &head, lru)\n\t\tb(p);\n"
+        "\tfor_each_node_state(nid, N_MEMORY)\n\t\tx += c(nid);\n"
+        "\tfor_each_zone(zone) {\n\t\td(zone);\n\t}\n"
+        "}\n"
+    )
+    loops = [(lp.macro, lp.span.start_line, lp.body.start_line) for lp in facts.loops]
+    assert loops == [
+        ("list_for_each_entry", 3, 3),
+        ("list_for_each_entry", 6, 7),
+        ("for_each_node_state", 8, 9),
+        ("for_each_zone", 10, 10),
+    ]
+    # the fake function definition for_each_zone() makes is not a function
+    assert [fn.name for fn in facts.functions] == ["f"]
+
+
+def test_guards_exits_steps_in_a_loop():
+    facts = facts_of(
+        "void f(unsigned long s, unsigned long e)\n{\n\tunsigned long pfn;\n"
+        "\tfor (pfn = s; pfn < e; pfn++) {\n"
+        "\t\tif (!pfn_valid(pfn))\n\t\t\tcontinue;\n"
+        "\t\tif (pfn_valid(pfn + 1) && PageBuddy(pfn_to_page(pfn + 1)))\n\t\t\tbreak;\n"
+        "\t}\n}\n"
+    )
+    [loop] = facts.loops
+    assert loop.induction_vars == ("pfn",)
+    assert [(e.kind, e.cond_calls) for e in loop.exits] == [
+        ("continue", ("pfn_valid",)),
+        ("break", ("pfn_valid", "PageBuddy", "pfn_to_page")),
+    ]
+    access = next(lc for lc in loop.calls if lc.call.name == "pfn_to_page")
+    assert access.call.args == ("pfn + 1",)
+    assert [g.cond_calls for g in access.guards] == [("pfn_valid", "PageBuddy")]  # && prefix
+
+
+def test_runaway_error_region_is_reparsed_in_chunks():
+    # each #ifdef branch opens its own `if (...) {`: the parser's recovery swallows the
+    # rest of the file into one ERROR node
+    head = "int f(int x)\n{\n#ifdef A\n\tif (x) {\n#else\n\tif (!x) {\n#endif\n"
+    head += "\t\tx++;\n\t}\n\treturn x;\n}\n\n"
+    body = "".join(
+        f"static int g{i}(int x)\n{{\n\tint y = x * {i};\n\n\treturn y + {i};\n}}\n\n"
+        for i in range(40)
+    )
+    parsed = parse(new_parser(), (head + body).encode())
+    plain = new_parser().parse((head + body).encode()).root_node
+    assert [n.type for n in plain.children] == ["ERROR"]  # nothing usable without repair
+    assert parsed.lost  # the repair kicked in
+    names = {fn.name for fn in extract("t.c", parsed).functions}
+    assert names == {f"g{i}" for i in range(40)}
+
+
+def test_odd_identifiers_in_calls():
+    facts = facts_of("void f(void) { $foo(1); caf\u00e9(2); }\n")
+    assert [c.name for c in facts.functions[0].calls] == ["$foo", "caf\u00e9"]
