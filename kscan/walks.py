@@ -16,6 +16,7 @@ from kscan.facts import Exit, FileFacts, Function, Loop, LoopCall
 from kscan.findings import Location, Related
 from kscan.prefilter import Needs, needs
 from kscan.project import Project
+from kscan.rule import Rule
 from kscan.vocab import (
     ALIGNED_TEST,
     BLOCK_WORDS,
@@ -32,15 +33,21 @@ from kscan.vocab import (
 PFN_WALK_NEEDS = (needs(MEMMAP_ACCESSORS), needs(VALIDITY_CHECKS, [b"pfn"]))
 
 
-def follow_helpers(project: Project) -> Needs | None:
-    """Files that may define helpers of the helpers found so far (or of configured
-    checks): only helpers other files can call, i.e. not static in a .c file."""
-    found = {
-        name
-        for name in project.validity_checks - VALIDITY_CHECKS
-        if project.callable_elsewhere(name)
-    }
-    return needs(sorted(found), [b"pfn"]) if found else None
+class PfnWalkRule(Rule):
+    """The pfn-walk family: what files it needs, and the validity helpers it follows."""
+
+    family = "pfn-walk"
+    needs = PFN_WALK_NEEDS
+
+    def follow(self, project: Project) -> Needs | None:
+        """Files that may define helpers of the helpers found so far (or of configured
+        checks): only helpers other files can call, i.e. not static in a .c file."""
+        found = {
+            name
+            for name in project.validity_checks - VALIDITY_CHECKS
+            if project.callable_elsewhere(name)
+        }
+        return needs(sorted(found), [b"pfn"]) if found else None
 
 
 UNIT_STEPS = {("++", "1"), ("--", "1"), ("+=", "1"), ("-=", "1")}

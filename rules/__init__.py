@@ -1,27 +1,18 @@
 """The registered rules, in id order.  A rule that is not ready is not listed here."""
 
-from kscan.rules import (
-    ks001_pfn_walk_unchecked,
-    ks002_pfn_walk_block_hole,
-    ks003_page_walk_cross_section,
-    ks004_order_bound,
-    ks005_block_size,
-    ks006_per_order_array,
-    ks007_contig_max_order_align,
+from importlib import import_module
+
+_MODULES = (
+    "ks001_pfn_walk_unchecked",
+    "ks002_pfn_walk_block_hole",
+    "ks003_page_walk_cross_section",
+    "ks004_order_bound",
+    "ks005_block_size",
+    "ks006_per_order_array",
+    "ks007_contig_max_order_align",
 )
 
-RULES = tuple(
-    m.RULE
-    for m in (
-        ks001_pfn_walk_unchecked,
-        ks002_pfn_walk_block_hole,
-        ks003_page_walk_cross_section,
-        ks004_order_bound,
-        ks005_block_size,
-        ks006_per_order_array,
-        ks007_contig_max_order_align,
-    )
-)
+RULES = tuple(import_module(f"kscan.rules.{name}").RULE for name in _MODULES)
 
 
 def rule_by_id(rule_id: str):

@@ -37,8 +37,7 @@ the memmap's existence matters, pageblock_pfn_to_page() for pageblock strides.
 """
 
 from kscan.findings import Level, Walk
-from kscan.rule import Rule
-from kscan.walks import PFN_WALK_NEEDS, follow_helpers, pfn_walks, walk_check_note
+from kscan.walks import PfnWalkRule, pfn_walks, walk_check_note
 
 _BY_EXTENT = {
     "zone-span": (
@@ -51,16 +50,11 @@ _BY_EXTENT = {
 }
 
 
-class PfnWalkUnchecked(Rule):
+class PfnWalkUnchecked(PfnWalkRule):
     id = "KS001"
     name = "pfn-walk-unchecked"
-    family = "pfn-walk"
     severity = Level.HIGH
     confidence = Level.MEDIUM
-    needs = PFN_WALK_NEEDS
-
-    def follow(self, project):
-        return follow_helpers(project)
 
     def check(self, project):
         for walk in pfn_walks(project):

@@ -37,8 +37,7 @@ pfn_valid() if the walk can cross a section.
 """
 
 from kscan.findings import Level, Walk
-from kscan.rule import Rule
-from kscan.walks import PFN_WALK_NEEDS, follow_helpers, pfn_walks, walk_check_note
+from kscan.walks import PfnWalkRule, pfn_walks, walk_check_note
 
 _HOW = {
     "aligned": "validity is checked only at block-aligned PFNs",
@@ -49,16 +48,11 @@ _HOW = {
 }
 
 
-class PfnWalkBlockHole(Rule):
+class PfnWalkBlockHole(PfnWalkRule):
     id = "KS002"
     name = "pfn-walk-block-hole"
-    family = "pfn-walk"
     severity = Level.LOW
     confidence = Level.HIGH
-    needs = PFN_WALK_NEEDS
-
-    def follow(self, project):
-        return follow_helpers(project)
 
     def check(self, project):
         pre_515 = bool(project.tree.holes_in_zone_era)

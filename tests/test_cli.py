@@ -15,7 +15,6 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
-from importlib import resources
 from pathlib import Path
 
 import jsonschema
@@ -118,14 +117,6 @@ def write(path: Path, content: str | bytes) -> Path:
     else:
         path.write_text(content)
     return path
-
-
-@pytest.fixture(scope="module")
-def report_validator():
-    source = resources.files("kscan.report").joinpath("kscan-report.schema.json").read_text()
-    schema = json.loads(source)
-    jsonschema.Draft202012Validator.check_schema(schema)
-    return jsonschema.Draft202012Validator(schema)
 
 
 @pytest.fixture(scope="module")

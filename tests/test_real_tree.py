@@ -14,10 +14,8 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
-import jsonschema
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -79,14 +77,6 @@ def kernel(request) -> tuple[str, Run]:
     )
     seconds = time.monotonic() - started
     return version, Run(tree, proc.returncode, proc.stdout, proc.stderr, seconds)
-
-
-@pytest.fixture(scope="module")
-def report_validator():
-    source = resources.files("kscan.report").joinpath("kscan-report.schema.json").read_text()
-    schema = json.loads(source)
-    jsonschema.Draft202012Validator.check_schema(schema)
-    return jsonschema.Draft202012Validator(schema)
 
 
 def test_scan_exits_1_without_traceback(kernel):
