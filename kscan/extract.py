@@ -422,6 +422,7 @@ def _macro_loop(text: _Text, name: str, head: ts.Node, args: ts.Node | None, bod
 
 def _detail_loops(parsed, text, loops, calls, finder) -> list[Loop]:
     call_starts = [c.byte for c in calls]
+    loop_starts = [lp.span.start_byte for lp in loops]  # loops are sorted by start
     out = []
     for loop in loops:
         function = finder.name_at(loop.span.start_byte)
@@ -433,7 +434,13 @@ def _detail_loops(parsed, text, loops, calls, finder) -> list[Loop]:
         cond_calls = tuple(c.name for c in in_loop if c.byte < loop.body.start_byte)
         base = loop._replace(function=function, cond_calls=cond_calls)
         if _LOOP_PREFILTER.search(parsed.src, loop.span.start_byte, loop.span.end_byte):
-            base = _LoopDetail(parsed, text, base, in_loop, loops).build()
+            # only loops starting in this body can nest in it: a slice, not all (O(loops^2))
+            inner = loops[
+                bisect.bisect_left(loop_starts, loop.body.start_byte) : bisect.bisect_left(
+                    loop_starts, loop.body.end_byte
+                )
+            ]
+            base = _LoopDetail(parsed, text, base, in_loop, inner).build()
         out.append(base)
     return out
 
