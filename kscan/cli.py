@@ -140,6 +140,10 @@ def scan_command(
         raise fail(str(err)) from None
     if not quiet:
         _print_warnings(done, verbose)
+    if fmt != "sarif":
+        from kscan.hotspots import report_rows  # after suppressions and the baseline
+
+        done.result.hotspots = report_rows(done.project, done.result.findings)
     _write_report(done, fmt, output)
     raise typer.Exit(EXIT_FINDINGS if done.result.findings else EXIT_CLEAN)
 

@@ -24,11 +24,14 @@ import json
 import math
 from collections import deque
 from dataclasses import dataclass
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from kscan.callgraph import CallGraph, display
+
+if TYPE_CHECKING:
+    import networkx as nx
 from kscan.findings import Finding, Level
+from kscan.report import HotspotRow
 from kscan.vocab import ALLOCATOR_ENTRIES, CONTIG_APIS
 
 BELOW_DEPTH = 3
@@ -55,7 +58,6 @@ class Hotspot:
 
 def rank(graph: CallGraph, findings: list[Finding], scanned: set[str], top: int = 10):
     """The top hotspots among functions defined in the `scanned` files."""
-    g = graph.graph
     own: dict[str, float] = {}
     for finding in findings:
         if finding.location.function:
@@ -73,19 +75,30 @@ def rank(graph: CallGraph, findings: list[Finding], scanned: set[str], top: int 
     contig_path = _contig_path(graph)
     spots = []
     for node in set(own) | set(below):
-        attrs = g.nodes.get(node, {})
+        attrs = graph.attrs.get(node, {})
         files = attrs.get("files", ())
         if attrs.get("kind") != "function" or not any(f in scanned for f in files):
             continue
-        callers = g.in_degree(node)
+        callers = len(graph.pred.get(node, ()))
         alloc, contig = node in from_alloc, node in contig_path
         base = own.get(node, 0) + below.get(node, 0)
         score = base * math.log2(2 + callers) * (1 + 0.5 * alloc + 0.5 * contig)
         chain = _chain(graph, node, from_alloc, contig_path, heaviest.get(node, (0, None))[1])
         path = next(f for f in files if f in scanned)
-        spots.append(Hotspot(node, path, attrs.get("line", 0), round(score, 2),
-                             own.get(node, 0), round(below.get(node, 0), 2), callers,
-                             alloc, contig, chain))
+        spots.append(
+            Hotspot(
+                node,
+                path,
+                attrs.get("line", 0),
+                round(score, 2),
+                own.get(node, 0),
+                round(below.get(node, 0), 2),
+                callers,
+                alloc,
+                contig,
+                chain,
+            )
+        )
     spots.sort(key=lambda s: (-s.score, s.node))
     return spots[:top]
 
@@ -100,7 +113,7 @@ def _reached_from(graph: CallGraph, names) -> dict[str, str | None]:
             queue.append(entry)
     while queue:
         node = queue.popleft()
-        for callee in graph.graph.successors(node):
+        for callee in sorted(graph.succ.get(node, ())):
             if callee not in parent:
                 parent[callee] = node
                 queue.append(callee)
@@ -131,6 +144,17 @@ def _chain(graph, node, from_alloc, contig_path, heaviest) -> tuple[str, ...]:
     return (*up, *down)
 
 
+def report_rows(project, findings: list[Finding], top: int = 5) -> list[HotspotRow]:
+    """The report's short hotspot list, over the files the scan parsed."""
+    if not findings:
+        return []
+    scanned = {f.path for f in project.files}
+    return [
+        HotspotRow(s.name, s.path, s.line, s.score, tuple(map(display, s.chain)))
+        for s in rank(project.callgraph, findings, scanned, top)
+    ]
+
+
 def subgraph(graph: CallGraph, spots: list[Hotspot]) -> nx.DiGraph:
     """The hotspots and the chains that make them hot."""
     nodes = {n for spot in spots for n in (spot.node, *spot.chain)}
@@ -142,15 +166,25 @@ def subgraph(graph: CallGraph, spots: list[Hotspot]) -> nx.DiGraph:
 
 def to_json(sub: nx.DiGraph, graph: CallGraph) -> str:
     nodes = [
-        {"id": n, "name": display(n), "kind": a.get("kind", "external"),
-         "files": list(a.get("files", ())), "score": a.get("score")}
+        {
+            "id": n,
+            "name": display(n),
+            "kind": a.get("kind", "external"),
+            "files": list(a.get("files", ())),
+            "score": a.get("score"),
+        }
         for n, a in sorted(sub.nodes(data=True))
     ]
     edges = []
     for caller, callee in sorted(sub.edges()):
         site = graph.site(caller, callee)
-        edges.append({"caller": caller, "callee": callee,
-                      "site": f"{site.path}:{site.line}" if site else None})
+        edges.append(
+            {
+                "caller": caller,
+                "callee": callee,
+                "site": f"{site.path}:{site.line}" if site else None,
+            }
+        )
     return json.dumps({"nodes": nodes, "edges": edges}, indent=2)
 
 

@@ -7,7 +7,7 @@ so a report can be rebuilt from saved findings alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from kscan.findings import Finding, Level
@@ -54,6 +54,17 @@ class Stats:
     seconds: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class HotspotRow:
+    """A function where fixing an assumption matters most (see kscan/hotspots.py)."""
+
+    function: str
+    path: str
+    line: int
+    score: float
+    chain: tuple[str, ...]  # entry point -> ... -> function -> ... -> worst finding
+
+
 @dataclass(slots=True)
 class ScanResult:
     findings: list[Finding]
@@ -65,6 +76,7 @@ class ScanResult:
     stats: Stats
     warnings: list[str]  # one-line warnings already shown/collected
     tool_version: str
+    hotspots: list[HotspotRow] = field(default_factory=list)  # over the parsed files
 
 
 def render(result: ScanResult, fmt: str, *, color: bool) -> str:

@@ -36,6 +36,16 @@ def to_dict(result: ScanResult) -> dict:
             "semantics_source": result.semantics_source,
         },
         "stats": {**asdict(result.stats), "seconds": round(result.stats.seconds, 3)},
+        "hotspots": [
+            {
+                "function": h.function,
+                "path": h.path,
+                "line": h.line,
+                "score": h.score,
+                "chain": list(h.chain),
+            }
+            for h in result.hotspots
+        ],
         "warnings": list(result.warnings),
         "rules": [_rule(rule) for rule in sorted(result.rules, key=lambda r: r.id)],
         "findings": [_finding(f) for f in sorted(result.findings, key=Finding.sort_key)],

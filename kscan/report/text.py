@@ -28,8 +28,26 @@ VERDICT_SGR = {"breaks": "31", "safe-by-design": "32"}
 def render(result: ScanResult, *, color: bool) -> str:
     paint = _painter(color)
     findings = sorted(result.findings, key=Finding.sort_key)
-    lines = [*_finding_lines(findings, paint), *_summary_lines(result, findings)]
+    lines = [
+        *_finding_lines(findings, paint),
+        *_hotspot_lines(result, paint),
+        *_summary_lines(result, findings),
+    ]
     return "\n".join(lines) + "\n"
+
+
+def _hotspot_lines(result: ScanResult, paint: Paint) -> Iterable[str]:
+    if not result.hotspots:
+        return
+    yield (
+        paint("Hotspots", BOLD)
+        + " (where a fix matters most; `kscan hotspots` ranks the whole graph)"
+    )
+    for spot in result.hotspots:
+        yield f"  {spot.score:7.2f}  {spot.function}()  {spot.path}:{spot.line}"
+        if len(spot.chain) > 1:
+            yield "           " + " -> ".join(spot.chain)
+    yield ""
 
 
 def _painter(color: bool) -> Paint:
