@@ -262,9 +262,13 @@ def _explain(patch: Patch, stderr: str) -> str:
     return "; ".join(errors) or "git apply failed"
 
 
+# The tree's hooks (post-checkout runs on our checkout) and fsmonitor are its code: off.
+GIT = ("git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false")
+
+
 def _git(cwd: Path, *args: str, stdin: str | None = None, check: bool = True) -> str:
     done = subprocess.run(
-        ["git", *args], cwd=cwd, input=stdin, capture_output=True, text=True,
+        [*GIT, *args], cwd=cwd, input=stdin, capture_output=True, text=True,
     )
     if check and done.returncode != 0:
         message = done.stderr.strip().splitlines()
