@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kscan import __version__
 from kscan.config import Config
 from kscan.engine import Options, scan, selected_rules, tree_for
-from kscan.findings import Level
+from kscan.findings import Finding, Level
+from kscan.hotspots import report_rows
 from kscan.judge import ModelError, contexts
-from kscan.report import ScanResult, Stats
+from kscan.project import Project
+from kscan.report import HotspotRow, ScanResult, Stats
 from kscan.rule import rule_info
 from kscan.series import Change, Patch, PatchResult, SeriesError, run_series
 from kscan.suppress import settle
@@ -23,6 +25,7 @@ class SeriesResult:
     patches: list[PatchResult]
     meta: ScanResult  # the tree, the rules that ran and kscan's version; no findings
     seconds: float = 0.0
+    hotspots: list[HotspotRow] = field(default_factory=list)  # of the introduced findings
 
     @property
     def introduced(self) -> list[Change]:
@@ -54,9 +57,13 @@ def review(
     except ModelError as err:
         raise SeriesError(str(err)) from None
 
+    scans: list[tuple[set[str], Project]] = []  # each scan's fingerprints and facts
+
     def scanner(root: Path, paths: list[str]):
-        result = scan(replace(options, paths=[str(root / p) for p in paths])).result
-        return settle(result, config).findings
+        done = scan(replace(options, paths=[str(root / p) for p in paths]))
+        findings = settle(done.result, config).findings
+        scans.append(({f.fingerprint for f in findings}, done.project))
+        return findings
 
     patch_results = run_series(tree, patches, scanner, base)
     meta = settle(
@@ -73,4 +80,17 @@ def review(
         ),
         config,
     )
-    return SeriesResult(patch_results, meta, time.perf_counter() - started)
+    introduced = [c.finding for p in patch_results for c in p.introduced]
+    return SeriesResult(
+        patch_results, meta, time.perf_counter() - started, _hotspots(introduced, scans)
+    )
+
+
+def _hotspots(introduced: list[Finding], scans) -> list[HotspotRow]:
+    """Hotspots of the new findings, each ranked in the scan (files, facts) it came from."""
+    rows: dict[str, HotspotRow] = {}
+    for fingerprints, project in scans:
+        mine = [f for f in introduced if f.fingerprint in fingerprints]
+        for row in report_rows(project, mine):
+            rows.setdefault(row.function, row)
+    return sorted(rows.values(), key=lambda r: -r.score)[:5]

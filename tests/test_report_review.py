@@ -10,13 +10,14 @@ import json
 import os
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import jsonschema
 import pytest
 
 from kscan.findings import Finding, Level, Location, Verdict
-from kscan.report import RuleInfo, ScanResult, Stats, render_series
+from kscan.report import HotspotRow, RuleInfo, ScanResult, Stats, render_series
 from kscan.review import SeriesResult
 from kscan.series import Change, Hunk, Patch, PatchResult, parse_patch
 
@@ -137,6 +138,16 @@ def test_html_is_self_contained_and_shows_the_findings_table(tmp_path):
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
     if os.environ.get("KSCAN_KEEP_SCREENSHOT"):
         shutil.copy(shot, os.environ["KSCAN_KEEP_SCREENSHOT"])
+
+
+def test_html_draws_the_hotspot_chains():
+    chained = replace(series(), hotspots=[
+        HotspotRow("count_free_in_zone", "mm/page_alloc.c", 40, 6.0,
+                   ("__alloc_pages", "count_free_in_zone")),
+    ])
+    text = render_series(chained, "html")
+    assert "<h2>Hotspots</h2>" in text and "<svg" in text and "http" not in text
+    assert text.index("__alloc_pages") < text.index("count_free_in_zone</text>")
 
 
 def test_series_with_no_changes():

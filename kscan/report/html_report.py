@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from html import escape
 from typing import TYPE_CHECKING
 
+from kscan.report.chains_svg import chains_svg
+
 if TYPE_CHECKING:
     from kscan.review import SeriesResult
     from kscan.series import Change, PatchResult
@@ -44,6 +46,13 @@ def render(series: SeriesResult) -> str:
         "<h2>Findings</h2>",
         _table(changes) if changes else "<p>No finding changes.</p>",
     ]
+    if series.hotspots:
+        parts.append("<h2>Hotspots</h2>")
+        parts.append(
+            "<p>Call chains to the functions the series' new findings sit in "
+            "(allocator entry point to the finding; red: the function).</p>"
+        )
+        parts.append(chains_svg(series.hotspots))
     if changes:
         parts.append("<h2>Source context</h2>")
         parts += [_context(number, change) for number, _, change in changes]
