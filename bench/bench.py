@@ -6,12 +6,17 @@ Both sides run as whole commands (interpreter start-up included on both), with t
 same files and the same number of worker processes, alternating so that machine noise
 hits both alike.  Prints every run and the medians; the ratio is median(kscan) /
 median(parse-only).  Repeats vary by +-30 % on a shared 2-core machine: quote medians.
+
+--spatch adds Coccinelle with one rule (bench/pfn_walk.cocci, KS001's core pattern) on
+the same path, when Debian's `coccinelle` package is installed; skipped otherwise.
+--warm adds kscan with its facts cache filled (the cold runs use --no-cache).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -31,7 +36,9 @@ def timed(cmd: list[str], cwd: Path) -> float:
     done = subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     seconds = time.perf_counter() - start
     if done.returncode not in (0, 1):
-        sys.exit(f"bench: {' '.join(cmd)} failed ({done.returncode}): {done.stderr.decode()[-500:]}")
+        sys.exit(
+            f"bench: {' '.join(cmd)} failed ({done.returncode}): {done.stderr.decode()[-500:]}"
+        )
     return seconds
 
 
@@ -41,6 +48,8 @@ def main() -> None:
     ap.add_argument("--path", default="mm", help="what to scan, relative to the tree")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--jobs", type=int, default=default_jobs())
+    ap.add_argument("--spatch", action="store_true", help="also time spatch (one rule)")
+    ap.add_argument("--warm", action="store_true", help="also time kscan with a warm cache")
     ap.add_argument("kscan_args", nargs="*", help="extra kscan arguments (after --)")
     args = ap.parse_args()
     if args.tree is None or not (args.tree / "Makefile").is_file():
@@ -50,19 +59,56 @@ def main() -> None:
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as listing:
         listing.write("\n".join(str(f.path) for f in files))
     baseline = [sys.executable, str(HERE / "parse_only.py"), "--jobs", str(args.jobs), listing.name]
-    kscan = [sys.executable, "-m", "kscan", args.path, "-q", "--jobs", str(args.jobs), *args.kscan_args]
+    kscan = [
+        sys.executable,
+        "-m",
+        "kscan",
+        args.path,
+        "-q",
+        "--jobs",
+        str(args.jobs),
+        *args.kscan_args,
+    ]
+    commands = {"parse-only": baseline, "kscan": [*kscan, "--no-cache"]}
+    if args.warm:
+        commands["kscan-warm"] = kscan
+        timed(kscan, tree)  # fill the cache
+    if args.spatch:
+        spatch = shutil.which("spatch")
+        if spatch is None:
+            print("spatch not installed (apt-get install coccinelle): skipping it")
+        else:
+            commands["spatch"] = [
+                spatch,
+                "--sp-file",
+                str(HERE / "pfn_walk.cocci"),
+                "--dir",
+                args.path,
+                "-j",
+                str(args.jobs),
+                "--very-quiet",
+            ]
     size = sum(f.path.stat().st_size for f in files) / 1e6
-    print(f"{len(files)} files, {size:.1f} MB under {args.path}, {args.jobs} jobs, {args.runs} runs")
-    parse_times, kscan_times = [], []
+    print(
+        f"{len(files)} files, {size:.1f} MB under {args.path}, {args.jobs} jobs, {args.runs} runs"
+    )
+    times: dict[str, list[float]] = {name: [] for name in commands}
     try:
         for run in range(1, args.runs + 1):
-            parse_times.append(timed(baseline, tree))
-            kscan_times.append(timed(kscan, tree))
-            print(f"run {run}: parse-only {parse_times[-1]:.2f}s  kscan {kscan_times[-1]:.2f}s")
+            for name, cmd in commands.items():
+                times[name].append(timed(cmd, tree))
+            print(f"run {run}: " + "  ".join(f"{n} {t[-1]:.2f}s" for n, t in times.items()))
     finally:
         os.unlink(listing.name)
-    p, k = statistics.median(parse_times), statistics.median(kscan_times)
-    print(f"median: parse-only {p:.2f}s  kscan {k:.2f}s  ratio {k / p:.2f}x")
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    print("median: " + "  ".join(f"{n} {m:.2f}s" for n, m in medians.items()))
+    base = medians["parse-only"]
+    print(
+        "ratio to parse-only: "
+        + "  ".join(f"{n} {m / base:.2f}x" for n, m in medians.items() if n != "parse-only")
+    )
+    if "spatch" in medians:
+        print(f"spatch / kscan: {medians['spatch'] / medians['kscan']:.1f}x")
 
 
 if __name__ == "__main__":

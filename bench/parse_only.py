@@ -31,7 +31,8 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("filelist")
     args = ap.parse_args()
-    paths = open(args.filelist).read().split()
+    with open(args.filelist) as listing:
+        paths = listing.read().split()
     batches = [paths[i : i + 16] for i in range(0, len(paths), 16)]
     if args.jobs <= 1:
         total = sum(map(parse_batch, batches))
