@@ -68,6 +68,16 @@ class Walk:
 
 
 @dataclass(frozen=True, slots=True)
+class OrderAsk:
+    """The order a max-order finding lets through: `name` + `offset`, read under the
+    MAX_ORDER meaning `semantics` (the model turns it into pages and bytes)."""
+
+    name: str  # MAX_ORDER, MAX_PAGE_ORDER or NR_PAGE_ORDERS
+    offset: int
+    semantics: str
+
+
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """The allocator model's judgement of a finding under a concrete geometry."""
 
@@ -88,6 +98,7 @@ class Finding:
     source_line: str = ""
     related: tuple[Related, ...] = ()
     walk: Walk | None = None
+    order: OrderAsk | None = None
     verdict: Verdict | None = None
     properties: tuple[tuple[str, str], ...] = field(default=())
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from kscan.findings import Finding, Verdict
+from kscan.findings import Finding, OrderAsk, Verdict
 from kscan.model import (
     BREAKS,
     PRESETS,
@@ -22,6 +22,7 @@ from kscan.model import (
     ModelContext,
     presets_from_tree,
     severity_for,
+    verdict_for_order,
     verdict_for_walk,
 )
 from kscan.treeinfo import TreeInfo
@@ -43,8 +44,10 @@ def contexts(tree: TreeInfo, preset: str | None, layout: Path | None) -> list[Mo
     try:
         found = [ModelContext.for_preset(n, holes_in_zone_era=era, presets=presets) for n in names]
         if layout is not None:
-            found = [ModelContext.from_layout_file(layout, c.geometry, holes_in_zone_era=era)
-                     for c in found[:1]]
+            found = [
+                ModelContext.from_layout_file(layout, c.geometry, holes_in_zone_era=era)
+                for c in found[:1]
+            ]
     except LayoutError as err:
         raise ModelError(str(err)) from None
     except (ValueError, KeyError) as err:  # an unknown preset or memory model
@@ -55,13 +58,26 @@ def contexts(tree: TreeInfo, preset: str | None, layout: Path | None) -> list[Mo
 
 
 def judge(findings: list[Finding], models: list[ModelContext]) -> list[Finding]:
-    return [_judged(f, models) if f.walk is not None and f.verdict is None else f for f in findings]
+    return [_judged(f, models) if f.verdict is None else f for f in findings]
 
 
 def _judged(finding: Finding, models: list[ModelContext]) -> Finding:
-    verdicts = [verdict_for_walk(finding.walk, m) for m in models]
+    if finding.walk is not None:
+        verdicts = [verdict_for_walk(finding.walk, m) for m in models]
+    elif finding.order is not None:
+        verdicts = [verdict_for_order(_asked_order(finding.order, m), m) for m in models]
+    else:
+        return finding
     verdict = _combined(verdicts)
     return replace(finding, verdict=verdict, severity=severity_for(verdict, finding.severity))
+
+
+def _asked_order(ask: OrderAsk, model: ModelContext) -> int:
+    """The concrete order `name + offset` names under the finding's MAX_ORDER meaning:
+    one past the largest for NR_PAGE_ORDERS and for an exclusive MAX_ORDER."""
+    largest = model.geometry.max_page_order
+    past = ask.name == "NR_PAGE_ORDERS" or ask.semantics == "exclusive"
+    return largest + int(past) + ask.offset
 
 
 def _combined(verdicts: list[Verdict]) -> Verdict:

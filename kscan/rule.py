@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterable
 
 from kscan.facts import FileFacts
-from kscan.findings import Finding, Level, Location, Related, Walk
+from kscan.findings import Finding, Level, Location, OrderAsk, Related, Walk
 from kscan.prefilter import Needs
 from kscan.project import Project
 
@@ -53,6 +53,7 @@ class Rule:
         severity: Level | None = None,
         confidence: Level | None = None,
         walk: Walk | None = None,
+        order: OrderAsk | None = None,
         related: tuple[Related, ...] = (),
         properties: tuple[tuple[str, str], ...] = (),
     ) -> Finding:
@@ -66,6 +67,7 @@ class Rule:
             location=Location(facts.path, line, col, function),
             related=related,
             walk=walk,
+            order=order,
             properties=properties,
         )
 

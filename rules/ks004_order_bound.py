@@ -35,7 +35,7 @@ another era's meaning ("would this backport be off by one on 6.1?").
 
 import re
 
-from kscan.findings import Level
+from kscan.findings import Level, OrderAsk
 from kscan.maxorder import COUNT, MAX_ORDER_NEEDS, assigned_to, clamped, operands, uses
 from kscan.rule import Rule
 
@@ -57,9 +57,17 @@ class OrderBound(Rule):
             if what is None:
                 continue
             problem, severity = what
+            # a bound that lets an order through asks the allocator for it; one that
+            # only rejects or wastes the largest order asks for nothing
+            asks = OrderAsk(use.name, 0, meaning.semantics) if role == COUNT else None
             yield self.finding(
-                facts, use.line, use.col, use.function,
-                f"{problem}: {meaning.describe(use.name)}", severity=severity,
+                facts,
+                use.line,
+                use.col,
+                use.function,
+                f"{problem}: {meaning.describe(use.name)}",
+                severity=severity,
+                order=asks,
                 properties=(("semantics", meaning.semantics),),
             )
 
@@ -70,8 +78,7 @@ class OrderBound(Rule):
             if ops.normalised_op == "<=" and ops.about_an_order:
                 return f"`{use.parent}` accepts order {name}, which does not exist", Level.HIGH
             if ops.normalised_op == ">" and ops.about_an_order:
-                return (f"`{use.parent}` as the too-big test lets order {name} through",
-                        Level.HIGH)
+                return (f"`{use.parent}` as the too-big test lets order {name} through", Level.HIGH)
             if ops.op == "<<" and not ops.name_left and _MASK_SHIFT.fullmatch(ops.other):
                 return f"`{use.parent}` builds a mask with bit {name} set", Level.HIGH
             return None
@@ -95,8 +102,10 @@ class OrderBound(Rule):
         if ops.name_left and ops.op == "-" and ops.other == "1":
             if _compared_as_next_order(use):
                 return None
-            return (f"`{use.parent}` used as the largest order wastes order {name} (benign)",
-                    Level.LOW)
+            return (
+                f"`{use.parent}` used as the largest order wastes order {name} (benign)",
+                Level.LOW,
+            )
         return None
 
 

@@ -21,7 +21,7 @@ Fix: `PAGE_SIZE << (MAX_ORDER - 1)` before 6.4; `PAGE_SIZE << MAX_PAGE_ORDER` af
 
 import re
 
-from kscan.findings import Level
+from kscan.findings import Level, OrderAsk
 from kscan.maxorder import COUNT, MAX_ORDER_NEEDS, defines, operands, uses
 from kscan.rule import Rule
 
@@ -40,18 +40,26 @@ class BlockSize(Rule):
         for facts, use, meaning, role in uses(project):
             if role == COUNT and _shifted_by(use):
                 yield self.finding(
-                    facts, use.line, use.col, use.function,
+                    facts,
+                    use.line,
+                    use.col,
+                    use.function,
                     f"`{_shift_text(use)}` is twice the largest block: "
                     f"{meaning.describe(use.name)}",
+                    order=OrderAsk(use.name, 0, meaning.semantics),
                     properties=(("semantics", meaning.semantics),),
                 )
         for facts, define, meaning in defines(project):
             for name in _shift_names(define.value):
                 if meaning.role(name) == COUNT:
                     yield self.finding(
-                        facts, define.line, 1, None,
+                        facts,
+                        define.line,
+                        1,
+                        None,
                         f"#define {define.name} shifts by {name}, twice the largest block: "
                         f"{meaning.describe(name)}",
+                        order=OrderAsk(name, 0, meaning.semantics),
                         properties=(("semantics", meaning.semantics),),
                     )
 

@@ -58,3 +58,15 @@ def test_zone_span_walk_outranks_caller_range():
     by_function = {f.location.function: f for f in findings if f.rule_id == "KS001"}
     assert by_function["count_reserved"].severity == Level.HIGH
     assert by_function["mark_range"].severity == Level.MEDIUM
+
+
+def test_max_order_findings_get_concrete_sizes_from_the_model():
+    """An order past the largest, judged in pages and bytes on a modelled geometry."""
+    result = scan(Options(paths=[str(FIXTURES / "tree-6.1")], jobs=1, model_preset="x86_64"))
+    asks = [f for f in result.result.findings if f.order is not None]
+    assert asks and all(f.verdict.kind == "breaks" for f in asks)
+    assert all("asks for order 11 (8 MiB); the largest buddy block here is order 10 (4 MiB)"
+               in f.verdict.reason for f in asks)
+    newer = scan(Options(paths=[str(FIXTURES / "tree-6.12")], jobs=1, model_preset="x86_64"))
+    misses = [f for f in newer.result.findings if f.rule_id == "KS006"]
+    assert misses and all(f.verdict is None for f in misses)  # missing an order asks for none
