@@ -2,10 +2,11 @@
 
 Patches come from files (git format-patch output, plain diffs) or mbox files, or
 from a range of commits.  They are applied with `git apply` in a throwaway copy of
-the tree: a detached git worktree holding only the files the analysis needs when the
-tree is a git repository, otherwise a temporary directory with copies of those files.
-The user's tree, index and branches are never written to, and the copy is removed
-on the way out, Ctrl-C included.
+the files the analysis needs, in a fresh temporary repository: read from git at the
+base commit (`git cat-file`, no checkout) when the tree is a git repository, copied
+otherwise.  The user's tree, index, branches and .git are never written to, none of
+the repository's hooks, filters or config run, and the copy is removed on the way
+out, Ctrl-C included.
 
 Each patch is judged by scanning the files it touches before and after applying
 it; findings are matched by fingerprint, so lines that merely move are not news.
@@ -196,9 +197,11 @@ def git_top(tree: Path) -> Path | None:
 def workspace(tree: Path, paths: Sequence[str], base: str | None = None) -> Iterator[Path]:
     """A throwaway copy of `tree` holding `paths` (where they exist) and TREE_FILES.
 
-    In a git repository it is a detached worktree at `base` (default HEAD) with only
-    those files checked out; elsewhere a temporary directory with copies.  Yields the
-    copy's root; patches apply relative to it.
+    A fresh temporary repository: in a git tree the files are read at `base` (default
+    HEAD) with `git cat-file`, elsewhere copied.  Nothing of the user's repository is
+    used beyond reading blobs (no worktree, no checkout), so none of its hooks, filters
+    or config run, and its .git is not touched.  Yields the copy's root; patches apply
+    relative to it.
     """
     git = git_top(tree) is not None
     if base is not None and not git:
@@ -216,9 +219,6 @@ def workspace(tree: Path, paths: Sequence[str], base: str | None = None) -> Iter
             yield temp
         finally:
             with _interrupts_ignored():
-                if git:
-                    _git(tree, "worktree", "remove", "--force", str(temp), check=False)
-                    _git(tree, "worktree", "prune", check=False)
                 shutil.rmtree(temp, ignore_errors=True)
 
 
@@ -231,16 +231,20 @@ def _copy(tree: Path, temp: Path, paths: Sequence[str]) -> None:
 
 
 def _checkout(tree: Path, temp: Path, paths: Sequence[str], base: str) -> None:
-    _git(tree, "worktree", "add", "--quiet", "--no-checkout", "--detach", str(temp), base)
-    present = _git(temp, "ls-tree", "-r", "--name-only", "HEAD", "--", *paths).splitlines()
-    if present:
-        _git(temp, "checkout", "--quiet", "HEAD", "--", *present)
+    """The blobs of `paths` at `base`, raw (cat-file runs no smudge filter or textconv)."""
+    commit = _git(tree, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}").strip()
+    present = _git(tree, "ls-tree", "-r", "--name-only", commit, "--", *paths).splitlines()
+    for rel in present:
+        target = temp / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(_git_bytes(tree, "cat-file", "blob", f"{commit}:{rel}"))
+    _git(temp, "init", "-q")  # so `git apply` works here, with a config of its own
 
 
 def apply(root: Path, patch: Patch) -> None:
     """Apply one patch in the copy, or say which patch, file and hunk did not apply."""
     done = subprocess.run(
-        ["git", "apply", "--check", "-"], cwd=root, input=patch.diff,
+        [*GIT, "apply", "--check", "-"], cwd=root, input=patch.diff,
         capture_output=True, text=True,
     )
     if done.returncode == 0:
@@ -264,6 +268,14 @@ def _explain(patch: Patch, stderr: str) -> str:
 
 # The tree's hooks (post-checkout runs on our checkout) and fsmonitor are its code: off.
 GIT = ("git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false")
+
+
+def _git_bytes(cwd: Path, *args: str) -> bytes:
+    done = subprocess.run([*GIT, *args], cwd=cwd, capture_output=True)
+    if done.returncode != 0:
+        message = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise SeriesError(f"git {args[0]} failed: {message[-1] if message else done.returncode}")
+    return done.stdout
 
 
 def _git(cwd: Path, *args: str, stdin: str | None = None, check: bool = True) -> str:

@@ -276,3 +276,23 @@ def test_model_preset_from_flag_and_config(repo, patches, capsys):
     (repo / ".kscan.toml").write_text('preset = "vax"\n')
     code, out, err = run(capsys, "series", *map(str, patches), "--tree", str(repo))
     assert code == 2 and out == "" and err.startswith("kscan: error: unknown preset 'vax'")
+
+
+def test_the_repositorys_filters_and_hooks_never_run(repo, patches, tmp_path, capsys):
+    """Clean/smudge filters and hooks are code from the tree: reading blobs with cat-file
+    into a fresh repository runs none of them."""
+    marker = tmp_path / "ran"
+    trap = f"sh -c 'touch {marker}; cat'"
+    git(repo, "config", "filter.trap.clean", trap)
+    git(repo, "config", "filter.trap.smudge", trap)
+    (repo / ".git" / "info").mkdir(exist_ok=True)
+    (repo / ".git" / "info" / "attributes").write_text("*.c filter=trap\n")
+    hook = repo / ".git" / "hooks" / "post-checkout"
+    hook.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    hook.chmod(0o755)
+    before = snapshot(repo)  # git status itself may run the clean filter: start afresh
+    marker.unlink(missing_ok=True)
+    code, out, _ = run(capsys, "series", *map(str, patches), "--tree", str(repo))
+    assert code == 1 and "clear_node_reserved" in out
+    assert not marker.exists()
+    assert snapshot(repo) == before
