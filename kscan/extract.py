@@ -122,6 +122,7 @@ def extract(path: str, parsed: ParsedFile) -> FileFacts:
     _add_local_facts(parsed, text, facts)
 
     facts.defines = _defines(parsed.src)
+    facts.branches = _branches(parsed.src)
     facts.name_uses = [_name_use(text, n, finder) for n in _order_name_nodes(parsed)]
     return facts
 
@@ -288,6 +289,30 @@ def _order_name_nodes(parsed: ParsedFile) -> list[ts.Node]:
         if node is not None and node.type == "identifier" and node.start_byte == match.start():
             nodes.append(node)
     return nodes
+
+
+_DIRECTIVE = re.compile(rb"^[ \t]*#[ \t]*(if|ifdef|ifndef|elif|else|endif)\b", re.M)
+
+
+def _branches(src: bytes) -> tuple[tuple[int, int, int, int], ...]:
+    """The branches of every #if ... #endif, nested ones included (unbalanced input is
+    cut off where it stops making sense)."""
+    if src.find(b"#") < 0:
+        return ()
+    out, stack, count = [], [], 0  # stack: [conditional id, branch number, branch start]
+    for match in _DIRECTIVE.finditer(src):
+        word = match.group(1)
+        if word.startswith(b"if"):
+            stack.append([count, 0, match.end()])
+            count += 1
+        elif stack:
+            cond, number, start = stack[-1]
+            out.append((cond, number, start, match.start()))
+            if word == b"endif":
+                stack.pop()
+            else:
+                stack[-1] = [cond, number + 1, match.end()]
+    return tuple(out)
 
 
 def _defines(src: bytes) -> list[Define]:

@@ -208,6 +208,14 @@ class FileFacts:
     recovered_regions: int = 0  # runaway ERROR regions re-parsed chunk by chunk
     bodies_seen: int = 0  # column-0 `{` lines: kernel-style function bodies in the text
     not_utf8: bool = False
+    # #if/#elif/#else branches: (conditional, branch number, start byte, end byte)
+    branches: tuple[tuple[int, int, int, int], ...] = ()
+
+    def exclusive(self, a: int, b: int) -> bool:
+        """Bytes a and b sit in different branches of one #if: never compiled together."""
+        where_a = {(c, n) for c, n, start, end in self.branches if start <= a < end}
+        where_b = {(c, n) for c, n, start, end in self.branches if start <= b < end}
+        return any(c == d and n != m for c, n in where_a for d, m in where_b)
 
     @property
     def unrecovered_bodies(self) -> int:

@@ -87,7 +87,12 @@ class ContigMaxOrderAlign(Rule):
                 api = reaching.get(node)
                 if api is None:
                     continue
-                for line, col, what in _derivations(graph, facts, fn, helpers):
+                towards = [
+                    c.byte
+                    for c in fn.calls
+                    if (target := graph.resolve(facts.path, c.name)) in reaching or target in apis
+                ]
+                for line, col, what in _derivations(graph, facts, fn, helpers, towards):
                     via = " -> ".join(display(n) for n in graph.chain(node, api)) or display(api)
                     yield self.finding(
                         facts,
@@ -106,18 +111,24 @@ def _derived(use) -> bool:
     )
 
 
-def _derivations(graph, facts, fn, helpers):
+def _derivations(graph, facts, fn, helpers, towards: list[int]):
     """(line, col, description) of each MAX_ORDER-derived range quantity in fn: its own
-    uses, and calls to helpers (functions or macros) that compute one."""
+    uses, and calls to helpers (functions or macros) that compute one.  A quantity in
+    another #if branch than every call towards the API (`towards`: their bytes) is
+    never compiled with them and does not count."""
+
+    def with_a_call(byte: int) -> bool:
+        return any(not facts.exclusive(byte, call) for call in towards)
+
     seen = set()
     for use in facts.name_uses:
         mine = use.function == fn.name and fn.span.contains(use.byte)
-        if mine and _derived(use) and use.context not in seen:  # one finding per statement
-            seen.add(use.context)
+        if mine and _derived(use) and use.context not in seen and with_a_call(use.byte):
+            seen.add(use.context)  # one finding per statement
             yield use.line, use.col, f"`{use.context}` (from {use.name})"
     for call in fn.calls:
         why = helpers.get(graph.resolve(facts.path, call.name))
-        if why and call.name not in seen:
+        if why and call.name not in seen and with_a_call(call.byte):
             seen.add(call.name)
             yield call.line, call.col, f"{call.name}() (derived from {why})"
 

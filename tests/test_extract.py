@@ -86,3 +86,12 @@ def test_runaway_error_region_is_reparsed_in_chunks():
 def test_odd_identifiers_in_calls():
     facts = facts_of("void f(void) { $foo(1); caf\u00e9(2); }\n")
     assert [c.name for c in facts.functions[0].calls] == ["$foo", "caf\u00e9"]
+
+
+def test_preprocessor_branches():
+    src = "int a;\n#ifdef X\nint b;\n#if Y\nint c;\n#endif\n#else\nint d;\n#endif\nint e;\n"
+    facts = facts_of(src)
+    at = {name: src.index(f"int {name}") for name in "abcde"}
+    assert facts.exclusive(at["b"], at["d"]) and facts.exclusive(at["c"], at["d"])
+    assert not facts.exclusive(at["b"], at["c"])  # one branch, nested #if
+    assert not facts.exclusive(at["a"], at["d"]) and not facts.exclusive(at["d"], at["e"])
