@@ -109,7 +109,7 @@ class CallGraph:
 
     def nodes_named(self, name: str) -> list[str]:
         """The global node and every file's static of that name."""
-        return [n for n in self.attrs if n == name or n.endswith(f":{name}")]
+        return sorted(n for n in self.attrs if n == name or n.endswith(f":{name}"))
 
     def callers(self, node: str, depth: int | None = None) -> dict[str, int]:
         """Transitive callers of node, with their distance (1 = direct)."""

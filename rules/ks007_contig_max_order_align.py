@@ -73,11 +73,12 @@ class ContigMaxOrderAlign(Rule):
 
     def check(self, project):
         graph = project.callgraph
-        apis = [n for name in CONTIG_APIS for n in graph.nodes_named(name)]
-        reaching: dict[str, str] = {}  # function node -> the API node it reaches
+        apis = [n for name in sorted(CONTIG_APIS) for n in graph.nodes_named(name)]
+        nearest: dict[str, tuple[int, str]] = {}  # node -> (calls away, the API it reaches)
         for api in apis:
-            for node in graph.callers(api, WRAPPER_DEPTH):
-                reaching.setdefault(node, api)
+            for node, depth in graph.callers(api, WRAPPER_DEPTH).items():
+                nearest[node] = min(nearest.get(node, (depth, api)), (depth, api))
+        reaching = {node: api for node, (_, api) in nearest.items()}
         for api in apis:
             reaching.pop(api, None)  # an API's own internals are not its callers
         helpers = {n: why for n, why in _deriving(project).items() if n not in reaching}
