@@ -41,7 +41,7 @@ from functools import cache
 from importlib.util import find_spec
 from pathlib import Path
 
-SCHEMA = 1
+SCHEMA = 2  # bumped: the `checked` table
 _MAGIC = b"KSF1"
 _HEADER = struct.Struct(">4sI")  # magic, crc32 of the compressed payload
 _CHUNK = 900  # sqlite host parameters per statement
@@ -164,6 +164,8 @@ def encode(facts) -> bytes:
 
 def decode(blob: bytes | None):
     """The facts in a blob, or MISS if it is absent, truncated or corrupt."""
+    if blob == _IRRELEVANT:  # most files of a tree: skip zlib and pickle
+        return None
     if not blob or len(blob) < _HEADER.size:
         return MISS
     magic, crc = _HEADER.unpack_from(blob)
@@ -174,6 +176,9 @@ def decode(blob: bytes | None):
         return pickle.loads(zlib.decompress(payload))
     except Exception:  # a blob from a foreign pickle, whatever it raises, is a miss
         return MISS
+
+
+_IRRELEVANT = encode(None)
 
 
 # -- worker side -----------------------------------------------------------------------
@@ -262,6 +267,8 @@ class FactsCache:
                 "mtime_ns INT, ctime_ns INT, ino INT, digest TEXT)"
             )
             conn.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT)")
+            # digest + fingerprint + follow-up word set: "this content has none of them"
+            conn.execute("CREATE TABLE IF NOT EXISTS checked (key TEXT PRIMARY KEY)")
             conn.execute("COMMIT")
         return conn
 
@@ -430,10 +437,68 @@ class FactsCache:
                 # A cache holds one fact layer: another kscan version's entries go.
                 conn.execute("DELETE FROM facts WHERE substr(key, 33) != ?", (self.fingerprint,))
                 conn.execute(
+                    "DELETE FROM checked WHERE substr(key, 33, 16) != ?", (self.fingerprint,)
+                )
+                conn.execute(
                     "INSERT OR REPLACE INTO meta VALUES ('fingerprint', ?)", (self.fingerprint,)
                 )
             conn.executemany("INSERT OR REPLACE INTO facts VALUES (?, ?)", entries.items())
             conn.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)", index)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    # follow-up rounds: files the first round skipped, asked about other words
+
+    def known_digests(self, entries: Sequence[tuple[str, str]]) -> dict[str, str]:
+        """{rel: digest} for files whose stat matches the index: known without reading
+        (from this run's get_many when it saw them)."""
+        if all(path in self._known for path, _ in entries):
+            return {rel: d for path, rel in entries if (d := self._known[path][1]) is not None}
+        stats = {}
+        for path, rel in entries:
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            stats[path] = (rel, (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
+        rows = self._run(lambda conn: self._indexed(conn, list(stats)), {})
+        return {
+            stats[path][0]: digest
+            for path, (stat, digest, _) in rows.items()
+            if digest and stat == stats[path][1]
+        }
+
+    def checked(self, keys: Iterable[str]) -> set[str]:
+        """The keys (digest + words tag) already known to have none of the words."""
+        keys = list(keys)
+
+        def select(conn: sqlite3.Connection) -> set[str]:
+            found = set()
+            for i in range(0, len(keys), _CHUNK):
+                chunk = [k[:32] + self.fingerprint + k[32:] for k in keys[i : i + _CHUNK]]
+                marks = ",".join("?" * len(chunk))
+                found |= {
+                    row[0]
+                    for row in conn.execute(
+                        f"SELECT key FROM checked WHERE key IN ({marks})", chunk
+                    )
+                }
+            return {k[:32] + k[48:] for k in found}
+
+        return self._run(select, set())
+
+    def mark_checked(self, keys: Iterable[str]) -> None:
+        rows = [(k[:32] + self.fingerprint + k[32:],) for k in keys]
+        if rows:
+            self._run(lambda conn: self._insert_checked(conn, rows), None)
+
+    def _insert_checked(self, conn: sqlite3.Connection, rows: list[tuple[str]]) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany("INSERT OR IGNORE INTO checked VALUES (?)", rows)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:

@@ -109,7 +109,14 @@ class CallGraph:
 
     def nodes_named(self, name: str) -> list[str]:
         """The global node and every file's static of that name."""
-        return sorted(n for n in self.attrs if n == name or n.endswith(f":{name}"))
+        return self._by_name.get(name, [])
+
+    @cached_property
+    def _by_name(self) -> dict[str, list[str]]:
+        index: dict[str, list[str]] = {}
+        for node in sorted(self.attrs):
+            index.setdefault(display(node), []).append(node)
+        return index
 
     def callers(self, node: str, depth: int | None = None) -> dict[str, int]:
         """Transitive callers of node, with their distance (1 = direct)."""

@@ -84,7 +84,7 @@ def scan(options: Options, progress: Progress | None = None) -> Scan:
     rules = selected_rules(options)
     project = Project(facts, tree, frozenset(options.extra_validity_checks))
     if prefilter is not None:
-        _follow(project, rules, files, options.jobs)
+        _follow(project, rules, files, options.jobs, cache)
     warnings += [f"{p.path}: {p.reason}" for p in problems]
     if options.graph_scope == "tree" and tree.root is not None:
         project.graph_files = _tree_graph_files(tree.root, files, options.jobs, cache)
@@ -114,7 +114,7 @@ def _prefilter() -> Prefilter:
 _FOLLOW_ROUNDS = 4
 
 
-def _follow(project: Project, rules: list[Rule], files: list[SourceFile], jobs: int) -> None:
+def _follow(project: Project, rules: list[Rule], files: list[SourceFile], jobs: int, cache) -> None:
     """Rounds of parsing the skipped files that the rules' context asks for (validity
     helpers, contig-API wrappers), until a round adds nothing.  Unreadable and binary
     files were reported by the first round already."""
@@ -125,11 +125,31 @@ def _follow(project: Project, rules: list[Rule], files: list[SourceFile], jobs: 
         skipped = [f for f in files if f.rel not in parsed]
         if not wanted or not skipped:
             return
-        unit = partial(facts_for, prefilter=Prefilter(wanted))
-        more, _ = _collect(parse_all(skipped, jobs, unit=unit))
+        more = _follow_round(skipped, Prefilter(wanted), jobs, cache)
         if not more:
             return
         project.add_files(more)
+
+
+def _follow_round(skipped: list[SourceFile], prefilter: Prefilter, jobs: int, cache):
+    """The skipped files that meet `prefilter`.  With a cache, content already found not
+    to (digest from the stat index + the prefilter's tag) is not read again, and what is
+    found is kept as facts."""
+    if cache is None:
+        return _collect(parse_all(skipped, jobs, unit=partial(facts_for, prefilter=prefilter)))[0]
+    digests = cache.known_digests([(str(f.path), f.rel) for f in skipped])
+    done = cache.checked(d + prefilter.tag for d in digests.values())
+    todo = [f for f in skipped if digests.get(f.rel, "") + prefilter.tag not in done]
+    cache.close()  # no sqlite connection across the workers' fork
+    results = list(parse_all(todo, jobs, unit=partial(keyed_facts, prefilter=prefilter)))
+    found = [
+        (str(f.path), digest, r)
+        for f, (digest, r) in zip(todo, results, strict=True)
+        if isinstance(r, FileFacts)
+    ]
+    cache.put_many(found)
+    cache.mark_checked(d + prefilter.tag for d, r in results if d and r is None)
+    return [facts for _, _, facts in found]
 
 
 def _unasked(wanted: list[Needs], asked: set[tuple]) -> list[Needs]:

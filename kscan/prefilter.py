@@ -14,8 +14,10 @@ stem); only files that contain a stem get the exact test.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 # Every prefilter word contains one of these; keep the list short (one scan each).
 STEMS = (
@@ -81,6 +83,12 @@ class Prefilter:
             stem: [(n, tuple(w for w in n.groups[0] if stem in w)) for n in self.wanted]
             for stem in self.stems
         }
+
+    @cached_property
+    def tag(self) -> str:
+        """16 hex digits naming what this prefilter asks (the cache remembers misses)."""
+        text = repr(sorted((n.groups, n.in_path) for n in self.wanted)) + str(self.everything)
+        return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
     def wants(self, src: bytes, path: str = "") -> bool:
         if self.everything:
