@@ -157,7 +157,7 @@ def _unasked(wanted: list[Needs], asked: set[tuple]) -> list[Needs]:
     an earlier round passed over can only qualify now through a new word."""
     out = []
     for need in wanted:
-        rest = (need.groups[1:], need.in_path)
+        rest = (need.groups[1:], need.path_words)
         words = tuple(w for w in need.groups[0] if (w, rest) not in asked)
         asked.update((w, rest) for w in words)
         if words:

@@ -38,27 +38,31 @@ STEMS = (
 
 @dataclass(frozen=True, slots=True)
 class Needs:
-    """A file qualifies when every group has a word in it (in its bytes, or, for groups
-    marked `in_path`, in its path too: `mm/hugetlb.c` is hugetlb code by its name)."""
+    """A file qualifies when every group has a word in its bytes, or the group's
+    `path_words` one in its path (`mm/cma.c` is CMA code by its name)."""
 
     groups: tuple[tuple[bytes, ...], ...]
-    in_path: tuple[bool, ...] = ()
+    path_words: tuple[tuple[bytes, ...], ...] = ()
 
     def met(self, src: bytes, path: bytes = b"", first: tuple[bytes, ...] | None = None) -> bool:
         """`first`: test only these words of the first group (the caller knows the rest
         cannot be there)."""
         groups = self.groups if first is None else (first, *self.groups[1:])
         for i, group in enumerate(groups):
-            by_path = i < len(self.in_path) and self.in_path[i]
-            if not any((by_path and word in path) or src.find(word) >= 0 for word in group):
+            by_path = self.path_words[i] if i < len(self.path_words) else ()
+            if not any(word in path for word in by_path) and not any(
+                src.find(word) >= 0 for word in group
+            ):
                 return False
         return True
 
 
-def needs(*groups: Iterable[bytes | str], path_group: int | None = None) -> Needs:
-    """`needs(A, B)`: a word of A and a word of B; group `path_group` may match the path."""
+def needs(*groups: Iterable[bytes | str], path_words: Iterable[bytes | str] = ()) -> Needs:
+    """`needs(A, B)`: a word of A and a word of B; `path_words` in the file's path
+    stand in for the first group."""
     words = tuple(tuple(_bytes(w) for w in group) for group in groups)
-    return Needs(words, tuple(i == path_group for i in range(len(words))))
+    in_path = tuple(_bytes(w) for w in path_words)
+    return Needs(words, (in_path,) if in_path else ())
 
 
 def _bytes(word: bytes | str) -> bytes:
@@ -76,6 +80,10 @@ class Prefilter:
         # words that share no stem (a follow-up round's function names) screen themselves
         unstemmed = sorted(w for w in first_groups if not any(s in w for s in STEMS))
         self.stems = (*(s for s in STEMS if any(s in w for w in first_groups)), *unstemmed)
+        # words a path may hold screen themselves too
+        self.stems += tuple(
+            sorted({w for n in self.wanted for g in n.path_words for w in g} - set(self.stems))
+        )
         # stem -> the needs whose first group it can open, with just those words: a word
         # can only be in a file if its stem is (a generated 24 MB header that says ORDER
         # must not be searched for every word of every rule)
@@ -87,7 +95,7 @@ class Prefilter:
     @cached_property
     def tag(self) -> str:
         """16 hex digits naming what this prefilter asks (the cache remembers misses)."""
-        text = repr(sorted((n.groups, n.in_path) for n in self.wanted)) + str(self.everything)
+        text = repr(sorted((n.groups, n.path_words) for n in self.wanted)) + str(self.everything)
         return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
     def wants(self, src: bytes, path: str = "") -> bool:
@@ -95,9 +103,13 @@ class Prefilter:
             return True
         where = path.encode()
         for stem in self.stems:
-            if stem not in where and src.find(stem) < 0:
+            by_path = stem in where
+            if not by_path and src.find(stem) < 0:
                 continue
             for need, words in self.by_stem[stem]:
                 if words and need.met(src, where, first=words):
+                    return True
+                opens_by_path = by_path and need.path_words and stem in need.path_words[0]
+                if opens_by_path and need.met(src, where):
                     return True
         return False

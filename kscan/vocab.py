@@ -87,8 +87,11 @@ GIGANTIC_WORDS = (
 FOLIO_WORDS = ("folio_nr_pages", "folio_size", "folio_order", "compound_nr", "compound_order")
 CONTIG_COUNT_WORDS = ("nr_pages", "count", "nr")
 COUNT_WORDS = (*FOLIO_WORDS, *CONTIG_COUNT_WORDS)
-# Code that holds folios or ranges beyond MAX_ORDER (matched on file path and function).
-CONTIG_CONTEXT_WORDS = ("cma", "contig", "gigantic", "hugetlb")
+# Code that holds folios or ranges beyond MAX_ORDER: hugetlb, CMA, contig-range code,
+# told by its function names (underscore-delimited tokens, so that "contiguous" or
+# "dma" do not count) or its file's path.
+CONTIG_FUNCTION_WORDS = ("cma_", "_cma", "contig_", "_contig", "hugetlb", "gigantic")
+CONTIG_PATH_WORDS = ("cma", "contig", "hugetlb", "gigantic")
 
 
 def _words(words) -> re.Pattern[str]:
@@ -98,7 +101,13 @@ def _words(words) -> re.Pattern[str]:
 GIGANTIC_COUNTS = _words(GIGANTIC_WORDS)
 FOLIO_COUNTS = _words(FOLIO_WORDS)
 CONTIG_COUNTS = re.compile("|".join(rf"\b{w}\b" for w in CONTIG_COUNT_WORDS))
-CONTIG_CONTEXT = _words(CONTIG_CONTEXT_WORDS)
+
+
+def contig_context(path: str, function: str) -> bool:
+    return any(w in function for w in CONTIG_FUNCTION_WORDS) or any(
+        w in path for w in CONTIG_PATH_WORDS
+    )
+
 
 IDENT = re.compile(r"[A-Za-z_]\w*")
 

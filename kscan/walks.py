@@ -47,7 +47,8 @@ class PfnWalkRule(Rule):
             for name in project.validity_checks - VALIDITY_CHECKS
             if project.callable_elsewhere(name)
         }
-        return needs(sorted(found), [b"pfn"]) if found else None
+        # every helper takes a PFN: one scan for "pfn" first, names only where it is
+        return needs([b"pfn"], sorted(found)) if found else None
 
 
 UNIT_STEPS = {("++", "1"), ("--", "1"), ("+=", "1"), ("-=", "1")}

@@ -31,13 +31,14 @@ from kscan.findings import Level, Walk
 from kscan.prefilter import needs
 from kscan.rule import Rule
 from kscan.vocab import (
-    CONTIG_CONTEXT,
-    CONTIG_CONTEXT_WORDS,
     CONTIG_COUNTS,
+    CONTIG_FUNCTION_WORDS,
+    CONTIG_PATH_WORDS,
     COUNT_WORDS,
     FOLIO_COUNTS,
     GIGANTIC_COUNTS,
     GIGANTIC_WORDS,
+    contig_context,
     identifiers,
 )
 from kscan.walks import unit_step_vars
@@ -53,7 +54,7 @@ class PageWalkCrossSection(Rule):
     confidence = Level.MEDIUM
     needs = (
         needs(GIGANTIC_WORDS, _STRUCT_PAGE),
-        needs(CONTIG_CONTEXT_WORDS, COUNT_WORDS, _STRUCT_PAGE, path_group=0),
+        needs(CONTIG_FUNCTION_WORDS, COUNT_WORDS, _STRUCT_PAGE, path_words=CONTIG_PATH_WORDS),
     )
 
     def check(self, project):
@@ -88,7 +89,7 @@ def _reach(count: str, cond: str, path: str, function: str):
     """(what, walk extent, confidence) when the count can exceed a section, else None."""
     if match := GIGANTIC_COUNTS.search(count):
         return match.group(), "huge-page", Level.HIGH
-    if not CONTIG_CONTEXT.search(f"{path} {function}"):
+    if not contig_context(path, function):
         return None  # only hugetlb, CMA and contig code hold folios/ranges beyond MAX_ORDER
     if match := FOLIO_COUNTS.search(count):
         return match.group(), "huge-page", Level.MEDIUM
