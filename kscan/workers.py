@@ -98,11 +98,26 @@ def parse_all(
             yield unit(*item)
             advance(1)
         return
-    batches = [items[i : i + _BATCH] for i in range(0, len(items), _BATCH)]
+    # Largest files first, in small batches, so that no worker is left with the big
+    # ones at the end (on mm/ a few files are most of the work); then input order.
+    order = sorted(range(len(items)), key=lambda i: -_size(items[i][0]))
+    size = max(1, min(_BATCH, len(items) // (jobs * 32)))
+    batches = [order[k : k + size] for k in range(0, len(order), size)]
+    results: list = [None] * len(items)
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        for result in pool.map(partial(_batch, unit=unit), batches):
-            yield from result
+        done = pool.map(partial(_batch, unit=unit), [[items[i] for i in b] for b in batches])
+        for batch, result in zip(batches, done, strict=True):
+            for i, value in zip(batch, result, strict=True):
+                results[i] = value
             advance(len(result))
+    yield from results
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
 
 
 def default_jobs() -> int:
