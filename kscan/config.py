@@ -80,7 +80,7 @@ def _parse(path: Path, data: dict) -> Config:
         lists[key] = tuple(_rule_id(path, key, rule) for rule in lists[key])
     severity = data.get("severity", {})
     if not isinstance(data.get("preset", ""), str):
-        raise ConfigError(f"{path}: preset must be a string such as \"arm64-4k\"")
+        raise ConfigError(f'{path}: preset must be a string such as "arm64-4k"')
     if not isinstance(severity, dict):
         raise ConfigError(f"{path}: [severity] must be a table of rule = level")
     return Config(

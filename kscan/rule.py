@@ -79,5 +79,6 @@ def rule_info(rule: Rule):
     """Plain metadata for reporters, which never import rules."""
     from kscan.report import RuleInfo
 
-    return RuleInfo(rule.id, rule.name, rule.family, rule.severity, rule.confidence,
-                    rule.summary, rule.doc)
+    return RuleInfo(
+        rule.id, rule.name, rule.family, rule.severity, rule.confidence, rule.summary, rule.doc
+    )

@@ -151,8 +151,10 @@ def parse_patch(name: str, subject: str, text: str) -> Patch:
                 paths.add(_safe_path(name, raw))
         path = _safe_path(name, patched.path)
         for hunk in patched:
-            header = f"@@ -{hunk.source_start},{hunk.source_length} " \
-                     f"+{hunk.target_start},{hunk.target_length} @@"
+            header = (
+                f"@@ -{hunk.source_start},{hunk.source_length} "
+                f"+{hunk.target_start},{hunk.target_length} @@"
+            )
             if hunk.section_header:
                 header += " " + hunk.section_header
             lines = tuple(
@@ -186,7 +188,8 @@ def git_top(tree: Path) -> Path | None:
     """
     done = subprocess.run(
         ["git", "-C", str(tree), "rev-parse", "--show-toplevel"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     if done.returncode != 0 or Path(done.stdout.strip()).resolve() != tree.resolve():
         return None
@@ -244,8 +247,11 @@ def _checkout(tree: Path, temp: Path, paths: Sequence[str], base: str) -> None:
 def apply(root: Path, patch: Patch) -> None:
     """Apply one patch in the copy, or say which patch, file and hunk did not apply."""
     done = subprocess.run(
-        [*GIT, "apply", "--check", "-"], cwd=root, input=patch.diff,
-        capture_output=True, text=True,
+        [*GIT, "apply", "--check", "-"],
+        cwd=root,
+        input=patch.diff,
+        capture_output=True,
+        text=True,
     )
     if done.returncode == 0:
         _git(root, "apply", "-", stdin=patch.diff)
@@ -280,7 +286,11 @@ def _git_bytes(cwd: Path, *args: str) -> bytes:
 
 def _git(cwd: Path, *args: str, stdin: str | None = None, check: bool = True) -> str:
     done = subprocess.run(
-        [*GIT, *args], cwd=cwd, input=stdin, capture_output=True, text=True,
+        [*GIT, *args],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
     )
     if check and done.returncode != 0:
         message = done.stderr.strip().splitlines()
@@ -329,7 +339,7 @@ def commit_range(tree: Path, spec: str) -> tuple[str, list[Patch]]:
     for commit in commits:
         subject = _git(tree, "log", "-1", "--format=%s", commit).strip()
         diff = _git(tree, "diff-tree", "-p", "--binary", "--full-index", f"{commit}^", commit)
-        patches.append(parse_patch(f"{commit[:12]} (\"{subject}\")", subject, diff))
+        patches.append(parse_patch(f'{commit[:12]} ("{subject}")', subject, diff))
     if not patches:
         raise SeriesError(f"no commits in {spec}")
     return base, patches

@@ -53,7 +53,10 @@ class PerOrderArray(Rule):
             else:
                 continue
             yield self.finding(
-                facts, use.line, use.col, use.function,
+                facts,
+                use.line,
+                use.col,
+                use.function,
                 f"{message}: {meaning.describe(use.name)}; use NR_PAGE_ORDERS",
                 properties=(("semantics", meaning.semantics),),
             )

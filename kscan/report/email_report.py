@@ -59,8 +59,12 @@ def _removed(change: Change) -> str:
     loc = finding.location
     where = f"{loc.function}() in {loc.path}" if loc.function else loc.path
     lines = [*_quoted(change)]
-    lines.append(_wrap(f"Thanks, this removes a {finding.rule_id} {finding.rule_name} finding "
-                       f"in {where}: {_sentence(finding.message)}"))
+    lines.append(
+        _wrap(
+            f"Thanks, this removes a {finding.rule_id} {finding.rule_name} finding "
+            f"in {where}: {_sentence(finding.message)}"
+        )
+    )
     return "\n".join(lines)
 
 
