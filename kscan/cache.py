@@ -260,16 +260,15 @@ class FactsCache:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")  # WAL: durable enough, never corrupt
         if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'files'").fetchone():
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("CREATE TABLE IF NOT EXISTS facts (key TEXT PRIMARY KEY, blob BLOB)")
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INT, "
-                "mtime_ns INT, ctime_ns INT, ino INT, digest TEXT)"
-            )
-            conn.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT)")
-            # digest + fingerprint + follow-up word set: "this content has none of them"
-            conn.execute("CREATE TABLE IF NOT EXISTS checked (key TEXT PRIMARY KEY)")
-            conn.execute("COMMIT")
+            with _transaction(conn):
+                conn.execute("CREATE TABLE IF NOT EXISTS facts (key TEXT PRIMARY KEY, blob BLOB)")
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INT, "
+                    "mtime_ns INT, ctime_ns INT, ino INT, digest TEXT)"
+                )
+                conn.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT)")
+                # digest + fingerprint + follow-up word set: "this content has none of them"
+                conn.execute("CREATE TABLE IF NOT EXISTS checked (key TEXT PRIMARY KEY)")
         return conn
 
     def _drop_connection(self) -> None:
@@ -430,8 +429,7 @@ class FactsCache:
         self._run(lambda conn: self._write(conn, entries, index), None)
 
     def _write(self, conn: sqlite3.Connection, entries: dict[str, bytes], index: list) -> None:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _transaction(conn):
             old = conn.execute("SELECT value FROM meta WHERE name = 'fingerprint'").fetchone()
             if old is None or old[0] != self.fingerprint:
                 # A cache holds one fact layer: another kscan version's entries go.
@@ -444,11 +442,6 @@ class FactsCache:
                 )
             conn.executemany("INSERT OR REPLACE INTO facts VALUES (?, ?)", entries.items())
             conn.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)", index)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
 
     # follow-up rounds: files the first round skipped, asked about other words
 
@@ -496,14 +489,8 @@ class FactsCache:
             self._run(lambda conn: self._insert_checked(conn, rows), None)
 
     def _insert_checked(self, conn: sqlite3.Connection, rows: list[tuple[str]]) -> None:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _transaction(conn):
             conn.executemany("INSERT OR IGNORE INTO checked VALUES (?)", rows)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
 
     # the pipeline's entry point
 
@@ -528,6 +515,19 @@ class FactsCache:
         for _, rel in items:
             value = found[rel]
             yield fresh[rel] if value is MISS else value
+
+
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction, taken at once (BEGIN IMMEDIATE): all of it or none."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def _placed(facts, rel: str):
