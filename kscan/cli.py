@@ -50,10 +50,6 @@ NoCacheOpt = Annotated[
 ]
 
 
-class UsageError(Exception):
-    """A one-line error about the user's input."""
-
-
 def fail(message: str) -> typer.Exit:
     stderr.print(f"kscan: error: {message}", markup=False, highlight=False)
     return typer.Exit(EXIT_USAGE)

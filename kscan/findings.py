@@ -7,7 +7,7 @@ related locations, the model verdict), so reporters never look at rules or facts
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import IntEnum
 
 
@@ -108,9 +108,6 @@ class Finding:
         text = " ".join(self.source_line.split())
         key = "\0".join((self.rule_id, self.location.path, self.location.function or "", text))
         return hashlib.sha256(key.encode()).hexdigest()[:32]
-
-    def with_verdict(self, verdict: Verdict, severity: Level | None = None) -> Finding:
-        return replace(self, verdict=verdict, severity=severity or self.severity)
 
     def sort_key(self) -> tuple:
         return (self.location.path, self.location.line, self.location.col, self.rule_id)
