@@ -182,7 +182,7 @@ def test_612_callers_of_alloc_contig_range_match_grep():
     paths = [os.path.join(KERNEL_612, p) for p in ("mm", "drivers/virtio", "include/linux")]
     graph = scan(Options(paths=paths, select=["KS007"])).project.callgraph
     callees = ("alloc_contig_range", "alloc_contig_range_noprof")
-    sites = {(site.path, site.line) for (caller, callee), site in graph.sites.items()
+    sites = {tuple(graph.site(caller, callee)) for caller, callee in graph.sites
              if callee in callees and graph.is_function(caller)}
     grep = subprocess.run(
         ["grep", "-rnE", r"\balloc_contig_range(_noprof)?\(", "mm", "drivers/virtio"],
