@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
-# Every prefilter word contains one of these; keep the list short (one scan each).
+# The rules' words each contain one of these; keep the list short (one scan each).
 STEMS = (
     b"pfn",
     b"ORDER",
@@ -32,7 +32,6 @@ STEMS = (
     b"offline_pages",
     b"_section",
     b"map_memory",
-    b"NULL",
 )
 
 
