@@ -47,7 +47,7 @@ _HEADER = struct.Struct(">4sI")  # magic, crc32 of the compressed payload
 _CHUNK = 900  # sqlite host parameters per statement
 _RACY_SECONDS = 2.0  # an mtime this recent is not trusted for the stat index
 _BUSY_MS = 30_000
-_FACT_MODULES = ("parse", "extract", "facts", "vocab", "workers", "prefilter")
+_FACT_MODULES = ("parse", "bodies", "extract", "facts", "vocab", "workers", "prefilter")
 
 
 class _Miss:
@@ -71,12 +71,13 @@ def db_path() -> Path:
 
 
 @cache
-def fact_layer_fingerprint() -> str:
-    """What the facts depend on besides the file: computed once per process."""
+def fact_layer_fingerprint(every_body: bool = False) -> str:
+    """What the facts depend on besides the file: computed once per process.
+    `every_body`: facts of runs that parse every function body (--no-prefilter)."""
     h = hashlib.blake2b(digest_size=8)
     from kscan import __version__
 
-    h.update(__version__.encode())
+    h.update(__version__.encode() + (b" every-body" if every_body else b""))
     kscan_dir = Path(__file__).parent
     sources = [kscan_dir / f"{name}.py" for name in _FACT_MODULES]
     rules = find_spec("kscan.rules")
@@ -184,7 +185,7 @@ _IRRELEVANT = encode(None)
 # -- worker side -----------------------------------------------------------------------
 
 
-def keyed_facts(path: str, rel: str, prefilter=None):
+def keyed_facts(path: str, rel: str, prefilter=None, bodies=None):
     """The worker's unit with a cache: (blake2b of the bytes parsed, facts_for's result)."""
     from kscan.workers import Problem, facts_from_bytes, read_source
 
@@ -192,7 +193,7 @@ def keyed_facts(path: str, rel: str, prefilter=None):
         raw = read_source(path)
     except OSError as err:
         return None, Problem(rel, f"cannot read: {err.strerror or err}")
-    return _digest(raw), facts_from_bytes(raw, rel, prefilter)
+    return _digest(raw), facts_from_bytes(raw, rel, prefilter, bodies)
 
 
 def _digest(raw: bytes) -> str:
@@ -212,10 +213,10 @@ _Stat = tuple[int, int, int, int]  # size, mtime_ns, ctime_ns, ino
 class FactsCache:
     """One scan's view of the store; open() it, get_many, put_many, close."""
 
-    def __init__(self, path: Path, warn: Callable[[str], None]):
+    def __init__(self, path: Path, warn: Callable[[str], None], every_body: bool = False):
         self.path = path
         self.warn = warn
-        self.fingerprint = fact_layer_fingerprint()
+        self.fingerprint = fact_layer_fingerprint(every_body)
         self.disabled = False
         self.stats = {"hits": 0, "misses": 0, "read": 0}
         self._conn: sqlite3.Connection | None = None
@@ -225,9 +226,9 @@ class FactsCache:
     # connection handling
 
     @classmethod
-    def open(cls, warn: Callable[[str], None]) -> FactsCache | None:
+    def open(cls, warn: Callable[[str], None], every_body: bool = False) -> FactsCache | None:
         """The cache, or None (after one warning) if it cannot be used."""
-        cache = cls(db_path(), warn)
+        cache = cls(db_path(), warn, every_body)
         try:
             cache._connect()
         except CacheError as err:

@@ -78,16 +78,18 @@ def scan(options: Options, progress: Progress | None = None) -> Scan:
     files, warnings = discover(options.paths, tree.root, options.excludes)
     warnings = list(tree.notes) + warnings
     progress.start(len(files))
-    cache = FactsCache.open(warnings.append) if options.cache else None
+    every_body = not options.prefilter
+    cache = FactsCache.open(warnings.append, every_body) if options.cache else None
     prefilter = _prefilter() if options.prefilter else None
-    facts, problems = _collect(_parse(files, options.jobs, progress.advance, cache, prefilter))
+    parsed = _parse(files, options.jobs, progress.advance, cache, prefilter, prefilter)
+    facts, problems = _collect(parsed)
     rules = selected_rules(options)
     project = Project(facts, tree, frozenset(options.extra_validity_checks))
     if prefilter is not None:
-        _follow(project, rules, files, options.jobs, cache)
+        _follow(project, rules, files, options.jobs, cache, prefilter)
     warnings += [f"{p.path}: {p.reason}" for p in problems]
     if options.graph_scope == "tree" and tree.root is not None:
-        project.graph_files = _tree_graph_files(tree.root, files, options.jobs, cache)
+        project.graph_files = _tree_graph_files(tree.root, files, options.jobs, cache, prefilter)
     findings = _run_rules(rules, project, warnings)
     findings = judge(_with_source_lines(findings, files), models)
     stats = _stats(len(files), project.files, problems, time.perf_counter() - started)
@@ -114,7 +116,9 @@ def _prefilter() -> Prefilter:
 _FOLLOW_ROUNDS = 4
 
 
-def _follow(project: Project, rules: list[Rule], files: list[SourceFile], jobs: int, cache) -> None:
+def _follow(
+    project: Project, rules: list[Rule], files: list[SourceFile], jobs: int, cache, base
+) -> None:
     """Rounds of parsing the skipped files that the rules' context asks for (validity
     helpers, contig-API wrappers), until a round adds nothing.  Unreadable and binary
     files were reported by the first round already."""
@@ -125,23 +129,25 @@ def _follow(project: Project, rules: list[Rule], files: list[SourceFile], jobs: 
         skipped = [f for f in files if f.rel not in parsed]
         if not wanted or not skipped:
             return
-        more = _follow_round(skipped, Prefilter(wanted), jobs, cache)
+        more = _follow_round(skipped, Prefilter(wanted), jobs, cache, base)
         if not more:
             return
         project.add_files(more)
 
 
-def _follow_round(skipped: list[SourceFile], prefilter: Prefilter, jobs: int, cache):
-    """The skipped files that meet `prefilter`.  With a cache, content already found not
-    to (digest from the stat index + the prefilter's tag) is not read again, and what is
-    found is kept as facts."""
+def _follow_round(skipped: list[SourceFile], prefilter: Prefilter, jobs: int, cache, base):
+    """The skipped files that meet `prefilter`, parsed as the first round would (`base`
+    chooses the bodies).  With a cache, content already found not to (digest from the
+    stat index + the prefilter's tag) is not read again, and what is found is kept as
+    facts."""
+    unit = partial(keyed_facts if cache else facts_for, prefilter=prefilter, bodies=base)
     if cache is None:
-        return _collect(parse_all(skipped, jobs, unit=partial(facts_for, prefilter=prefilter)))[0]
+        return _collect(parse_all(skipped, jobs, unit=unit))[0]
     digests = cache.known_digests([(str(f.path), f.rel) for f in skipped])
     done = cache.checked(d + prefilter.tag for d in digests.values())
     todo = [f for f in skipped if digests.get(f.rel, "") + prefilter.tag not in done]
     cache.close()  # no sqlite connection across the workers' fork
-    results = list(parse_all(todo, jobs, unit=partial(keyed_facts, prefilter=prefilter)))
+    results = list(parse_all(todo, jobs, unit=unit))
     found = [
         (str(f.path), digest, r)
         for f, (digest, r) in zip(todo, results, strict=True)
@@ -165,27 +171,30 @@ def _unasked(wanted: list[Needs], asked: set[tuple]) -> list[Needs]:
     return out
 
 
-def _parse(files: list[SourceFile], jobs: int, advance=lambda n: None, cache=None, prefilter=None):
-    """parse_all, through the facts cache when there is one."""
+def _parse(files, jobs: int, advance=lambda n: None, cache=None, prefilter=None, bodies=None):
+    """parse_all, through the facts cache when there is one.  `prefilter` picks the
+    files, `bodies` the function bodies to parse (None: all)."""
     if cache is None:
-        return parse_all(files, jobs, advance, unit=partial(facts_for, prefilter=prefilter))
+        unit = partial(facts_for, prefilter=prefilter, bodies=bodies)
+        return parse_all(files, jobs, advance, unit=unit)
 
     def parse(missing: list[tuple[str, str]]):
         sources = [SourceFile(Path(path), rel) for path, rel in missing]
-        return parse_all(sources, jobs, advance, unit=partial(keyed_facts, prefilter=prefilter))
+        unit = partial(keyed_facts, prefilter=prefilter, bodies=bodies)
+        return parse_all(sources, jobs, advance, unit=unit)
 
     return cache.parse_all([(str(f.path), f.rel) for f in files], parse, advance)
 
 
 def _tree_graph_files(
-    root: Path, scanned: list[SourceFile], jobs: int, cache: FactsCache | None = None
+    root: Path, scanned: list[SourceFile], jobs: int, cache: FactsCache | None, bodies
 ) -> list[FileFacts]:
     """Facts of the files outside the scanned paths that call into the contig APIs."""
     candidates = tree_sources(root, {f.rel for f in scanned})
 
     def parse(items: list[tuple[str, str]]) -> list[FileFacts]:
         sources = [SourceFile(Path(path), rel) for path, rel in items]
-        return _collect(_parse(sources, jobs, cache=cache))[0]
+        return _collect(_parse(sources, jobs, cache=cache, bodies=bodies))[0]
 
     return graph_files(candidates, set(CONTIG_APIS), parse)
 

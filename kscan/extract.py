@@ -13,11 +13,12 @@ Loop of kind "macro" (see _macro_loops).
 from __future__ import annotations
 
 import bisect
-import itertools
 import re
+from sys import intern
 
 import tree_sitter as ts
 
+from kscan.bodies import calls_in
 from kscan.facts import (
     Assign,
     Call,
@@ -111,7 +112,7 @@ def extract(path: str, parsed: ParsedFile) -> FileFacts:
     facts.has_errors = any(root.has_error for root in parsed.roots())
 
     fn_nodes, fake_fn_nodes = _split_function_nodes(captures.get("function", ()))
-    calls = _calls(text, captures.get("call", ()))
+    calls = _calls(text, captures.get("call", ()), parsed.bodies)
     facts.functions = _functions(text, fn_nodes, calls)
     finder = _FunctionFinder(facts.functions)
 
@@ -160,20 +161,34 @@ def _split_function_nodes(nodes: list[ts.Node]) -> tuple[list[ts.Node], list[ts.
 
 def _functions(text: _Text, nodes: list[ts.Node], calls: list[Call]) -> list[Function]:
     nodes = sorted(nodes, key=lambda n: n.start_byte)
-    call_bytes = [c.byte for c in calls]
-    functions = []
-    for i, node in enumerate(nodes):
-        lo = bisect.bisect_left(call_bytes, node.start_byte)
-        hi = bisect.bisect_left(call_bytes, node.end_byte)
-        own = calls[lo:hi]
-        end = node.end_byte
-        nested = list(
-            itertools.takewhile(lambda n, end=end: n.start_byte < end, nodes[i + 1 : i + 64])
-        )
-        if nested:  # a runaway recovery nested real functions: calls go to the innermost
-            own = [c for c in own if not any(n.start_byte <= c.byte < n.end_byte for n in nested)]
-        functions.append(_function(text, node, tuple(own)))
-    return functions
+    own: list[list[Call]] = [[] for _ in nodes]
+    for call, i in zip(calls, _innermost(nodes, [c.byte for c in calls]), strict=True):
+        if i is not None:
+            own[i].append(call)
+    return [_function(text, node, tuple(mine)) for node, mine in zip(nodes, own, strict=True)]
+
+
+def _innermost(nodes: list[ts.Node], offsets: list[int]) -> list[int | None]:
+    """For each sorted offset, the index of the innermost node holding it.  Nodes are
+    sorted by start and nest (a runaway recovery can nest hundreds of real functions
+    in one body): one sweep with a stack of the open ones."""
+    out: list[int | None] = []
+    stack: list[int] = []
+    following = 0
+    for offset in offsets:
+        while following < len(nodes) and nodes[following].start_byte <= offset:
+            _close_before(nodes, stack, nodes[following].start_byte)
+            stack.append(following)
+            following += 1
+        _close_before(nodes, stack, offset)
+        out.append(stack[-1] if stack else None)
+    return out
+
+
+def _close_before(nodes: list[ts.Node], stack: list[int], offset: int) -> None:
+    """Drop the open nodes that end at or before offset."""
+    while stack and nodes[stack[-1]].end_byte <= offset:
+        stack.pop()
 
 
 _STATIC = re.compile(rb"\bstatic\b")
@@ -227,13 +242,21 @@ class _FunctionFinder:
     def __init__(self, functions: list[Function]):
         self.functions = functions
         self.starts = [f.span.start_byte for f in functions]
+        self.parents: list[int | None] = []  # the enclosing function of each
+        stack: list[int] = []
+        for i, fn in enumerate(functions):
+            while stack and functions[stack[-1]].span.end_byte <= fn.span.start_byte:
+                stack.pop()
+            self.parents.append(stack[-1] if stack else None)
+            stack.append(i)
 
     def index_at(self, byte: int) -> int | None:
-        i = bisect.bisect_right(self.starts, byte) - 1
-        # the innermost candidate starts last; an enclosing one can only start earlier
-        for j in range(i, max(-1, i - 64), -1):
-            if self.functions[j].span.contains(byte):
-                return j
+        # the last function to start before byte, else the innermost that encloses it
+        i: int | None = bisect.bisect_right(self.starts, byte) - 1
+        while i is not None and i >= 0:
+            if self.functions[i].span.contains(byte):
+                return i
+            i = self.parents[i]
         return None
 
     def name_at(self, byte: int) -> str | None:
@@ -256,24 +279,35 @@ def _name_end(src: bytes, call: ts.Node) -> int:
     return call.child_by_field_name("function").end_byte
 
 
-def _calls(text: _Text, nodes: list[ts.Node]) -> list[Call]:
-    """A call node starts with its callee's name: read it from the bytes, not the tree
-    (node navigation such as next_sibling costs more than everything else here)."""
+def _calls(text: _Text, nodes: list[ts.Node], bodies: list[tuple[int, int]]) -> list[Call]:
+    """Calls in kernel-style bodies are read from the bytes (kscan/bodies.py), whether
+    the parser saw the body or not, so skipping one never changes its calls.  Others
+    come from the tree: a call node starts with its callee's name, read from the bytes
+    too (node navigation such as next_sibling costs more than everything else here)."""
     src = text.src
     calls = []
+    body_starts = [open_ for open_, _ in bodies]
     for node in nodes:
         start = node.start_byte
+        i = bisect.bisect_left(body_starts, start) - 1
+        if i >= 0 and start < bodies[i][1]:
+            continue  # inside a body: read from the bytes below
         name_end = _name_end(src, node)
         row, col = node.start_point
         calls.append(
             Call(
-                src[start:name_end].decode("utf-8", "replace"),
+                intern(src[start:name_end].decode("utf-8", "replace")),
                 src[name_end : node.end_byte].decode("utf-8", "replace").strip(),
                 row + 1,
                 col + 1,
                 start,
             )
         )
+    line, counted = 1, 0
+    for open_, close in bodies:  # in order: count lines from one body to the next
+        line += src.count(b"\n", counted, open_)
+        counted = open_
+        calls += calls_in(src, open_ + 1, close, line)
     calls.sort(key=lambda c: c.byte)
     return calls
 

@@ -10,15 +10,21 @@ Two repairs, both measured on real trees (see shared/reference/treesitter-on-ker
   swallow the rest of a file into one ERROR node.  Such a region is parsed again in
   chunks split at column-0 `}` lines, each chunk through `included_ranges` so its
   positions are still those of the file.
+
+Function bodies no rule can use (kscan/bodies.py) are left out of the parse the same
+way: the parser sees `{}` and every position stays exact.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import tree_sitter as ts
 import tree_sitter_c as tsc
+
+from kscan.bodies import column0_bodies, skippable
 
 LANGUAGE = ts.Language(tsc.language())
 
@@ -121,19 +127,28 @@ _RUNAWAY_MIN_BYTES = 2048
 _CLOSING_BRACE = re.compile(rb"^}[^\n]*\n", re.M)
 
 
-def blank_attributes(src: bytes) -> bytes:
-    """Replace attribute macros by spaces of the same length (newlines kept)."""
+def blank_attributes(src: bytes, skipped: list[tuple[int, int]] = ()) -> bytes:
+    """Replace attribute macros by spaces of the same length (newlines kept), except in
+    the skipped ranges, which the parser never sees."""
     out = None
-    for match in _ATTRIBUTE_RE.finditer(src):
-        start, end = match.span()
-        if start and (src[start - 1 : start].isalnum() or src[start - 1] == 0x5F):
-            continue  # inside a longer identifier
-        if src[max(0, start - 7) : start] == b"define ":
-            continue  # `#define __init ...`: blanking would redefine the next token
-        if out is None:
-            out = bytearray(src)
-        out[start:end] = re.sub(rb"[^\n]", b" ", src[start:end])
+    pos = 0
+    for start, end in [*skipped, (len(src), len(src))]:
+        for match in _ATTRIBUTE_RE.finditer(src, pos, start):
+            out = _blank(src, match, out)
+        pos = end
     return bytes(out) if out is not None else src
+
+
+def _blank(src: bytes, match: re.Match[bytes], out: bytearray | None) -> bytearray | None:
+    start, end = match.span()
+    if start and (src[start - 1 : start].isalnum() or src[start - 1] == 0x5F):
+        return out  # inside a longer identifier
+    if src[max(0, start - 7) : start] == b"define ":
+        return out  # `#define __init ...`: blanking would redefine the next token
+    if out is None:
+        out = bytearray(src)
+    out[start:end] = re.sub(rb"[^\n]", b" ", src[start:end])
+    return out
 
 
 @dataclass(slots=True)
@@ -142,6 +157,8 @@ class ParsedFile:
 
     src: bytes
     tree: ts.Tree
+    bodies: list[tuple[int, int]] = field(default_factory=list)  # kernel-style bodies: { and }
+    skipped: list[tuple[int, int]] = field(default_factory=list)  # body interiors not parsed
     lost: list[tuple[int, int]] = field(default_factory=list)  # byte ranges to ignore in `tree`
     chunks: list[ts.Tree] = field(default_factory=list)  # trees covering those ranges
 
@@ -156,13 +173,19 @@ def new_parser() -> ts.Parser:
     return ts.Parser(LANGUAGE)
 
 
-def parse(parser: ts.Parser, raw: bytes) -> ParsedFile:
-    src = blank_attributes(raw)
-    parser.included_ranges = []
-    parsed = ParsedFile(src, parser.parse(src))
+def parse(
+    parser: ts.Parser, raw: bytes, wanted: Callable[[bytes], bool] | None = None
+) -> ParsedFile:
+    """`wanted(text)`: whether a kernel-style body (with the text before it) can matter;
+    the others are left out (see kscan/bodies.py).  None: parse every body."""
+    bodies = column0_bodies(raw)
+    skipped = skippable(raw, bodies, wanted) if wanted is not None else []
+    src = blank_attributes(raw, skipped)
+    parser.included_ranges = _ranges(src, 0, len(src), skipped) if skipped else []
+    parsed = ParsedFile(src, parser.parse(src), bodies, skipped)
     for start, end in _runaway_regions(parsed.tree.root_node, src):
         parsed.lost.append((start, end))
-        parsed.chunks.extend(_parse_chunks(parser, src, start, end))
+        parsed.chunks.extend(_parse_chunks(parser, src, start, end, skipped))
     parser.included_ranges = []
     return parsed
 
@@ -179,11 +202,13 @@ def _runaway_regions(root: ts.Node, src: bytes) -> list[tuple[int, int]]:
     return regions
 
 
-def _parse_chunks(parser: ts.Parser, src: bytes, start: int, end: int) -> list[ts.Tree]:
+def _parse_chunks(parser, src: bytes, start: int, end: int, skipped) -> list[ts.Tree]:
     trees = []
     for chunk_start, chunk_end in _split_at_closing_braces(src, start, end):
-        parser.included_ranges = [_byte_range(src, chunk_start, chunk_end)]
-        trees.append(parser.parse(src))
+        ranges = _ranges(src, chunk_start, chunk_end, skipped)
+        if ranges:
+            parser.included_ranges = ranges
+            trees.append(parser.parse(src))
     return trees
 
 
@@ -193,11 +218,23 @@ def _split_at_closing_braces(src: bytes, start: int, end: int) -> list[tuple[int
     return [(a, b) for a, b in zip(edges, edges[1:], strict=False) if b > a]
 
 
-def _byte_range(src: bytes, start: int, end: int) -> ts.Range:
-    return ts.Range(_point(src, start), _point(src, end), start, end)
-
-
-def _point(src: bytes, byte: int) -> ts.Point:
-    line = src.count(b"\n", 0, byte)
-    line_start = src.rfind(b"\n", 0, byte) + 1
-    return ts.Point(line, byte - line_start)
+def _ranges(src: bytes, start: int, end: int, skipped: list[tuple[int, int]]) -> list[ts.Range]:
+    """src[start:end] without the skipped ranges, as tree-sitter ranges."""
+    kept, pos = [], start
+    for gap_start, gap_end in skipped:
+        if gap_end <= pos or gap_start >= end:
+            continue
+        if gap_start > pos:
+            kept.append((pos, gap_start))
+        pos = gap_end
+    if pos < end:
+        kept.append((pos, end))
+    ranges = []
+    row, counted = src.count(b"\n", 0, start), start
+    for a, b in kept:
+        row += src.count(b"\n", counted, a)
+        start_point = ts.Point(row, a - src.rfind(b"\n", 0, a) - 1)
+        row += src.count(b"\n", a, b)
+        counted = b
+        ranges.append(ts.Range(start_point, ts.Point(row, b - src.rfind(b"\n", 0, b) - 1), a, b))
+    return ranges

@@ -37,13 +37,13 @@ _parser = None
 
 
 def facts_for(
-    path: str, rel: str, prefilter: Prefilter | None = None
+    path: str, rel: str, prefilter: Prefilter | None = None, bodies: Prefilter | None = None
 ) -> FileFacts | Problem | None:
     try:
         raw = read_source(path)
     except OSError as err:
         return Problem(rel, f"cannot read: {err.strerror or err}")
-    return facts_from_bytes(raw, rel, prefilter)
+    return facts_from_bytes(raw, rel, prefilter, bodies)
 
 
 def read_source(path: str) -> bytes:
@@ -56,10 +56,11 @@ def read_source(path: str) -> bytes:
 
 
 def facts_from_bytes(
-    raw: bytes, rel: str, prefilter: Prefilter | None = None
+    raw: bytes, rel: str, prefilter: Prefilter | None = None, bodies: Prefilter | None = None
 ) -> FileFacts | Problem | None:
     """facts_for on bytes already read (the cache's unit hashes the same bytes).
-    None: the prefilter says no rule can use this file, so it is not parsed."""
+    None: `prefilter` says no rule can use this file, so it is not parsed.  `bodies`:
+    leave out the function bodies it does not want (kscan/bodies.py)."""
     global _parser
     if _parser is None:
         _parser = new_parser()
@@ -68,7 +69,8 @@ def facts_from_bytes(
     if prefilter is not None and not prefilter.wants(raw, rel):
         return None
     try:
-        facts = extract(rel, parse(_parser, raw))
+        wanted = partial(bodies.wants, path=rel) if bodies is not None else None
+        facts = extract(rel, parse(_parser, raw, wanted))
     except RecursionError:
         return Problem(rel, "nesting too deep to analyse, skipped")
     except Exception as err:  # one odd file must not cost a whole-tree run its results

@@ -107,7 +107,9 @@ def test_recent_mtime_is_not_trusted(tree):
 def test_fingerprint_change_is_a_miss(tree, monkeypatch):
     findings(tree)
     assert len(cache.fact_layer_fingerprint()) == 16
-    monkeypatch.setattr(cache, "fact_layer_fingerprint", lambda: "0123456789abcdef")
+    monkeypatch.setattr(
+        cache, "fact_layer_fingerprint", lambda every_body=False: "0123456789abcdef"
+    )
     assert set(lookup(tree).values()) == {MISS}
     findings(tree)  # rewrites, and drops the other fingerprint's entries
     conn = sqlite3.connect(cache.db_path())

@@ -1,0 +1,122 @@
+"""Function bodies the parser may skip, chosen from the bytes before parsing.
+
+A file that passes the prefilter is mostly functions no rule can use: in mm/ of 6.12,
+nine bodies in ten name no memmap accessor, validity check, MAX_ORDER name or contig
+API.  Parsing them costs two thirds of the parse.  So, before parsing, each
+kernel-style body (a `{` line in column 0 after a line ending in `)`, closed by the
+next `}` in column 0, braces balanced between) is tested against the same needs the
+prefilter applies to whole files, on the body plus the text since the previous body
+(the signature, its comment).  A body that meets none is left out of the parse
+(tree-sitter `included_ranges`): the function keeps its name, parameters and span,
+its body reads as `{}`, and its calls are read from the bytes here instead.
+
+What a skipped body still gives the rules is what they read of functions without a
+walk, a MAX_ORDER name or a contig API in them: calls (the call graph, validity
+helpers of helpers, checks hoisted into callers) and `return` shapes.  Anything not
+in kernel style is parsed whole.  `--no-prefilter` parses every body; tests compare
+the two runs' findings.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from sys import intern
+
+from kscan.facts import Call
+
+# Keywords and operators that look like calls in the bytes but are no call expression
+# to tree-sitter-c.
+_NOT_CALLS = (
+    b"if for while switch return sizeof typeof __typeof__ __typeof do case "
+    b"goto else _Alignof alignof __alignof__ __alignof offsetof __builtin_offsetof "
+    b"_Generic __attribute__ __attribute asm __asm__ __asm volatile __volatile__"
+).split()
+# Comments, string and character literals, preprocessor lines: no calls in them.
+_NOT_CODE = re.compile(
+    rb"/\*.*?\*/|//[^\n]*|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'"
+    rb"|^[ \t]*#(?:[^\n]*\\\n)*[^\n]*",
+    re.S | re.M,
+)
+# A callee name: not a member (`a.f(`, `a->f(`), not a keyword, then a parenthesis.
+_CALL = re.compile(
+    rb"(?<![\w.$])(?<!->)(?!(?:" + b"|".join(_NOT_CALLS) + rb")\b)([A-Za-z_]\w*)\s*\("
+)
+# Balanced parentheses, five levels deep (deeper argument lists are matched by hand).
+_ARGS = re.compile(rb"\((?:[^()]|\((?:[^()]|\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\))*\))*\)")
+
+
+def skippable(
+    src: bytes, bodies: list[tuple[int, int]], wanted: Callable[[bytes], bool]
+) -> list[tuple[int, int]]:
+    """(start, end) of the body interiors (between the braces) that are not wanted."""
+    out = []
+    previous = 0
+    for open_, close in bodies:
+        if not wanted(src[previous:close]):
+            out.append((open_ + 1, close))
+        previous = close + 1
+    return out
+
+
+def column0_bodies(src: bytes) -> list[tuple[int, int]]:
+    """(offset of `{`, offset of `}`) of each kernel-style function body."""
+    bodies = []
+    pos = 0
+    while (found := src.find(b"\n{", pos)) >= 0:
+        open_ = found + 1
+        close = src.find(b"\n}", open_)
+        if close < 0:
+            break
+        close += 1
+        pos = close
+        if _opens_a_body(src, open_) and _balanced(src, open_ + 1, close):
+            bodies.append((open_, close))
+    return bodies
+
+
+def _opens_a_body(src: bytes, open_: int) -> bool:
+    """`{` alone on its line, after a line that ends a parameter list."""
+    rest = src[open_ + 1 : open_ + 3]
+    if not (rest[:1] == b"\n" or rest == b"\r\n"):
+        return False
+    head = src[max(0, open_ - 256) : open_].rstrip()
+    return head.endswith(b")")
+
+
+def _balanced(src: bytes, start: int, end: int) -> bool:
+    return src.count(b"{", start, end) == src.count(b"}", start, end)
+
+
+def calls_in(src: bytes, start: int, end: int, line: int) -> list[Call]:
+    """The calls in src[start:end], which starts on `line`, as the parser would report
+    them: name, argument list as written, 1-based line and byte column, byte offset."""
+    code = _NOT_CODE.sub(_spaces, src[start:end])
+    calls = []
+    counted = start
+    for match in _CALL.finditer(code):
+        paren = match.end() - 1
+        byte = start + match.start()
+        line += src.count(b"\n", counted, byte)
+        counted = byte
+        args = src[start + paren : start + _args_end(code, paren)].decode("utf-8", "replace")
+        name = intern(match.group(1).decode())  # one string per name: smaller pickles
+        calls.append(Call(name, args, line, byte - src.rfind(b"\n", 0, byte), byte))
+    return calls
+
+
+def _spaces(match: re.Match[bytes]) -> bytes:
+    return b" " * (match.end() - match.start())
+
+
+def _args_end(code: bytes, paren: int) -> int:
+    """Offset just past the `)` matching the `(` at `paren` (or the end of the text)."""
+    match = _ARGS.match(code, paren)
+    if match is not None:
+        return match.end()
+    depth = 0
+    for i in range(paren, len(code)):
+        depth += {40: 1, 41: -1}.get(code[i], 0)
+        if depth == 0:
+            return i + 1
+    return len(code)

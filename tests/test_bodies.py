@@ -1,0 +1,116 @@
+"""Bodies the parser skips: which ones, and calls read from their bytes as the parser would."""
+
+from functools import partial
+from pathlib import Path
+
+import pytest
+import tree_sitter as ts
+
+from kscan.bodies import calls_in, column0_bodies, skippable
+from kscan.engine import _prefilter
+from kscan.extract import extract
+from kscan.facts import Call
+from kscan.parse import LANGUAGE, new_parser, parse
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+TRICKY = b"""\
+static int report(struct zone *zone, unsigned long nr)
+{
+\t/* lock(zone) in a comment, and "a string(with parens" */
+\tconst char *s = "call(me)";
+\tchar c = '(';
+#if defined(CONFIG_FOO) && \\
+    defined(BAR)
+\tlock(zone);
+#endif
+\tzone->ops->refresh(zone);\t/* a member call: not a call to a name */
+\tops.flush(nr);
+\tif (sizeof(long) > 4 && likely(nr))
+\t\twhile (account(zone, min(nr, (unsigned long)(PAGE_SIZE * (2 + (nr >> 1)))), s))
+\t\t\tnr--;
+\treturn helper (zone,
+\t\t       nr) + typeof_thing(c);
+}
+"""
+
+
+def wanted(path: str):
+    return partial(_prefilter().wants, path=path)
+
+
+_TREE_CALLS = ts.Query(
+    LANGUAGE, "(call_expression function: (identifier) @name arguments: (argument_list) @args)"
+)
+
+
+def tree_calls(src: bytes, start: int = 0, end: int | None = None) -> list[Call]:
+    """Calls as tree-sitter-c sees them in a whole-file parse, independently of kscan's."""
+    tree = parse(new_parser(), src).tree
+    found = []
+    for _, match in ts.QueryCursor(_TREE_CALLS).matches(tree.root_node):
+        name, args = match["name"][0], match["args"][0]
+        row, col = name.start_point
+        text = src[args.start_byte : args.end_byte].decode()
+        found.append(Call(name.text.decode(), text, row + 1, col + 1, name.start_byte))
+    end = len(src) if end is None else end
+    return sorted((c for c in found if start <= c.byte < end), key=lambda c: c.byte)
+
+
+def byte_calls(src: bytes):
+    (open_, close), *_ = column0_bodies(src)
+    return calls_in(src, open_ + 1, close, src.count(b"\n", 0, open_ + 1) + 1)
+
+
+def test_calls_from_bytes_equal_the_parsers():
+    assert byte_calls(TRICKY) == tree_calls(TRICKY)
+    names = [c.name for c in byte_calls(TRICKY)]
+    assert names == ["lock", "likely", "account", "min", "helper", "typeof_thing"]
+    assert byte_calls(TRICKY)[4].args_text == "(zone,\n\t\t       nr)"
+
+
+@pytest.mark.parametrize(
+    "path", sorted(FIXTURES.rglob("*.c")), ids=lambda p: str(p.relative_to(FIXTURES))
+)
+def test_fixture_bodies_give_the_same_calls_either_way(path):
+    """Every kernel-style body of every fixture: bytes and tree agree call for call."""
+    src = path.read_bytes()
+    facts = extract("f.c", parse(new_parser(), src))
+    for open_, close in column0_bodies(src):
+        line = src.count(b"\n", 0, open_ + 1) + 1
+        from_tree = [c for fn in facts.functions for c in fn.calls if open_ < c.byte < close]
+        assert calls_in(src, open_ + 1, close, line) == from_tree
+
+
+def test_only_kernel_style_balanced_bodies_are_candidates():
+    src = (
+        b"static struct ops table =\n{\n\t.f = f,\n};\n"  # an initializer: no `)` before
+        b"int f(int a)\n{\n\treturn a;\n}\n"
+        b"int g(int a) {\n\treturn a;\n}\n"  # brace on the signature line: not kernel style
+        b"int h(int a)\n{\n#ifdef X\n\tif (a) {\n#else\n\tif (!a) {\n#endif\n\t\ta++;\n\t}\n}\n"
+    )
+    bodies = column0_bodies(src)
+    assert [src[:o].splitlines()[-1] for o, _ in bodies] == [b"int f(int a)"]
+
+
+def test_skippable_keeps_bodies_that_name_the_rules_words():
+    src = (
+        b"static void plain(int a)\n{\n\tprint(a);\n}\n\n"
+        b"static void walker(unsigned long s, unsigned long e)\n{\n"
+        b"\tfor (; s < e; s++)\n\t\ttouch(pfn_to_page(s));\n}\n"
+    )
+    skipped = skippable(src, column0_bodies(src), wanted("mm/x.c"))
+    assert [src[a:b] for a, b in skipped] == [b"\n\tprint(a);\n"]
+
+
+def test_a_skipped_body_keeps_its_function_and_calls():
+    src = (
+        b"static void plain(int a)\n{\n\tprint(a);\n\tfor (;;)\n\t\tspin(a);\n}\n\n"
+        b"static void walker(unsigned long s, unsigned long e)\n{\n"
+        b"\tfor (; s < e; s++)\n\t\ttouch(pfn_to_page(s));\n}\n"
+    )
+    fast = extract("mm/x.c", parse(new_parser(), src, wanted("mm/x.c")))
+    full = extract("mm/x.c", parse(new_parser(), src))
+    assert fast.functions == full.functions
+    assert [lp.function for lp in fast.loops] == ["walker"]  # plain's loop was not parsed
+    assert [lp.function for lp in full.loops] == ["plain", "walker"]
