@@ -18,7 +18,8 @@ such a macro is not scanned, a defined `foo_noprof` still gets the edge `foo` ->
 Out of scope: calls through function pointers (ops tables, callbacks), calls whose
 callee is not an identifier, and anything the preprocessor decides (#ifdef branches
 are all taken).  Only the first call site of each edge is kept, (path, line), for call
-chains.
+chains.  The graph grows in place as prefilter rounds add files, and does not depend on
+the order they come in.
 
 Whole tree: rules and hotspots see the graph of the scanned paths, plus, with
 `--graph-scope tree`, the files of the rest of the tree that can call into the
@@ -73,22 +74,95 @@ class CallGraph:
     """Callers -> callees as plain adjacency sets, plus name resolution.
 
     Rules only walk callers a few levels deep, so the graph is kept as dicts (cheap to
-    build on every scan); `graph` builds the networkx view on first use, for the
-    centrality and export work of `kscan hotspots` / `kscan graph`.
+    build on every scan, and grown in place when a prefilter round adds files); `graph`
+    builds the networkx view on first use, for the centrality and export work of
+    `kscan hotspots` / `kscan graph`.
     Node attributes: kind ("function" | "macro" | "external"), files, line.
     """
 
-    def __init__(self, attrs: dict[str, dict], sites: dict[tuple[str, str], tuple[str, int]]):
-        self.attrs = attrs
-        self.sites = sites  # (caller, callee) -> first call site (path, line)
+    def __init__(self) -> None:
+        self.attrs: dict[str, dict] = {}
+        self.sites: dict[tuple[str, str], tuple[str, int]] = {}  # edge -> first call site
         self.succ: dict[str, set[str]] = {}
         self.pred: dict[str, set[str]] = {}
-        for caller, callee in sites:
-            if caller != callee:
-                self.succ.setdefault(caller, set()).add(callee)
-                self.pred.setdefault(callee, set()).add(caller)
-        for node in (*self.succ, *self.pred):
-            attrs.setdefault(node, {"kind": "external", "files": (), "line": 0})
+        self._aliases: set[tuple[str, str]] = set()  # the `_noprof` edges, see _link_noprof
+
+    def add(self, files: Iterable[FileFacts]) -> CallGraph:
+        """Add the functions, macros and calls of more files."""
+        for facts in files:
+            self._add_file(facts)
+        self._link_noprof()
+        self.__dict__.pop("graph", None)
+        self.__dict__.pop("_by_name", None)
+        return self
+
+    def _add_file(self, facts: FileFacts) -> None:
+        path = facts.path
+        statics = {fn.name for fn in facts.functions if fn.static} if path.endswith(".c") else ()
+        local = {name: f"{path}:{name}" for name in statics}
+        for fn in facts.functions:
+            node = local.get(fn.name, fn.name)
+            self._define(node, "function", path, fn.span.start_line)
+            first_line: dict[str, int] = {}
+            for call in reversed(fn.calls):  # reversed: the first site of each callee wins
+                first_line[call.name] = call.line
+            for callee, line in first_line.items():
+                self._edge(node, local.get(callee, callee), (path, line))
+        for define in facts.defines:
+            if define.params is None:
+                continue
+            node = local.get(define.name, define.name)
+            self._define(node, "macro", path, define.line)
+            for callee in _macro_calls(define.value, define.name):
+                self._edge(node, local.get(callee, callee), (path, define.line))
+
+    def _define(self, node: str, kind: str, path: str, line: int) -> None:
+        attrs = self.attrs.get(node)
+        if attrs is None or attrs["kind"] == "external":
+            self.attrs[node] = {"kind": kind, "files": (path,), "line": line}
+        elif path not in attrs["files"]:
+            # a name clash: keep the function over a same-named macro, remember every
+            # file, and the first file's line (the graph must not depend on file order)
+            attrs["files"] = tuple(sorted((*attrs["files"], path)))
+            if path == attrs["files"][0]:
+                attrs["line"] = line
+            if kind == "function":
+                attrs["kind"] = kind
+
+    def _edge(self, caller: str, callee: str, site: tuple[str, int]) -> None:
+        if (caller, callee) in self._aliases:  # a real edge replaces a `_noprof` alias
+            self._aliases.discard((caller, callee))
+            self.sites[caller, callee] = site
+            return
+        known = self.sites.get((caller, callee))
+        if known is not None:
+            if site < known:  # the first site in file order, whatever order files came in
+                self.sites[caller, callee] = site
+            return
+        self.sites[caller, callee] = site
+        if caller == callee:
+            return
+        self.succ.setdefault(caller, set()).add(callee)
+        self.pred.setdefault(callee, set()).add(caller)
+        for node in (caller, callee):
+            if node not in self.attrs:
+                self.attrs[node] = {"kind": "external", "files": (), "line": 0}
+
+    def _link_noprof(self) -> None:
+        """Memory allocation profiling's convention, for when the header with the macro
+        is not scanned: `foo` is a macro over `foo_noprof`, so `foo` -> `foo_noprof`.
+        Recomputed as files come in: a later file may define `foo` itself."""
+        for base, node in self._aliases:
+            del self.sites[base, node]
+            self.succ[base].discard(node)
+            self.pred[node].discard(base)
+        self._aliases.clear()
+        for node, attrs in list(self.attrs.items()):
+            if attrs["kind"] == "function" and node.endswith("_noprof") and ":" not in node:
+                base = node.removesuffix("_noprof")
+                if self.kind(base) == "external" and (base, node) not in self.sites:
+                    self._edge(base, node, (attrs["files"][0], attrs["line"]))
+                    self._aliases.add((base, node))
 
     @cached_property
     def graph(self) -> nx.DiGraph:
@@ -159,59 +233,7 @@ def display(node: str) -> str:
 
 
 def build(files: Iterable[FileFacts]) -> CallGraph:
-    files = list(files)
-    statics = {
-        (facts.path, fn.name)
-        for facts in files
-        if facts.path.endswith(".c")
-        for fn in facts.functions
-        if fn.static
-    }
-
-    def key(path: str, name: str) -> str:
-        return f"{path}:{name}" if (path, name) in statics else name
-
-    nodes: dict[str, dict] = {}
-    edges: dict[tuple[str, str], tuple[str, int]] = {}
-    for facts in files:
-        path = facts.path
-        for fn in facts.functions:
-            node = key(path, fn.name)
-            _define_node(nodes, node, "function", path, fn.span.start_line)
-            for call in fn.calls:
-                edge = (node, key(path, call.name))
-                if edge not in edges:
-                    edges[edge] = (path, call.line)
-        for define in facts.defines:
-            if define.params is None:
-                continue
-            node = key(path, define.name)
-            _define_node(nodes, node, "macro", path, define.line)
-            for callee in _macro_calls(define.value, define.name):
-                edges.setdefault((node, key(path, callee)), (path, define.line))
-    _link_noprof(nodes, edges)
-    return CallGraph(nodes, edges)
-
-
-def _define_node(nodes: dict[str, dict], node: str, kind: str, path: str, line: int) -> None:
-    attrs = nodes.get(node)
-    if attrs is None:
-        nodes[node] = {"kind": kind, "files": (path,), "line": line}
-    elif path not in attrs["files"]:
-        # a name clash: keep the function over a same-named macro, remember every file
-        attrs["files"] = (*attrs["files"], path)
-        if kind == "function":
-            attrs["kind"] = kind
-
-
-def _link_noprof(nodes: dict[str, dict], edges: dict[tuple[str, str], tuple[str, int]]) -> None:
-    """Memory allocation profiling's convention, for when the header with the macro is
-    not scanned: `foo` is a macro over `foo_noprof`, so `foo` -> `foo_noprof`."""
-    for node, attrs in list(nodes.items()):
-        if attrs["kind"] == "function" and node.endswith("_noprof") and ":" not in node:
-            base = node.removesuffix("_noprof")
-            if nodes.get(base, {}).get("kind", "external") == "external":
-                edges[(base, node)] = (attrs["files"][0], attrs["line"])
+    return CallGraph().add(files)
 
 
 def _macro_calls(value: str, name: str) -> set[str]:

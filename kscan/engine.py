@@ -89,7 +89,7 @@ def scan(options: Options, progress: Progress | None = None) -> Scan:
         _follow(project, rules, files, options.jobs, cache, prefilter)
     warnings += [f"{p.path}: {p.reason}" for p in problems]
     if options.graph_scope == "tree" and tree.root is not None:
-        project.graph_files = _tree_graph_files(tree.root, files, options.jobs, cache, prefilter)
+        project.add_graph_files(_tree_graph_files(tree.root, files, options.jobs, cache, prefilter))
     findings = _run_rules(rules, project, warnings)
     findings = judge(_with_source_lines(findings, files), models)
     stats = _stats(len(files), project.files, problems, time.perf_counter() - started)

@@ -33,11 +33,22 @@ class Project:
         return not defs or any(not fn.static or not f.path.endswith(".c") for f, fn in defs)
 
     def add_files(self, more: list[FileFacts]) -> None:
-        """Files a later prefilter round parsed: everything derived is computed afresh."""
+        """Files a later prefilter round parsed: the call graph grows, the rest of what
+        is derived is computed afresh."""
         self.files.extend(more)
-        for derived in ("callgraph", "functions_by_name", "validity_checks"):
+        self._grow_callgraph(more)
+        for derived in ("functions_by_name", "validity_checks"):
             self.__dict__.pop(derived, None)
         self._calls_within.clear()
+
+    def add_graph_files(self, more: list[FileFacts]) -> None:
+        """Files outside the scanned paths, for the call graph only (--graph-scope tree)."""
+        self.graph_files.extend(more)
+        self._grow_callgraph(more)
+
+    def _grow_callgraph(self, more: list[FileFacts]) -> None:
+        if "callgraph" in self.__dict__:  # else it is built from all files on first use
+            self.callgraph.add(more)
 
     def loops(self) -> Iterator[tuple[FileFacts, Loop]]:
         for facts in self.files:

@@ -68,6 +68,46 @@ def test_statics_are_per_file_and_globals_clash_into_one_node():
     assert graph.graph.nodes["flush"]["files"] == ("mm/a.c", "mm/b.c")
 
 
+def test_graph_grown_file_by_file_equals_one_built_at_once():
+    """Prefilter rounds add files to a built graph; the result must not depend on it."""
+    header = FileFacts("include/linux/gfp.h")
+    header.defines = [Define("cma_alloc", ("...",), "alloc_hooks(cma_alloc_noprof(__VA_ARGS__))", 3)]
+    cma = FileFacts("mm/cma.c", functions=[_fn("cma_alloc_noprof"), _fn("flush", ["cma_alloc"])])
+    user = FileFacts("drivers/u.c", functions=[_fn("flush", ["kick"]), _fn("u", ["flush"])])
+    at_once = build([header, cma, user])
+    grown = build([user]).add([cma]).add([header])
+    assert grown.sites == at_once.sites
+    assert grown.attrs == at_once.attrs
+    assert (grown.succ, grown.pred) == (at_once.succ, at_once.pred)
+    assert build([cma]).callers("cma_alloc_noprof") == {"cma_alloc": 1, "flush": 2}
+    assert grown.callers("cma_alloc_noprof") == {"cma_alloc": 1, "flush": 2, "u": 3}
+
+
+def test_graph_scope_tree_reaches_through_callers_outside_the_paths(tmp_path):
+    """mm/ calls a driver's wrapper of alloc_contig_range(): only the tree-wide graph
+    knows, and the wrapper comes in after the rules' own prefilter rounds."""
+    tree = tmp_path / "linux"
+    (tree / "include" / "linux").mkdir(parents=True)
+    (tree / "mm").mkdir()
+    (tree / "drivers").mkdir()
+    (tree / "Makefile").write_text((TREE_612 / "Makefile").read_text())
+    mmzone = TREE_612 / "include" / "linux" / "mmzone.h"
+    (tree / "include" / "linux" / "mmzone.h").write_text(mmzone.read_text())
+    (tree / "mm" / "user.c").write_text(
+        "int grab_block(unsigned long start)\n{\n"
+        "\tunsigned long nr = MAX_ORDER_NR_PAGES;\n\n"
+        "\treturn drv_grab(start, start + nr);\n}\n"
+    )
+    (tree / "drivers" / "grab.c").write_text(
+        "int drv_grab(unsigned long s, unsigned long e)\n{\n"
+        "\treturn alloc_contig_range(s, e, MIGRATE_MOVABLE, GFP_KERNEL);\n}\n"
+    )
+    in_paths = _findings(tree / "mm")
+    tree_wide = _findings(tree / "mm", graph_scope="tree")
+    assert not [f for f in in_paths if f.rule_id == "KS007"]
+    assert [(f.rule_id, f.location.function) for f in tree_wide] == [("KS007", "grab_block")]
+
+
 def test_header_static_inline_is_one_node_for_every_includer():
     header = FileFacts("include/linux/h.h", functions=[_fn("inl", ["cma_alloc"], static=True)])
     user = FileFacts("mm/u.c", functions=[_fn("u", ["inl"])])
