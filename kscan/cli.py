@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import os
 import sys
+from functools import cache
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from kscan import __version__, config
 from kscan.callgraph import display
@@ -35,8 +34,18 @@ app = typer.Typer(
     rich_markup_mode=None,
     help="Find memory-layout assumptions (holes, MAX_ORDER, contig ranges) in Linux mm code.",
 )
-# soft_wrap: an error or warning stays one line however narrow the terminal (or pipe).
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+@cache
+def stderr() -> Console:
+    """rich is imported when there is something to say: a clean scan never needs it.
+    soft_wrap: an error or warning stays one line however narrow the terminal (or pipe)."""
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 MODEL_PRESET_HELP = (
@@ -51,7 +60,7 @@ NoCacheOpt = Annotated[
 
 
 def fail(message: str) -> typer.Exit:
-    stderr.print(f"kscan: error: {message}", markup=False, highlight=False)
+    stderr().print(f"kscan: error: {message}", markup=False, highlight=False)
     return typer.Exit(EXIT_USAGE)
 
 
@@ -102,7 +111,10 @@ def scan_command(
     layout: Annotated[Path | None, typer.Option("--layout", help=LAYOUT_HELP)] = None,
     no_cache: NoCacheOpt = False,
     no_prefilter: Annotated[
-        bool, typer.Option("--no-prefilter", help="Parse every file, even those no rule can use.")
+        bool,
+        typer.Option(
+            "--no-prefilter", help="Parse every file and function body, even those no rule can use."
+        ),
     ] = False,
 ) -> None:
     if fmt not in FORMATS:
@@ -124,7 +136,7 @@ def scan_command(
         cache=not no_cache,
         prefilter=not no_prefilter,
     )
-    done = _run_scan(options, show_progress=not quiet and stderr.is_terminal)
+    done = _run_scan(options, show_progress=not quiet and sys.stderr.isatty())
     done.result = settle(done.result, settings)
     try:
         if new_baseline:
@@ -190,7 +202,7 @@ class _RichProgress:
 
 def _print_warnings(done: Scan, verbose: bool) -> None:
     for warning in done.result.warnings:
-        stderr.print(f"kscan: warning: {warning}", markup=False, highlight=False)
+        stderr().print(f"kscan: warning: {warning}", markup=False, highlight=False)
     if not verbose:
         return
     for facts in done.project.files:
@@ -202,7 +214,7 @@ def _print_warnings(done: Scan, verbose: bool) -> None:
                 notes.append(f"{facts.unrecovered_bodies} function bodies not recovered")
             if facts.not_utf8:
                 notes.append("not UTF-8, decoded leniently")
-            stderr.print(f"kscan: parse: {facts.path}: {', '.join(notes)}", markup=False)
+            stderr().print(f"kscan: parse: {facts.path}: {', '.join(notes)}", markup=False)
 
 
 def _write_report(done: Scan, fmt: str, output: Path | None) -> None:
@@ -351,7 +363,7 @@ def _review(
     except (SeriesError, DiscoverError, TreeInfoError) as err:
         raise fail(str(err)) from None
     except KeyboardInterrupt:
-        stderr.print("kscan: interrupted; the temporary copy was removed", markup=False)
+        stderr().print("kscan: interrupted; the temporary copy was removed", markup=False)
         raise typer.Exit(130) from None
     _write(render_series(series, fmt), output)
     raise typer.Exit(EXIT_FINDINGS if series.failed(threshold) else EXIT_CLEAN)
@@ -382,7 +394,7 @@ def _graph_scan(paths, graph_scope, semantics, jobs, no_cache=False) -> Scan:
         cache=not no_cache,
         prefilter=False,  # centrality needs every function, not only the rules' files
     )
-    return _run_scan(options, show_progress=stderr.is_terminal)
+    return _run_scan(options, show_progress=sys.stderr.isatty())
 
 
 def _hotspots(done: Scan, top: int):
@@ -401,6 +413,9 @@ def hotspots_command(
     jobs: JobsOpt = DEFAULT_JOBS,
     no_cache: NoCacheOpt = False,
 ) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     done = _graph_scan(paths, graph_scope, max_order_semantics, jobs, no_cache)
     table = Table("#", "score", "function", "file", "own", "below", "callers", "why hot", box=None)
     for i, spot in enumerate(_hotspots(done, top), 1):
@@ -475,6 +490,9 @@ def model_command(
         if max_order is not None
         else current
     )
+    from rich.console import Console
+    from rich.table import Table
+
     rows, problems = model_report(ctx)
     table = Table("", "value", "note", box=None, title=ctx.title)
     for row in rows:
@@ -568,6 +586,9 @@ def _size(n: int) -> str:
 
 @app.command("rules", help="List the rules.")
 def rules_command() -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table("id", "name", "family", "severity", "confidence", "summary", box=None)
     for rule in RULES:
         table.add_row(
@@ -605,15 +626,15 @@ def main(argv: list[str] | None = None) -> None:
     try:
         status = app(args, prog_name="kscan", standalone_mode=False)
     except typer.TyperException as err:  # bad usage: one line, like our own errors
-        stderr.print(f"kscan: error: {err.format_message()}", markup=False, highlight=False)
+        stderr().print(f"kscan: error: {err.format_message()}", markup=False, highlight=False)
         sys.exit(EXIT_USAGE)
     except (KeyboardInterrupt, typer.Abort):
-        stderr.print("kscan: interrupted", markup=False)
+        stderr().print("kscan: interrupted", markup=False)
         sys.exit(130)
     except Exception as err:
         if os.environ.get("KSCAN_DEBUG"):
             raise
-        stderr.print(
+        stderr().print(
             f"kscan: internal error: {type(err).__name__}: {err} "
             "(set KSCAN_DEBUG=1 for the traceback, and please report it)",
             markup=False,

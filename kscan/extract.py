@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from functools import cache
 from sys import intern
 
 import tree_sitter as ts
@@ -47,19 +48,14 @@ _STATEMENT_END = ("_statement", "declaration", "init_declarator", "field_declara
 
 # Every pattern costs a walk over the whole tree in C (~0.2 s for mm/), so this query
 # holds only what needs the tree; #defines come from a byte regex, ERRORs from has_error.
-_FILE_QUERY = ts.Query(
-    LANGUAGE,
-    """
+_FILE_QUERY = """
     (function_definition) @function
     (call_expression function: (identifier) arguments: (argument_list)) @call
     [(for_statement) (while_statement) (do_statement)] @loop
-    """,
-)
+    """
 _DEFINE = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+(\w+)(\([^)\n]*\))?((?:[^\n]*\\\n)*[^\n]*)", re.M)
 
-_LOOP_QUERY = ts.Query(
-    LANGUAGE,
-    """
+_LOOP_QUERY = """
     (if_statement) @if
     (conditional_expression) @ternary
     (continue_statement) @continue
@@ -71,18 +67,20 @@ _LOOP_QUERY = ts.Query(
     (init_declarator value: (call_expression)) @init_call
     (binary_expression operator: "+") @plus
     (subscript_expression) @subscript
-    """,
-)
-
-_LOCALS_QUERY = ts.Query(
-    LANGUAGE,
     """
+
+_LOCALS_QUERY = """
     (declaration type: (struct_specifier name: (type_identifier) @struct)) @decl
     (parameter_declaration type: (struct_specifier name: (type_identifier) @struct)) @decl
     (init_declarator declarator: (_) @var value: (_) @value)
     (assignment_expression left: (identifier) @var operator: "=" right: (_) @value)
-    """,
-)
+    """
+
+
+@cache
+def _query(source: str) -> ts.Query:
+    """Compiled on first use: only workers parse, and a warm run parses nothing."""
+    return ts.Query(LANGUAGE, source)
 
 
 class _Text:
@@ -131,7 +129,7 @@ def extract(path: str, parsed: ParsedFile) -> FileFacts:
 def _capture_all(parsed: ParsedFile) -> dict[str, list[ts.Node]]:
     merged: dict[str, list[ts.Node]] = {}
     for i, root in enumerate(parsed.roots()):
-        for name, nodes in ts.QueryCursor(_FILE_QUERY).captures(root).items():
+        for name, nodes in ts.QueryCursor(_query(_FILE_QUERY)).captures(root).items():
             if i == 0 and parsed.lost:
                 nodes = [n for n in nodes if not parsed.in_lost_region(n.start_byte)]
             merged.setdefault(name, []).extend(nodes)
@@ -518,7 +516,7 @@ class _LoopDetail:
             if loop.body.start_byte <= lp.span.start_byte and lp.span.end_byte <= loop.body.end_byte
         ]
         root = _root_for(parsed, loop.span.start_byte)
-        cursor = ts.QueryCursor(_LOOP_QUERY)
+        cursor = ts.QueryCursor(_query(_LOOP_QUERY))
         cursor.set_byte_range(loop.span.start_byte, loop.span.end_byte)
         self.captures = cursor.captures(root)
 
@@ -738,7 +736,7 @@ def _add_local_facts(parsed: ParsedFile, text: _Text, facts: FileFacts) -> None:
     for i, fn in enumerate(facts.functions):
         if fn.name not in wanted:
             continue
-        cursor = ts.QueryCursor(_LOCALS_QUERY)
+        cursor = ts.QueryCursor(_query(_LOCALS_QUERY))
         cursor.set_byte_range(fn.span.start_byte, fn.span.end_byte)
         pointers: dict[str, str] = {}
         values: list[tuple[str, str]] = []

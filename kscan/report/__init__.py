@@ -8,24 +8,29 @@ so a report can be rebuilt from saved findings alone.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from importlib import import_module
 from typing import TYPE_CHECKING
 
 from kscan.findings import Finding, Level
-from kscan.report import (
-    email_report,
-    html_report,
-    json_report,
-    markdown_report,
-    sarif,
-    series_text,
-    text,
-)
 
 if TYPE_CHECKING:
     from kscan.review import SeriesResult
 
-FORMATS = ("text", "json", "sarif")
-SERIES_FORMATS = ("text", "email", "markdown", "sarif", "html")
+# format -> (module in kscan.report, function); a run imports only the one it writes
+_RENDERERS = {
+    "text": ("text", "render"),
+    "json": ("json_report", "render"),
+    "sarif": ("sarif", "render"),
+}
+_SERIES_RENDERERS = {
+    "text": ("series_text", "render_text"),
+    "email": ("email_report", "render"),
+    "markdown": ("markdown_report", "render"),
+    "sarif": ("series_text", "render_sarif"),
+    "html": ("html_report", "render"),
+}
+FORMATS = tuple(_RENDERERS)
+SERIES_FORMATS = tuple(_SERIES_RENDERERS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,24 +86,20 @@ class ScanResult:
 
 def render(result: ScanResult, fmt: str, *, color: bool) -> str:
     """The whole report as one string; color only affects the text format."""
+    if fmt not in _RENDERERS:
+        raise ValueError(f"unknown format {fmt!r} ({', '.join(FORMATS)})")
     if fmt == "text":
-        return text.render(result, color=color)
-    if fmt == "json":
-        return json_report.render(result)
-    if fmt == "sarif":
-        return sarif.render(result)
-    raise ValueError(f"unknown format {fmt!r} ({', '.join(FORMATS)})")
+        return _renderer(_RENDERERS[fmt])(result, color=color)
+    return _renderer(_RENDERERS[fmt])(result)
 
 
 def render_series(series: SeriesResult, fmt: str) -> str:
     """A `kscan series`/`kscan diff` report: what each patch adds and removes."""
-    renderers = {
-        "text": series_text.render_text,
-        "email": email_report.render,
-        "markdown": markdown_report.render,
-        "sarif": series_text.render_sarif,
-        "html": html_report.render,
-    }
-    if fmt not in renderers:
+    if fmt not in _SERIES_RENDERERS:
         raise ValueError(f"unknown format {fmt!r} ({', '.join(SERIES_FORMATS)})")
-    return renderers[fmt](series)
+    return _renderer(_SERIES_RENDERERS[fmt])(series)
+
+
+def _renderer(where: tuple[str, str]):
+    module, function = where
+    return getattr(import_module(f"kscan.report.{module}"), function)
