@@ -295,7 +295,7 @@ def _calls(text: _Text, nodes: list[ts.Node], bodies: list[tuple[int, int]]) -> 
         calls.append(
             Call(
                 intern(src[start:name_end].decode("utf-8", "replace")),
-                src[name_end : node.end_byte].decode("utf-8", "replace").strip(),
+                intern(src[name_end : node.end_byte].decode("utf-8", "replace").strip()),
                 row + 1,
                 col + 1,
                 start,
