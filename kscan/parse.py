@@ -25,85 +25,9 @@ import tree_sitter as ts
 import tree_sitter_c as tsc
 
 from kscan.bodies import column0_bodies, skippable
+from kscan.vocab import ATTRIBUTES_WITH_ARGS, BARE_ATTRIBUTES
 
 LANGUAGE = ts.Language(tsc.language())
-
-_BARE_ATTRIBUTES = [
-    "__init",
-    "__meminit",
-    "__init_memblock",
-    "__initdata_memblock",
-    "__init_or_module",
-    "__ref",
-    "__refdata",
-    "__must_check",
-    "__read_mostly",
-    "__ro_after_init",
-    "__initdata",
-    "__initconst",
-    "__meminitdata",
-    "__meminitconst",
-    "__exit",
-    "__exitdata",
-    "__always_inline",
-    "noinline",
-    "__noinline",
-    "__cold",
-    "__hot",
-    "notrace",
-    "__maybe_unused",
-    "__always_unused",
-    "__used",
-    "__weak",
-    "__sched",
-    "__latent_entropy",
-    "__user",
-    "__percpu",
-    "__iomem",
-    "__rcu",
-    "__force",
-    "__bitwise",
-    "__kernel",
-    "__safe",
-    "__private",
-    "__noreturn",
-    "__visible",
-    "asmlinkage",
-    "__cpuidle",
-    "noinstr",
-    "__flatten",
-    "__pure",
-    "__malloc",
-    "__nocfi",
-    "__noclone",
-    "__no_sanitize_address",
-    "__cacheline_aligned",
-    "__cacheline_aligned_in_smp",
-    "____cacheline_aligned",
-    "____cacheline_aligned_in_smp",
-    "__page_aligned_bss",
-    "__page_aligned_data",
-    "__packed",
-    "__nostackprotector",
-    "__init_refok",
-    "__always_used",
-]
-_ATTRIBUTES_WITH_ARGS = [
-    "__section",
-    "__aligned",
-    "__printf",
-    "__scanf",
-    "__acquires",
-    "__releases",
-    "__must_hold",
-    "__cond_acquires",
-    "__alloc_size",
-    "__counted_by",
-    "__guarded_by",
-    "__assume_aligned",
-    "__diag_ignore",
-    "__nonstring",
-]
 
 
 def _attribute_pattern() -> re.Pattern[bytes]:
@@ -113,9 +37,9 @@ def _attribute_pattern() -> re.Pattern[bytes]:
         names = sorted(names, key=len, reverse=True)
         return b"|".join(re.escape(n.removeprefix("__").encode()) for n in names)
 
-    underscored = [n for n in _BARE_ATTRIBUTES if n.startswith("__")]
-    plain = [n for n in _BARE_ATTRIBUTES if not n.startswith("__")]
-    with_args = rb"(?:" + alternation(_ATTRIBUTES_WITH_ARGS) + rb")\s*\((?:[^()\n]|\([^()\n]*\))*\)"
+    underscored = [n for n in BARE_ATTRIBUTES if n.startswith("__")]
+    plain = [n for n in BARE_ATTRIBUTES if not n.startswith("__")]
+    with_args = rb"(?:" + alternation(ATTRIBUTES_WITH_ARGS) + rb")\s*\((?:[^()\n]|\([^()\n]*\))*\)"
     bare = rb"(?:" + alternation(underscored) + rb")\b"
     return re.compile(
         rb"__(?:" + with_args + rb"|" + bare + rb")|(?:" + alternation(plain) + rb")\b"

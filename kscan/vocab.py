@@ -1,4 +1,5 @@
-"""Kernel vocabulary shared by the rules: what checks validity, what touches memmap.
+"""Kernel vocabulary shared by the fact layer and the rules: what checks validity, what
+touches memmap, which macros are attributes.
 
 Names only; which local helpers also validate is decided from their bodies
 (see Project.validity_helpers), not listed here.
@@ -151,3 +152,83 @@ ALLOCATOR_ENTRIES = frozenset(
         "__free_one_page",
     }
 )
+
+
+# Attribute and annotation macros, where C has no room for an identifier: the parser
+# never sees them (kscan/parse.py), and `__acquires(x)` is no call (kscan/bodies.py).
+BARE_ATTRIBUTES = [
+    "__init",
+    "__meminit",
+    "__init_memblock",
+    "__initdata_memblock",
+    "__init_or_module",
+    "__ref",
+    "__refdata",
+    "__must_check",
+    "__read_mostly",
+    "__ro_after_init",
+    "__initdata",
+    "__initconst",
+    "__meminitdata",
+    "__meminitconst",
+    "__exit",
+    "__exitdata",
+    "__always_inline",
+    "noinline",
+    "__noinline",
+    "__cold",
+    "__hot",
+    "notrace",
+    "__maybe_unused",
+    "__always_unused",
+    "__used",
+    "__weak",
+    "__sched",
+    "__latent_entropy",
+    "__user",
+    "__percpu",
+    "__iomem",
+    "__rcu",
+    "__force",
+    "__bitwise",
+    "__kernel",
+    "__safe",
+    "__private",
+    "__noreturn",
+    "__visible",
+    "asmlinkage",
+    "__cpuidle",
+    "noinstr",
+    "__flatten",
+    "__pure",
+    "__malloc",
+    "__nocfi",
+    "__noclone",
+    "__no_sanitize_address",
+    "__cacheline_aligned",
+    "__cacheline_aligned_in_smp",
+    "____cacheline_aligned",
+    "____cacheline_aligned_in_smp",
+    "__page_aligned_bss",
+    "__page_aligned_data",
+    "__packed",
+    "__nostackprotector",
+    "__init_refok",
+    "__always_used",
+]
+ATTRIBUTES_WITH_ARGS = [
+    "__section",
+    "__aligned",
+    "__printf",
+    "__scanf",
+    "__acquires",
+    "__releases",
+    "__must_hold",
+    "__cond_acquires",
+    "__alloc_size",
+    "__counted_by",
+    "__guarded_by",
+    "__assume_aligned",
+    "__diag_ignore",
+    "__nonstring",
+]

@@ -44,6 +44,10 @@ _TREE_CALLS = ts.Query(
 )
 
 
+def fast_skipped(src: bytes):
+    return skippable(src, column0_bodies(src), wanted("mm/x.c"))
+
+
 def tree_calls(src: bytes, start: int = 0, end: int | None = None) -> list[Call]:
     """Calls as tree-sitter-c sees them in a whole-file parse, independently of kscan's."""
     tree = parse(new_parser(), src).tree
@@ -105,12 +109,14 @@ def test_skippable_keeps_bodies_that_name_the_rules_words():
 
 def test_a_skipped_body_keeps_its_function_and_calls():
     src = (
-        b"static void plain(int a)\n{\n\tprint(a);\n\tfor (;;)\n\t\tspin(a);\n}\n\n"
+        b"static void plain(int a)\n{\n\tu8 buf[8] __aligned(8);\n\n\tprint(a);\n"
+        b"\tfor (;;)\n\t\tspin(a, __builtin_offsetof(struct s, f));\n}\n\n"
         b"static void walker(unsigned long s, unsigned long e)\n{\n"
         b"\tfor (; s < e; s++)\n\t\ttouch(pfn_to_page(s));\n}\n"
     )
     fast = extract("mm/x.c", parse(new_parser(), src, wanted("mm/x.c")))
     full = extract("mm/x.c", parse(new_parser(), src))
+    assert fast.functions[0].body.start_byte in {start - 1 for start, _ in fast_skipped(src)}
     assert fast.functions == full.functions
     assert [lp.function for lp in fast.loops] == ["walker"]  # plain's loop was not parsed
     assert [lp.function for lp in full.loops] == ["plain", "walker"]

@@ -71,7 +71,8 @@ def test_statics_are_per_file_and_globals_clash_into_one_node():
 def test_graph_grown_file_by_file_equals_one_built_at_once():
     """Prefilter rounds add files to a built graph; the result must not depend on it."""
     header = FileFacts("include/linux/gfp.h")
-    header.defines = [Define("cma_alloc", ("...",), "alloc_hooks(cma_alloc_noprof(__VA_ARGS__))", 3)]
+    alias = "alloc_hooks(cma_alloc_noprof(__VA_ARGS__))"
+    header.defines = [Define("cma_alloc", ("...",), alias, 3)]
     cma = FileFacts("mm/cma.c", functions=[_fn("cma_alloc_noprof"), _fn("flush", ["cma_alloc"])])
     user = FileFacts("drivers/u.c", functions=[_fn("flush", ["kick"]), _fn("u", ["flush"])])
     at_once = build([header, cma, user])
