@@ -86,6 +86,7 @@ class CallGraph:
         self.succ: dict[str, set[str]] = {}
         self.pred: dict[str, set[str]] = {}
         self._aliases: set[tuple[str, str]] = set()  # the `_noprof` edges, see _link_noprof
+        self._noprof: set[str] = set()  # global functions named foo_noprof
 
     def add(self, files: Iterable[FileFacts]) -> CallGraph:
         """Add the functions, macros and calls of more files."""
@@ -118,6 +119,8 @@ class CallGraph:
 
     def _define(self, node: str, kind: str, path: str, line: int) -> None:
         attrs = self.attrs.get(node)
+        if kind == "function" and node.endswith("_noprof") and ":" not in node:
+            self._noprof.add(node)
         if attrs is None or attrs["kind"] == "external":
             self.attrs[node] = {"kind": kind, "files": (path,), "line": line}
         elif path not in attrs["files"]:
@@ -157,12 +160,12 @@ class CallGraph:
             self.succ[base].discard(node)
             self.pred[node].discard(base)
         self._aliases.clear()
-        for node, attrs in list(self.attrs.items()):
-            if attrs["kind"] == "function" and node.endswith("_noprof") and ":" not in node:
-                base = node.removesuffix("_noprof")
-                if self.kind(base) == "external" and (base, node) not in self.sites:
-                    self._edge(base, node, (attrs["files"][0], attrs["line"]))
-                    self._aliases.add((base, node))
+        for node in sorted(self._noprof):
+            base = node.removesuffix("_noprof")
+            if self.kind(base) == "external" and (base, node) not in self.sites:
+                attrs = self.attrs[node]
+                self._edge(base, node, (attrs["files"][0], attrs["line"]))
+                self._aliases.add((base, node))
 
     @cached_property
     def graph(self) -> nx.DiGraph:

@@ -6,6 +6,7 @@ stderr, never a traceback.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from functools import cache
@@ -623,6 +624,9 @@ def main(argv: list[str] | None = None) -> None:
     commands |= {g.name for g in app.registered_groups}  # kscan cache ...
     if not args or (args[0] not in commands and args[0] not in ("--help", "-h")):
         args = ["scan", *args]
+    # What start-up built lives as long as the process: out of the collector's sight, so
+    # that forked workers do not copy its pages when they collect.
+    gc.freeze()
     try:
         status = app(args, prog_name="kscan", standalone_mode=False)
     except typer.TyperException as err:  # bad usage: one line, like our own errors

@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import re
 from functools import cache
+from operator import itemgetter
 from sys import intern
 
 import tree_sitter as ts
@@ -81,6 +82,9 @@ _LOCALS_QUERY = """
 def _query(source: str) -> ts.Query:
     """Compiled on first use: only workers parse, and a warm run parses nothing."""
     return ts.Query(LANGUAGE, source)
+
+
+_BYTE = itemgetter(4)  # Call.byte, as a C-level sort key
 
 
 class _Text:
@@ -306,7 +310,7 @@ def _calls(text: _Text, nodes: list[ts.Node], bodies: list[tuple[int, int]]) -> 
         line += src.count(b"\n", counted, open_)
         counted = open_
         calls += calls_in(src, open_ + 1, close, line)
-    calls.sort(key=lambda c: c.byte)
+    calls.sort(key=_BYTE)
     return calls
 
 
