@@ -8,7 +8,8 @@ next `}` in column 0, braces balanced between) is tested against the same needs 
 prefilter applies to whole files, on the body plus the text since the previous body
 (the signature, its comment).  A body that meets none is left out of the parse
 (tree-sitter `included_ranges`): the function keeps its name, parameters and span,
-its body reads as `{}`, and its calls are read from the bytes here instead.
+and its body reads as `{}`.  The calls of every kernel-style body, skipped or not, are
+read from the bytes here, so skipping a body never changes them.
 
 What a skipped body still gives the rules is what they read of functions without a
 walk, a MAX_ORDER name or a contig API in them: calls (the call graph, validity

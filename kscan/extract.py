@@ -2,9 +2,11 @@
 
 Cost model: a Python-side walk over every node of mm/ costs more than parsing it, so
 everything here is driven by tree-sitter queries (run in C) and byte-range arithmetic.
-One query over the whole file finds functions, calls, loops and defines; a second,
-richer query runs only over loops that can matter (their text mentions pfn, page or
-folio) to collect guards, exits, steps and pointer arithmetic.
+One query over the whole file finds functions, calls and loops; a second, richer query
+runs only over loops that can matter (their text mentions pfn, page or folio) to
+collect guards, exits, steps and pointer arithmetic.  #defines and #if branches come
+from byte regexes, and the calls of kernel-style bodies from kscan/bodies.py (the
+same whether the parser saw the body or skipped it).
 
 Iterator macros come out of tree-sitter-c in several shapes; each is mapped back to a
 Loop of kind "macro" (see _macro_loops).
