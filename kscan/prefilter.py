@@ -7,9 +7,12 @@ later rounds (`Rule.follow`): a validity helper defined elsewhere, a wrapper of 
 contiguous-range API.  The engine repeats rounds until no rule asks for more, so the
 findings are those of a run that parses everything (tests compare the two).
 
-Speed: most files match nothing, and a miss costs one `bytes.find` per word, so words
-are first screened by a few short stems that the rules' words contain (one find per
-stem); only files that contain a stem get the exact test.
+Speed: most files match nothing, and a miss costs one `bytes.find` per word, so each
+need is first screened by a few stems (one find each): the stems of one of its groups,
+whichever costs least given what other needs screen for (a find for a short needle is
+slower).  A walk needs `pfn_to_page` and a validity check needs `pfn`, so one scan for
+"pfn" screens both; KS003 screens by "struct page"/"struct folio", not by five
+hugetlb words.  Only files that contain a stem get the exact test.
 """
 
 from __future__ import annotations
@@ -43,11 +46,8 @@ class Needs:
     groups: tuple[tuple[bytes, ...], ...]
     path_words: tuple[tuple[bytes, ...], ...] = ()
 
-    def met(self, src: bytes, path: bytes = b"", first: tuple[bytes, ...] | None = None) -> bool:
-        """`first`: test only these words of the first group (the caller knows the rest
-        cannot be there)."""
-        groups = self.groups if first is None else (first, *self.groups[1:])
-        for i, group in enumerate(groups):
+    def met(self, src: bytes, path: bytes = b"") -> bool:
+        for i, group in enumerate(self.groups):
             by_path = self.path_words[i] if i < len(self.path_words) else ()
             if not any(word in path for word in by_path) and not any(
                 src.find(word) >= 0 for word in group
@@ -75,21 +75,14 @@ class Prefilter:
         wanted = list(dict.fromkeys(wanted))  # rules of one family ask alike
         self.everything = not wanted or any(n is None for n in wanted)
         self.wanted = tuple(n for n in wanted if n is not None)
-        first_groups = {w for n in self.wanted for w in n.groups[0]}
-        # words that share no stem (a follow-up round's function names) screen themselves
-        unstemmed = sorted(w for w in first_groups if not any(s in w for s in STEMS))
-        self.stems = (*(s for s in STEMS if any(s in w for w in first_groups)), *unstemmed)
-        # words a path may hold screen themselves too
-        self.stems += tuple(
-            sorted({w for n in self.wanted for g in n.path_words for w in g} - set(self.stems))
-        )
-        # stem -> the needs whose first group it can open, with just those words: a word
-        # can only be in a file if its stem is (a generated 24 MB header that says ORDER
-        # must not be searched for every word of every rule)
-        self.by_stem = {
-            stem: [(n, tuple(w for w in n.groups[0] if stem in w)) for n in self.wanted]
-            for stem in self.stems
-        }
+        # stem -> the needs it screens; a need can only be met in a file holding a stem
+        self.screens: dict[bytes, list[Needs]] = {}
+        for need in sorted(self.wanted, key=lambda n: len(n.groups)):  # no choice first
+            for stem in min(_screenings(need), key=self._added_cost):
+                self.screens.setdefault(stem, []).append(need)
+
+    def _added_cost(self, stems: frozenset[bytes]) -> float:
+        return sum(1 / len(stem) for stem in stems if stem not in self.screens)
 
     @cached_property
     def tag(self) -> str:
@@ -101,14 +94,18 @@ class Prefilter:
         if self.everything:
             return True
         where = path.encode()
-        for stem in self.stems:
-            by_path = stem in where
-            if not by_path and src.find(stem) < 0:
-                continue
-            for need, words in self.by_stem[stem]:
-                if words and need.met(src, where, first=words):
-                    return True
-                opens_by_path = by_path and need.path_words and stem in need.path_words[0]
-                if opens_by_path and need.met(src, where):
-                    return True
-        return False
+        return any(
+            (stem in where or src.find(stem) >= 0) and any(n.met(src, where) for n in screened)
+            for stem, screened in self.screens.items()
+        )
+
+
+def _screenings(need: Needs) -> list[frozenset[bytes]]:
+    """Per group, stems one of which any file meeting the need holds: for each word
+    the longest STEMS member in it, or the word itself; path words screen themselves."""
+    options = []
+    for i, group in enumerate(need.groups):
+        stems = {max((s for s in STEMS if s in word), key=len, default=word) for word in group}
+        stems.update(need.path_words[i] if i < len(need.path_words) else ())
+        options.append(frozenset(stems))
+    return options
