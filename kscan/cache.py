@@ -27,9 +27,7 @@ database file is removed and rebuilt; a read-only or unwritable one means "no ca
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
-import io
 import os
 import pickle
 import sqlite3
@@ -101,65 +99,8 @@ def fact_layer_fingerprint(every_body: bool = False) -> str:
 # -- blobs -----------------------------------------------------------------------------
 
 
-def _maker(cls: type, names: tuple[str, ...]) -> Callable:
-    """A constructor that fills the slots directly: twice as fast as a frozen dataclass's
-    __init__ (which calls object.__setattr__ per field), and loading is mostly that."""
-    setters = {f"_set_{n}": getattr(cls, n, None) for n in names}
-    if any(type(s).__name__ != "member_descriptor" for s in setters.values()):
-        return cls  # not slotted: the ordinary constructor
-    if getattr(cls, "__post_init__", None):
-        return cls
-    env = {"_new": object.__new__, "_cls": cls}
-    env.update((k, s.__set__) for k, s in setters.items())
-    name = f"_make_{cls.__name__}"
-    body = "".join(f"    _set_{n}(obj, {n})\n" for n in names)
-    exec(f"def {name}({', '.join(names)}):\n    obj = _new(_cls)\n{body}    return obj\n", env)
-    make = env[name]
-    make.__module__ = __name__
-    globals()[name] = make  # pickle finds it as kscan.cache._make_<Class>
-    return make
-
-
-def _fact_classes() -> dict:
-    from kscan import facts
-
-    table = {}
-    for cls in vars(facts).values():
-        if (
-            isinstance(cls, type)
-            and cls.__module__ == facts.__name__
-            and dataclasses.is_dataclass(cls)
-            and all(f.init for f in dataclasses.fields(cls))
-        ):
-            names = tuple(f.name for f in dataclasses.fields(cls))
-            table[cls] = _reducer(_maker(cls, names), names)
-    return table
-
-
-def _reducer(make: Callable, names: tuple[str, ...]):
-    def reduce(obj):
-        return make, tuple(getattr(obj, n) for n in names)
-
-    return reduce
-
-
-_REDUCERS = _fact_classes()  # at import: loading a blob needs the _make_ functions
-
-
-@cache
-def _dispatch_table() -> dict:
-    """Pickle the fact dataclasses as _make_<Class>(*fields)."""
-    import copyreg
-
-    return {**copyreg.dispatch_table, **_REDUCERS}
-
-
 def encode(facts) -> bytes:
-    out = io.BytesIO()
-    pickler = pickle.Pickler(out, pickle.HIGHEST_PROTOCOL)
-    pickler.dispatch_table = _dispatch_table()
-    pickler.dump(facts)
-    payload = zlib.compress(out.getvalue(), 1)
+    payload = zlib.compress(pickle.dumps(facts, pickle.HIGHEST_PROTOCOL), 1)
     return _HEADER.pack(_MAGIC, zlib.crc32(payload)) + payload
 
 

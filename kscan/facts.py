@@ -1,9 +1,10 @@
 """Per-file facts: the compact, picklable summary of a parsed C file.
 
 Workers parse a file with tree-sitter and send back a FileFacts, never a tree.
-Rules read only these classes.  The records are NamedTuples: tens of thousands cross
-the process boundary per run, and tuples pickle and unpickle several times faster than
-frozen dataclasses.  Positions are 1-based lines and columns (bytes);
+Rules read only these classes.  The records are NamedTuples: a whole tree sends over
+a hundred thousand calls across the process boundary and through the cache, and
+FileFacts pickles its functions as plain tuples (see FileFacts.__reduce__), which load
+without a Python call per record.  Positions are 1-based lines and columns (bytes);
 `byte` fields are offsets into the file, used to order and nest facts.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import partial
 from typing import NamedTuple
 
 
@@ -211,6 +213,21 @@ class FileFacts:
     # #if/#elif/#else branches: (conditional, branch number, start byte, end byte)
     branches: tuple[tuple[int, int, int, int], ...] = ()
 
+    def __reduce__(self):
+        return _file_facts, (
+            self.path,
+            self.lines,
+            [_packed(fn) for fn in self.functions],
+            self.loops,
+            self.defines,
+            self.name_uses,
+            self.has_errors,
+            self.recovered_regions,
+            self.bodies_seen,
+            self.not_utf8,
+            self.branches,
+        )
+
     def exclusive(self, a: int, b: int) -> bool:
         """Bytes a and b sit in different branches of one #if: never compiled together."""
         where_a = {(c, n) for c, n, start, end in self.branches if start <= a < end}
@@ -221,3 +238,61 @@ class FileFacts:
     def unrecovered_bodies(self) -> int:
         """Function bodies in the text that no function fact covers (coverage check)."""
         return max(0, self.bodies_seen - len(self.functions))
+
+
+# -- pickling: functions and their calls as plain tuples --------------------------------
+
+_new_call = partial(tuple.__new__, Call)
+
+
+def _packed(fn: Function) -> tuple:
+    return (
+        fn.name,
+        tuple(fn.span),
+        tuple(fn.body),
+        fn.static,
+        fn.inline,
+        fn.params_text,
+        fn.pointer_types,
+        fn.values,
+        tuple(map(tuple, fn.calls)),
+        fn.returns_failure,
+        fn.returns_calls,
+    )
+
+
+def _unpacked(row: tuple) -> Function:
+    name, span, body, static, inline, params, pointers, values, calls, failure, returns = row
+    return tuple.__new__(
+        Function,
+        (
+            name,
+            tuple.__new__(Span, span),
+            tuple.__new__(Span, body),
+            static,
+            inline,
+            params,
+            pointers,
+            values,
+            tuple(map(_new_call, calls)),  # no Python frame per call
+            failure,
+            returns,
+        ),
+    )
+
+
+def _file_facts(path, lines, functions, loops, defines, name_uses, *flags) -> FileFacts:
+    has_errors, recovered_regions, bodies_seen, not_utf8, branches = flags
+    return FileFacts(
+        path,
+        lines,
+        list(map(_unpacked, functions)),
+        loops,
+        defines,
+        name_uses,
+        has_errors,
+        recovered_regions,
+        bodies_seen,
+        not_utf8,
+        branches,
+    )

@@ -24,7 +24,9 @@ _BINARY_PROBE = 8192
 # AMD register headers of ~24 MB of #defines, parse in ~3 s; a dense 50 MB C file
 # takes ~1 min and 2 GB in one worker.
 MAX_FILE_BYTES = 32 << 20
-_BATCH = 16
+_BATCH = 64
+_POOL_MIN = 32  # fewer files are parsed in this process: a pool costs more
+_SORT_BY_SIZE = 4096  # files; see parse_all
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +84,16 @@ def facts_from_bytes(
     return facts
 
 
-def _batch(items: Sequence[tuple[str, str]], unit=facts_for) -> list[FileFacts | Problem]:
-    return [unit(path, rel) for path, rel in items]
+_unit: Callable[[str, str], object] = facts_for  # the pool's work, set once per worker
+
+
+def _install(unit: Callable[[str, str], object]) -> None:
+    global _unit
+    _unit = unit
+
+
+def _batch(items: Sequence[tuple[str, str]]) -> list:
+    return [_unit(path, rel) for path, rel in items]
 
 
 def parse_all(
@@ -95,19 +105,24 @@ def parse_all(
     """unit(path, rel) (facts) for every file, in input order; `advance` is told how many
     files are done."""
     items = [(str(f.path), f.rel) for f in files]
-    if jobs <= 1 or len(items) < 2 * _BATCH:
+    if jobs <= 1 or len(items) < _POOL_MIN:
         for item in items:
             yield unit(*item)
             advance(1)
         return
     # Largest files first, in small batches, so that no worker is left with the big
     # ones at the end (on mm/ a few files are most of the work); then input order.
-    order = sorted(range(len(items)), key=lambda i: -_size(items[i][0]))
+    # Thousands of files balance by themselves, and a stat each would cost more (0.4 s
+    # before the first worker starts, on a whole tree).
+    order = list(range(len(items)))
+    if len(items) <= _SORT_BY_SIZE:
+        order.sort(key=lambda i: -_size(items[i][0]))
     size = max(1, min(_BATCH, len(items) // (jobs * 32)))
     batches = [order[k : k + size] for k in range(0, len(order), size)]
     results: list = [None] * len(items)
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        done = pool.map(partial(_batch, unit=unit), [[items[i] for i in b] for b in batches])
+    # the unit (a prefilter and its needs) goes to each worker once, not with each batch
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_install, initargs=(unit,)) as pool:
+        done = pool.map(_batch, [[items[i] for i in b] for b in batches])
         for batch, result in zip(batches, done, strict=True):
             for i, value in zip(batch, result, strict=True):
                 results[i] = value
