@@ -43,7 +43,8 @@ from kscan.parse import LANGUAGE, ParsedFile
 from kscan.vocab import ORDER_FAMILY
 
 _ORDER_NAME_RE = re.compile(r"\b(?:" + "|".join(ORDER_FAMILY) + r")\b")
-_ORDER_NAME_BYTES = re.compile(rb"\b(?:" + "|".join(ORDER_FAMILY).encode() + rb")\b")
+# (name, offset of "ORDER" in it), longest first: found from each "ORDER" in the bytes
+_ORDER_AT = sorted(((n.encode(), n.index("ORDER")) for n in ORDER_FAMILY), key=lambda t: -len(t[0]))
 _LOOP_PREFILTER = re.compile(rb"pfn|page|folio")
 _IDENT = re.compile(r"[A-Za-z_]\w*")
 _LOOP_MACRO = re.compile(r"for_each")
@@ -56,7 +57,9 @@ _FILE_QUERY = """
     (call_expression function: (identifier) arguments: (argument_list)) @call
     [(for_statement) (while_statement) (do_statement)] @loop
     """
-_DEFINE = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+(\w+)(\([^)\n]*\))?((?:[^\n]*\\\n)*[^\n]*)", re.M)
+# Directives start with a literal `#`, which `re` finds at C speed (a `^` anchor with
+# re.M tries every line); that only blanks precede it on its line is checked after.
+_DEFINE = re.compile(rb"#[ \t]*define[ \t]+(\w+)(\([^)\n]*\))?((?:[^\n]*\\\n)*[^\n]*)")
 
 _LOOP_QUERY = """
     (if_statement) @if
@@ -319,17 +322,41 @@ def _calls(text: _Text, nodes: list[ts.Node], bodies: list[tuple[int, int]]) -> 
 def _order_name_nodes(parsed: ParsedFile) -> list[ts.Node]:
     """MAX_ORDER-family identifiers in code, found by byte search (few per file)."""
     nodes = []
-    if parsed.src.find(b"ORDER") < 0:
-        return nodes
-    for match in _ORDER_NAME_BYTES.finditer(parsed.src):
-        root = _root_for(parsed, match.start())
-        node = root.named_descendant_for_byte_range(match.start(), match.end())
-        if node is not None and node.type == "identifier" and node.start_byte == match.start():
+    for start, end in _order_names(parsed.src):
+        root = _root_for(parsed, start)
+        node = root.named_descendant_for_byte_range(start, end)
+        if node is not None and node.type == "identifier" and node.start_byte == start:
             nodes.append(node)
     return nodes
 
 
-_DIRECTIVE = re.compile(rb"^[ \t]*#[ \t]*(if|ifdef|ifndef|elif|else|endif)\b", re.M)
+def _order_names(src: bytes) -> list[tuple[int, int]]:
+    """(start, end) of each whole MAX_ORDER-family identifier."""
+    spans = []
+    hit = src.find(b"ORDER")
+    while hit >= 0:
+        for name, offset in _ORDER_AT:
+            start, end = hit - offset, hit - offset + len(name)
+            if start >= 0 and src.startswith(name, start) and _whole_word(src, start, end):
+                spans.append((start, end))
+                break
+        hit = src.find(b"ORDER", hit + 5)
+    return spans
+
+
+def _whole_word(src: bytes, start: int, end: int) -> bool:
+    before = src[start - 1 : start]
+    after = src[end : end + 1]
+    return not (before.isalnum() or before == b"_" or after.isalnum() or after == b"_")
+
+
+def _line_start(src: bytes, pos: int) -> int | None:
+    """Where pos's line starts, if only blanks precede pos on it."""
+    start = src.rfind(b"\n", 0, pos) + 1
+    return start if not src[start:pos].strip() else None
+
+
+_DIRECTIVE = re.compile(rb"#[ \t]*(if|ifdef|ifndef|elif|else|endif)\b")
 
 
 def _branches(src: bytes) -> tuple[tuple[int, int, int, int], ...]:
@@ -339,13 +366,16 @@ def _branches(src: bytes) -> tuple[tuple[int, int, int, int], ...]:
         return ()
     out, stack, count = [], [], 0  # stack: [conditional id, branch number, branch start]
     for match in _DIRECTIVE.finditer(src):
+        line_start = _line_start(src, match.start())
+        if line_start is None:
+            continue
         word = match.group(1)
         if word.startswith(b"if"):
             stack.append([count, 0, match.end()])
             count += 1
         elif stack:
             cond, number, start = stack[-1]
-            out.append((cond, number, start, match.start()))
+            out.append((cond, number, start, line_start))
             if word == b"endif":
                 stack.pop()
             else:
@@ -358,13 +388,18 @@ def _defines(src: bytes) -> list[Define]:
     defines = []
     if src.find(b"define") < 0:
         return defines
+    line, counted = 1, 0
     for match in _DEFINE.finditer(src):
+        line_start = _line_start(src, match.start())
+        if line_start is None:
+            continue
         name, params, value = (
             g.decode("utf-8", "replace") if g is not None else None for g in match.groups()
         )
         if params is None and not _ORDER_NAME_RE.search(f"{name} {value}"):
             continue
-        line = src.count(b"\n", 0, match.start()) + 1
+        line += src.count(b"\n", counted, line_start)
+        counted = line_start
         value = " ".join(value.replace("\\\n", " ").split())
         params_tuple = (
             tuple(p.strip() for p in params[1:-1].split(",") if p.strip()) if params else None
