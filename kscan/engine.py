@@ -25,7 +25,7 @@ from kscan.rule import Rule, rule_info
 from kscan.rules import RULES
 from kscan.treeinfo import TreeInfo, find_root, read_tree_info
 from kscan.vocab import CONTIG_APIS
-from kscan.workers import Problem, default_jobs, facts_for, parse_all
+from kscan.workers import Problem, default_jobs, facts_for, parse_all, total_size
 
 
 @dataclass
@@ -142,12 +142,12 @@ def _follow_round(skipped: list[SourceFile], prefilter: Prefilter, jobs: int, ca
     facts."""
     unit = partial(keyed_facts if cache else facts_for, prefilter=prefilter, bodies=base)
     if cache is None:
-        return _collect(parse_all(skipped, jobs, unit=unit))[0]
+        return _collect(parse_all(skipped, _follow_jobs(skipped, jobs), unit=unit))[0]
     digests = cache.known_digests([(str(f.path), f.rel) for f in skipped])
     done = cache.checked(d + prefilter.tag for d in digests.values())
     todo = [f for f in skipped if digests.get(f.rel, "") + prefilter.tag not in done]
     cache.close()  # no sqlite connection across the workers' fork
-    results = list(parse_all(todo, jobs, unit=unit))
+    results = list(parse_all(todo, _follow_jobs(todo, jobs), unit=unit))
     found = [
         (str(f.path), digest, r)
         for f, (digest, r) in zip(todo, results, strict=True)
@@ -156,6 +156,15 @@ def _follow_round(skipped: list[SourceFile], prefilter: Prefilter, jobs: int, ca
     cache.put_many(found)
     cache.mark_checked(d + prefilter.tag for d, r in results if d and r is None)
     return [facts for _, _, facts in found]
+
+
+# A follow-up round mostly reads and screens files (few match): up to this many bytes
+# that costs less in this process than starting workers.
+_FOLLOW_IN_PROCESS = 16 << 20
+
+
+def _follow_jobs(files: list[SourceFile], jobs: int) -> int:
+    return 1 if total_size(files, _FOLLOW_IN_PROCESS) <= _FOLLOW_IN_PROCESS else jobs
 
 
 def _unasked(wanted: list[Needs], asked: set[tuple]) -> list[Needs]:

@@ -130,6 +130,16 @@ def parse_all(
     yield from results
 
 
+def total_size(files: Sequence[SourceFile], limit: int) -> int:
+    """Their bytes, counted until past `limit` (no stat of a whole tree to say it is big)."""
+    total = 0
+    for f in files:
+        total += _size(str(f.path))
+        if total > limit:
+            break
+    return total
+
+
 def _size(path: str) -> int:
     try:
         return os.stat(path).st_size
