@@ -168,11 +168,25 @@ def _split_function_nodes(nodes: list[ts.Node]) -> tuple[list[ts.Node], list[ts.
 
 def _functions(text: _Text, nodes: list[ts.Node], calls: list[Call]) -> list[Function]:
     nodes = sorted(nodes, key=lambda n: n.start_byte)
+    return [
+        _function(text, node, tuple(own))
+        for node, own in zip(nodes, _calls_by_function(nodes, calls), strict=True)
+    ]
+
+
+def _calls_by_function(nodes: list[ts.Node], calls: list[Call]) -> list[list[Call]]:
+    """Each function's own calls: a slice of the sorted calls, unless a runaway recovery
+    nested functions, when each call goes to the innermost one."""
+    starts = [c.byte for c in calls]
+    if all(a.end_byte <= b.start_byte for a, b in zip(nodes, nodes[1:], strict=False)):
+        lo = [bisect.bisect_left(starts, n.start_byte) for n in nodes]
+        hi = [bisect.bisect_left(starts, n.end_byte) for n in nodes]
+        return [calls[a:b] for a, b in zip(lo, hi, strict=True)]
     own: list[list[Call]] = [[] for _ in nodes]
-    for call, i in zip(calls, _innermost(nodes, [c.byte for c in calls]), strict=True):
+    for call, i in zip(calls, _innermost(nodes, starts), strict=True):
         if i is not None:
             own[i].append(call)
-    return [_function(text, node, tuple(mine)) for node, mine in zip(nodes, own, strict=True)]
+    return own
 
 
 def _innermost(nodes: list[ts.Node], offsets: list[int]) -> list[int | None]:

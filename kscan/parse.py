@@ -30,23 +30,23 @@ from kscan.vocab import ATTRIBUTES_WITH_ARGS, BARE_ATTRIBUTES
 LANGUAGE = ts.Language(tsc.language())
 
 
-def _attribute_pattern() -> re.Pattern[bytes]:
-    """Branches grouped by a literal `__` prefix, so `re` skips ahead at C speed."""
-
-    def alternation(names):
-        names = sorted(names, key=len, reverse=True)
-        return b"|".join(re.escape(n.removeprefix("__").encode()) for n in names)
-
-    underscored = [n for n in BARE_ATTRIBUTES if n.startswith("__")]
-    plain = [n for n in BARE_ATTRIBUTES if not n.startswith("__")]
-    with_args = rb"(?:" + alternation(ATTRIBUTES_WITH_ARGS) + rb")\s*\((?:[^()\n]|\([^()\n]*\))*\)"
-    bare = rb"(?:" + alternation(underscored) + rb")\b"
-    return re.compile(
-        rb"__(?:" + with_args + rb"|" + bare + rb")|(?:" + alternation(plain) + rb")\b"
-    )
+def _alternation(names: list[str]) -> bytes:
+    names = sorted(names, key=len, reverse=True)
+    return b"|".join(re.escape(n.removeprefix("__").encode()) for n in names)
 
 
-_ATTRIBUTE_RE = _attribute_pattern()
+# Attributes starting with a literal `__`, which lets `re` skip ahead at C speed; the
+# four plain ones (noinline, notrace, ...) are searched apart, and only in files that
+# name one (a pattern holding both kinds is thirty times slower).
+_PLAIN_ATTRIBUTES = [n for n in BARE_ATTRIBUTES if not n.startswith("__")]
+_ATTRIBUTE_RE = re.compile(
+    rb"__(?:(?:"
+    + _alternation(ATTRIBUTES_WITH_ARGS)
+    + rb")\s*\((?:[^()\n]|\([^()\n]*\))*\)|(?:"
+    + _alternation([n for n in BARE_ATTRIBUTES if n.startswith("__")])
+    + rb")\b)"
+)
+_PLAIN_ATTRIBUTE_RE = re.compile(rb"(?:" + _alternation(_PLAIN_ATTRIBUTES) + rb")\b")
 _RUNAWAY_MIN_BYTES = 2048
 _CLOSING_BRACE = re.compile(rb"^}[^\n]*\n", re.M)
 
@@ -54,11 +54,15 @@ _CLOSING_BRACE = re.compile(rb"^}[^\n]*\n", re.M)
 def blank_attributes(src: bytes, skipped: list[tuple[int, int]] = ()) -> bytes:
     """Replace attribute macros by spaces of the same length (newlines kept), except in
     the skipped ranges, which the parser never sees."""
+    patterns = [_ATTRIBUTE_RE]
+    if any(src.find(name.encode()) >= 0 for name in _PLAIN_ATTRIBUTES):
+        patterns.append(_PLAIN_ATTRIBUTE_RE)
     out = None
     pos = 0
     for start, end in [*skipped, (len(src), len(src))]:
-        for match in _ATTRIBUTE_RE.finditer(src, pos, start):
-            out = _blank(src, match, out)
+        for pattern in patterns:
+            for match in pattern.finditer(src, pos, start):
+                out = _blank(src, match, out)
         pos = end
     return bytes(out) if out is not None else src
 
