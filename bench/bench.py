@@ -14,12 +14,15 @@ fills the cache.
 
 --spatch adds Coccinelle with one rule (bench/pfn_walk.cocci, KS001's core pattern) on
 the same path, when Debian's `coccinelle` package is installed; skipped otherwise.
---warm adds kscan with its facts cache filled (the cold runs use --no-cache).
+--warm adds kscan with its facts cache filled (the cold runs use --no-cache), and
+--touch FILE (relative to the tree) a warm run right after a comment line is appended
+to FILE, which is restored (bytes and mtime) after each such run.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
@@ -50,6 +53,21 @@ def timed(cmd: list[str], cwd: Path) -> float:
     return seconds
 
 
+@contextlib.contextmanager
+def edited(path: Path | None):
+    """path with a comment line appended, for the length of the block; then restored."""
+    if path is None:
+        yield
+        return
+    original, st = path.read_bytes(), path.stat()
+    try:
+        path.write_bytes(original + b"\n/* kscan bench: an edit */\n")
+        yield
+    finally:
+        path.write_bytes(original)
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tree", type=Path, default=os.environ.get("KSCAN_KERNEL_6_12"))
@@ -58,6 +76,7 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=default_jobs())
     ap.add_argument("--spatch", action="store_true", help="also time spatch (one rule)")
     ap.add_argument("--warm", action="store_true", help="also time kscan with a warm cache")
+    ap.add_argument("--touch", metavar="FILE", help="also time a warm run with FILE edited")
     ap.add_argument("kscan_args", nargs="*", help="extra kscan arguments (after --)")
     args = ap.parse_args()
     if args.tree is None or not (args.tree / "Makefile").is_file():
@@ -79,9 +98,13 @@ def main() -> None:
     ]
     commands = {"parse-only": baseline, "kscan": [*kscan, "--no-cache"]}
     timed([*kscan, "--help"], tree)  # compile kscan's bytecode
-    if args.warm:
+    edits = {}
+    if args.warm or args.touch:
         commands["kscan-warm"] = kscan
         timed(kscan, tree)  # fill the facts cache
+    if args.touch:
+        commands["kscan-touched"] = kscan
+        edits["kscan-touched"] = tree / args.touch
     if args.spatch:
         spatch = shutil.which("spatch")
         if spatch is None:
@@ -105,7 +128,8 @@ def main() -> None:
     try:
         for run in range(1, args.runs + 1):
             for name, cmd in commands.items():
-                times[name].append(timed(cmd, tree))
+                with edited(edits.get(name)):
+                    times[name].append(timed(cmd, tree))
             print(f"run {run}: " + "  ".join(f"{n} {t[-1]:.2f}s" for n, t in times.items()))
     finally:
         os.unlink(listing.name)
