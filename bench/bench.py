@@ -61,7 +61,8 @@ def edited(path: Path | None):
         return
     original, st = path.read_bytes(), path.stat()
     try:
-        path.write_bytes(original + b"\n/* kscan bench: an edit */\n")
+        # a new comment each time: content the cache has not seen
+        path.write_bytes(original + b"\n/* kscan bench: edit %d */\n" % time.time_ns())
         yield
     finally:
         path.write_bytes(original)
