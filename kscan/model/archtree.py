@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from functools import cache
 from pathlib import Path
 
 from kscan.model.geometry import PRESETS, Geometry, MaxOrderMeaning, largest_order
@@ -55,7 +56,8 @@ def presets_from_tree(
     architecture or page size the tree lacks are left out."""
     root = Path(root)
     meaning = meaning or read_tree_info(root).semantics or "inclusive-renamed"
-    mmzone = _read(root / "include/linux/mmzone.h")
+    read_once = cache(_read)  # presets share an architecture's Kconfig
+    mmzone = read_once(root / "include/linux/mmzone.h")
     default = _MMZONE_DEFAULT.search(mmzone)  # MAX_ORDER when no arch forces one
     presets = {}
     for name, base in PRESETS.items():
@@ -63,7 +65,7 @@ def presets_from_tree(
         if not arch.is_dir():
             continue
         symbols = _COMMON | _SYMBOLS[name]
-        kconfig = _read(arch / "Kconfig")
+        kconfig = read_once(arch / "Kconfig")
         choices = {m[1]: int(m[2]) for m in _PAGE_CHOICE.finditer(kconfig)}
         page_symbol = next((s for s in symbols if _PAGE_CHOICE.match(f"config {s}")), None)
         if choices and page_symbol and page_symbol not in choices:
@@ -80,7 +82,7 @@ def presets_from_tree(
         if kconfig_range:
             low, high = (largest_order(v, meaning) for v in kconfig_range)
             geometry = replace(geometry, max_order_range=(low, high))
-        header = _read(arch / "include/asm/sparsemem.h")
+        header = read_once(arch / "include/asm/sparsemem.h")
         bits = _section_size_bits(header, symbols | {"__KERNEL__"})
         if bits is not None:
             geometry = replace(geometry, section_size_bits=bits)
@@ -120,18 +122,16 @@ def _holds(condition: str | None, symbols: set[str]) -> bool:
 
 
 def _entry(kconfig: str, names: tuple[str, ...]) -> list[str]:
-    """The indented lines of the first `config NAME` entry among `names`."""
-    lines = kconfig.splitlines()
-    heads = [i for i, line in enumerate(lines) if line.split()[:1] == ["config"]]
-    start = next((i for i in heads if set(lines[i].split()[1:2]) & set(names)), None)
-    if start is None:
+    """The indented lines of the first `config NAME` entry among `names` (found by a
+    search, not by splitting a 2,000-line Kconfig into lines per preset)."""
+    head = re.search(rf"^config[ \t]+(?:{'|'.join(names)})[ \t]*$", kconfig, re.M)
+    if head is None:
         return []
-    body = []
-    for line in lines[start + 1 :]:
-        if line.strip() and not line[0].isspace():
-            break  # the next top-level statement
-        body.append(line)
-    return body
+    end = _TOP_LEVEL.search(kconfig, head.end() + 1)  # the next top-level statement
+    return kconfig[head.end() + 1 : end.start() if end else len(kconfig)].splitlines()
+
+
+_TOP_LEVEL = re.compile(r"^\S", re.M)
 
 
 def _max_order(kconfig: str, symbols: set[str]) -> tuple[int | None, tuple[int, int] | None]:
