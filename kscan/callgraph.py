@@ -101,6 +101,7 @@ class CallGraph:
         path = facts.path
         statics = {fn.name for fn in facts.functions if fn.static} if path.endswith(".c") else ()
         local = {name: f"{path}:{name}" for name in statics}
+        sites = self.sites
         for fn in facts.functions:
             node = local.get(fn.name, fn.name)
             self._define(node, "function", path, fn.span.start_line)
@@ -108,7 +109,13 @@ class CallGraph:
             for call in reversed(fn.calls):  # reversed: the first site of each callee wins
                 first_line[call.name] = call.line
             for callee, line in first_line.items():
-                self._edge(node, local.get(callee, callee), (path, line))
+                callee = local.get(callee, callee)
+                if (node, callee) in sites:  # seen from another file: the slow path
+                    self._edge(node, callee, (path, line))
+                else:
+                    sites[node, callee] = (path, line)
+                    if node != callee:
+                        self._link(node, callee)
         for define in facts.defines:
             if define.params is None:
                 continue
@@ -133,23 +140,31 @@ class CallGraph:
                 attrs["kind"] = kind
 
     def _edge(self, caller: str, callee: str, site: tuple[str, int]) -> None:
-        if (caller, callee) in self._aliases:  # a real edge replaces a `_noprof` alias
-            self._aliases.discard((caller, callee))
-            self.sites[caller, callee] = site
-            return
-        known = self.sites.get((caller, callee))
-        if known is not None:
-            if site < known:  # the first site in file order, whatever order files came in
-                self.sites[caller, callee] = site
-            return
-        self.sites[caller, callee] = site
-        if caller == callee:
-            return
-        self.succ.setdefault(caller, set()).add(callee)
-        self.pred.setdefault(callee, set()).add(caller)
+        key = (caller, callee)
+        known = self.sites.get(key)
+        if known is None:
+            self.sites[key] = site
+            if caller != callee:
+                self._link(caller, callee)
+        elif key in self._aliases:  # a real edge replaces a `_noprof` alias
+            self._aliases.discard(key)
+            self.sites[key] = site
+        elif site < known:  # the first site in file order, whatever order files came in
+            self.sites[key] = site
+
+    def _link(self, caller: str, callee: str) -> None:
+        succ, pred, attrs = self.succ, self.pred, self.attrs
+        if caller in succ:
+            succ[caller].add(callee)
+        else:
+            succ[caller] = {callee}
+        if callee in pred:
+            pred[callee].add(caller)
+        else:
+            pred[callee] = {caller}
         for node in (caller, callee):
-            if node not in self.attrs:
-                self.attrs[node] = {"kind": "external", "files": (), "line": 0}
+            if node not in attrs:
+                attrs[node] = {"kind": "external", "files": (), "line": 0}
 
     def _link_noprof(self) -> None:
         """Memory allocation profiling's convention, for when the header with the macro
