@@ -1,6 +1,9 @@
 """The fact layer on the shapes kernel C takes (see shared/reference/treesitter-on-kernel.md)."""
 
+import pickle
+
 from kscan.extract import extract
+from kscan.facts import Call, Function, Span
 from kscan.parse import blank_attributes, new_parser, parse
 
 
@@ -15,6 +18,26 @@ def test_attribute_macros_are_blanked_in_place():
     assert b"__init" not in out and b"__acquires" not in out
     assert blank_attributes(b"#define __init __section(x)\n").startswith(b"#define __init")
     assert blank_attributes(b"int __initdata2;") == b"int __initdata2;"  # a longer name
+    plain = b"static noinline void notrace f(void);\nint xnotrace, __noinline_x;\n"
+    assert blank_attributes(plain) == (
+        b"static          void         f(void);\nint xnotrace, __noinline_x;\n"
+    )
+    assert blank_attributes(plain, [(0, 30)])[:30] == plain[:30]  # a skipped range stays
+
+
+def test_facts_pickle_back_equal_with_their_record_types():
+    """Functions and calls cross the process boundary as plain tuples (FileFacts.__reduce__)."""
+    facts = facts_of(
+        "static void walk(unsigned long s, unsigned long e)\n{\n\tunsigned long pfn;\n\n"
+        "\tfor (pfn = s; pfn < e; pfn++)\n\t\tif (pfn_valid(pfn))\n"
+        "\t\t\ttouch(pfn_to_page(pfn));\n}\n#define ALIAS(x) walk(x, x + 1)\n"
+    )
+    back = pickle.loads(pickle.dumps(facts, pickle.HIGHEST_PROTOCOL))
+    assert back == facts
+    fn = back.functions[0]
+    assert (type(fn), type(fn.span), type(fn.calls[0])) == (Function, Span, Call)
+    assert [c.name for c in fn.calls] == ["pfn_valid", "touch", "pfn_to_page"]
+    assert back.loops[0].calls[0].call.name == "pfn_valid"
 
 
 def test_attributed_functions_are_functions():

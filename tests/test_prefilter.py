@@ -4,8 +4,10 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from kscan.engine import Options, scan
+from kscan.engine import Options, _prefilter, scan
 from kscan.prefilter import Prefilter, needs
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -74,6 +76,21 @@ def test_needs_groups_and_path_words():
     assert screen.wants(b"x = nr_pages;", "mm/hugetlb.c")
     assert not screen.wants(b"x = nr_pages;", "mm/slab.c")
     assert Prefilter([need, None]).wants(b"", "anything.c")  # None: every file matters
+
+
+RULE_WORDS = sorted({w for n in _prefilter().wanted for g in n.groups for w in g})
+
+
+@given(
+    st.lists(st.sampled_from([*RULE_WORDS, b"x", b"(", b"pfn", b"_"]), max_size=12),
+    st.sampled_from(["mm/page_alloc.c", "mm/hugetlb.c", "mm/cma.c", "drivers/x.c"]),
+)
+def test_screening_never_changes_what_the_prefilter_wants(words, path):
+    """Each need is screened by its cheapest group's stems; the answer must be the exact
+    test's (every group met, by a word or the path)."""
+    src = b" ".join(words)
+    exact = any(need.met(src, path.encode()) for need in _prefilter().wanted)
+    assert _prefilter().wants(src, path) == exact
 
 
 @pytest.mark.slow
