@@ -36,9 +36,10 @@ _NOT_CALLS = frozenset(
 ) | {name.encode() for name in ATTRIBUTES_WITH_ARGS}
 # Comments, string and character literals, preprocessor lines: no calls in them.  Every
 # branch starts with one of / " ' or a newline (a body starts with one), which lets `re`
-# skip ahead at C speed.
+# skip ahead at C speed.  A comment left open runs to the end, as in C (and a search for
+# its end per `/*` would be quadratic).
 _NOT_CODE = re.compile(
-    rb"/\*.*?\*/|//[^\n]*|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'"
+    rb"/\*.*?(?:\*/|\Z)|//[^\n]*|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'"
     rb"|\n[ \t]*#(?:[^\n]*\\\n)*[^\n]*",
     re.S,
 )
