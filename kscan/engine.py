@@ -117,7 +117,12 @@ _FOLLOW_ROUNDS = 4
 
 
 def _follow(
-    project: Project, rules: list[Rule], files: list[SourceFile], jobs: int, cache, base
+    project: Project,
+    rules: list[Rule],
+    files: list[SourceFile],
+    jobs: int,
+    cache: FactsCache | None,
+    bodies: Prefilter,
 ) -> None:
     """Rounds of parsing the skipped files that the rules' context asks for (validity
     helpers, contig-API wrappers), until a round adds nothing.  Unreadable and binary
@@ -129,18 +134,24 @@ def _follow(
         skipped = [f for f in files if f.rel not in parsed]
         if not wanted or not skipped:
             return
-        more = _follow_round(skipped, Prefilter(wanted), jobs, cache, base)
+        more = _follow_round(skipped, Prefilter(wanted), jobs, cache, bodies)
         if not more:
             return
         project.add_files(more)
 
 
-def _follow_round(skipped: list[SourceFile], prefilter: Prefilter, jobs: int, cache, base):
-    """The skipped files that meet `prefilter`, parsed as the first round would (`base`
+def _follow_round(
+    skipped: list[SourceFile],
+    prefilter: Prefilter,
+    jobs: int,
+    cache: FactsCache | None,
+    bodies: Prefilter,
+) -> list[FileFacts]:
+    """The skipped files that meet `prefilter`, parsed as the first round would (`bodies`
     chooses the bodies).  With a cache, content already found not to (digest from the
     stat index + the prefilter's tag) is not read again, and what is found is kept as
     facts."""
-    unit = partial(keyed_facts if cache else facts_for, prefilter=prefilter, bodies=base)
+    unit = partial(keyed_facts if cache else facts_for, prefilter=prefilter, bodies=bodies)
     if cache is None:
         return _collect(parse_all(skipped, _follow_jobs(skipped, jobs), unit=unit))[0]
     digests = cache.known_digests([(str(f.path), f.rel) for f in skipped])
@@ -196,7 +207,11 @@ def _parse(files, jobs: int, advance=lambda n: None, cache=None, prefilter=None,
 
 
 def _tree_graph_files(
-    root: Path, scanned: list[SourceFile], jobs: int, cache: FactsCache | None, bodies
+    root: Path,
+    scanned: list[SourceFile],
+    jobs: int,
+    cache: FactsCache | None,
+    bodies: Prefilter | None,
 ) -> list[FileFacts]:
     """Facts of the files outside the scanned paths that call into the contig APIs."""
     candidates = tree_sources(root, {f.rel for f in scanned})
