@@ -20,6 +20,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 from kscan.rules import RULES
+from snippets import WALK, WALK_LINE
 from typer.testing import CliRunner
 
 import kscan.workers
@@ -35,16 +36,6 @@ SARIF_SCHEMA = TESTS / "data" / "sarif-schema-2.1.0.json"
 EXPECT = re.compile(r"expect:\s*((?:KS\d{3}[\s,]*)+)")
 
 HARMLESS = "int add(int a, int b)\n{\n\treturn a + b;\n}\n"
-# One KS001 finding on line 5 (a caller-supplied range walked with no pfn_valid()).
-WALK = (
-    "void mark(unsigned long start, unsigned long end)\n"
-    "{\n"
-    "\tunsigned long pfn;\n"
-    "\tfor (pfn = start; pfn < end; pfn++)\n"
-    "\t\tSetPageReserved(pfn_to_page(pfn));\n"
-    "}\n"
-)
-WALK_LINE = 5
 
 
 # --- helpers -------------------------------------------------------------------

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from snippets import WALK, WALK_LINE
 from typer.testing import CliRunner
 
 import kscan.workers
@@ -31,17 +32,6 @@ REPO = TESTS.parent
 DEMO = TESTS / "fixtures" / "demo"
 HOLE_WALKS = DEMO / "mm" / "hole_walks.c"
 KSCAN = shutil.which("kscan", path=str(Path(sys.executable).parent)) or "kscan"
-
-# One KS001 finding on line 5 (a caller-supplied range walked with no pfn_valid()).
-WALK = (
-    "void mark(unsigned long start, unsigned long end)\n"
-    "{\n"
-    "\tunsigned long pfn;\n"
-    "\tfor (pfn = start; pfn < end; pfn++)\n"
-    "\t\tSetPageReserved(pfn_to_page(pfn));\n"
-    "}\n"
-)
-WALK_LINE = 5
 
 
 # --- helpers -------------------------------------------------------------------------
