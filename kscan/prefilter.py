@@ -20,6 +20,7 @@ hugetlb words.  Only files that contain a stem get the exact test.
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
@@ -48,11 +49,12 @@ class Needs:
     groups: tuple[tuple[bytes, ...], ...]
     path_words: tuple[tuple[bytes, ...], ...] = ()
 
-    def met(self, src: bytes, path: bytes = b"") -> bool:
+    def met(self, src: bytes, path: bytes = b"", start: int = 0, end: int | None = None) -> bool:
+        """In src[start:end] (no copy of a function body to test it)."""
         for i, group in enumerate(self.groups):
             by_path = self.path_words[i] if i < len(self.path_words) else ()
             if not any(word in path for word in by_path) and not any(
-                src.find(word) >= 0 for word in group
+                src.find(word, start, end) >= 0 for word in group
             ):
                 return False
         return True
@@ -100,6 +102,27 @@ class Prefilter:
             (stem in where or src.find(stem) >= 0) and any(n.met(src, where) for n in screened)
             for stem, screened in self.screens.items()
         )
+
+    def wants_each(self, src: bytes, ranges: list[tuple[int, int]], path: str = "") -> list[bool]:
+        """wants(src[a:b], path) for each of the sorted, disjoint (a, b).  Each stem is
+        found once in src, and a range is tested only for the needs its stems screen
+        (in mm/, four function bodies in ten hold none)."""
+        where = path.encode()
+        if self.everything or any(stem in where for stem in self.screens):
+            return [self.wants(src[a:b], path) for a, b in ranges]
+        ends = [b for _, b in ranges]
+        screened: dict[int, list[Needs]] = {}  # range -> the needs of the stems in it
+        for stem, stem_needs in self.screens.items():
+            hit = src.find(stem)
+            while hit >= 0 and (i := bisect_right(ends, hit)) < len(ranges):
+                start = ranges[i][0]
+                if start <= hit:
+                    screened.setdefault(i, []).extend(stem_needs)
+                hit = src.find(stem, ends[i] if start <= hit else start)  # the next range
+        return [
+            any(need.met(src, where, a, b) for need in screened.get(i, ()))
+            for i, (a, b) in enumerate(ranges)
+        ]
 
 
 def _screenings(need: Needs) -> list[frozenset[bytes]]:

@@ -93,6 +93,30 @@ def test_screening_never_changes_what_the_prefilter_wants(words, path):
     assert _prefilter().wants(src, path) == exact
 
 
+@given(
+    st.lists(st.sampled_from([*RULE_WORDS, b"x", b"pfn", b"}", b"}\n"]), max_size=24),
+    st.sampled_from(["mm/page_alloc.c", "mm/hugetlb.c", "mm/cma.c", "drivers/x.c"]),
+    st.data(),
+)
+def test_testing_ranges_at_once_answers_as_one_by_one(words, path, data):
+    """wants_each finds the stems once per file; each range's answer must still be
+    wants() of its text, whether a stem sits inside it, across its edge or nowhere."""
+    src = b" ".join(words)
+    starts = [0] + [len(b" ".join(words[:i])) + 1 for i in range(1, len(words))]  # of each word
+    cuts = data.draw(st.sets(st.sampled_from(starts) | st.integers(0, len(src)), max_size=8))
+    cuts = sorted(cuts | {0, len(src)})
+    ranges = list(zip(cuts, cuts[1:], strict=False))
+    screen = _prefilter()
+    assert screen.wants_each(src, ranges, path) == [screen.wants(src[a:b], path) for a, b in ranges]
+
+
+def test_a_path_word_stands_in_for_words_in_every_range():
+    """KS003 takes hugetlb code by its path: a body of mm/hugetlb.c needs no hugetlb word."""
+    src = b"{ x(); }\n{ struct page *p = head; nr_pages++; }"
+    assert _prefilter().wants_each(src, [(0, 9), (9, len(src))], "mm/hugetlb.c") == [False, True]
+    assert _prefilter().wants_each(src, [(0, 9), (9, len(src))], "mm/slab.c") == [False, False]
+
+
 @pytest.mark.slow
 def test_prefiltered_equals_exhaustive_on_real_mm():
     tree = os.environ.get("KSCAN_KERNEL_6_12")
