@@ -324,11 +324,7 @@ def _calls(text: _Text, nodes: list[ts.Node], bodies: list[tuple[int, int]]) -> 
                 start,
             )
         )
-    line, counted = 1, 0
-    for open_, close in bodies:  # in order: count lines from one body to the next
-        line += src.count(b"\n", counted, open_)
-        counted = open_
-        calls += calls_in(src, open_ + 1, close, line)
+    calls += calls_in(src, bodies)
     calls.sort(key=_BYTE)
     return calls
 

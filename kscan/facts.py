@@ -242,7 +242,7 @@ class FileFacts:
 
 # -- pickling: functions and their calls as plain tuples --------------------------------
 
-_new_call = partial(tuple.__new__, Call)
+new_call = partial(tuple.__new__, Call)  # a Call from a plain tuple, with no Python frame
 
 
 def _packed(fn: Function) -> tuple:
@@ -274,7 +274,7 @@ def _unpacked(row: tuple) -> Function:
             params,
             pointers,
             values,
-            tuple(map(_new_call, calls)),  # no Python frame per call
+            tuple(map(new_call, calls)),
             failure,
             returns,
         ),

@@ -18,13 +18,12 @@ way: the parser sees `{}` and every position stays exact.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import tree_sitter as ts
 import tree_sitter_c as tsc
 
-from kscan.bodies import column0_bodies, skippable
+from kscan.bodies import BodyTest, column0_bodies, skippable
 from kscan.vocab import ATTRIBUTES_WITH_ARGS, BARE_ATTRIBUTES
 
 LANGUAGE = ts.Language(tsc.language())
@@ -101,11 +100,10 @@ def new_parser() -> ts.Parser:
     return ts.Parser(LANGUAGE)
 
 
-def parse(
-    parser: ts.Parser, raw: bytes, wanted: Callable[[bytes], bool] | None = None
-) -> ParsedFile:
-    """`wanted(text)`: whether a kernel-style body (with the text before it) can matter;
-    the others are left out (see kscan/bodies.py).  None: parse every body."""
+def parse(parser: ts.Parser, raw: bytes, wanted: BodyTest | None = None) -> ParsedFile:
+    """`wanted(src, ranges)`: whether each kernel-style body (a range holding it and the
+    text before it) can matter; the others are left out (see kscan/bodies.py).  None:
+    parse every body."""
     bodies = column0_bodies(raw)
     skipped = skippable(raw, bodies, wanted) if wanted is not None else []
     src = blank_attributes(raw, skipped)

@@ -71,7 +71,7 @@ def facts_from_bytes(
     if prefilter is not None and not prefilter.wants(raw, rel):
         return None
     try:
-        wanted = partial(bodies.wants, path=rel) if bodies is not None else None
+        wanted = partial(bodies.wants_each, path=rel) if bodies is not None else None
         facts = extract(rel, parse(_parser, raw, wanted))
     except RecursionError:
         return Problem(rel, "nesting too deep to analyse, skipped")

@@ -36,7 +36,7 @@ static int report(struct zone *zone, unsigned long nr)
 
 
 def wanted(path: str):
-    return partial(_prefilter().wants, path=path)
+    return partial(_prefilter().wants_each, path=path)
 
 
 _TREE_CALLS = ts.Query(
@@ -62,8 +62,7 @@ def tree_calls(src: bytes, start: int = 0, end: int | None = None) -> list[Call]
 
 
 def byte_calls(src: bytes):
-    (open_, close), *_ = column0_bodies(src)
-    return calls_in(src, open_ + 1, close, src.count(b"\n", 0, open_ + 1) + 1)
+    return calls_in(src, column0_bodies(src)[:1])
 
 
 def test_calls_from_bytes_equal_the_parsers():
@@ -79,11 +78,8 @@ def test_calls_from_bytes_equal_the_parsers():
 def test_fixture_bodies_give_the_same_calls_either_way(path):
     """Every kernel-style body of every fixture: bytes and tree agree call for call."""
     src = path.read_bytes()
-    facts = extract("f.c", parse(new_parser(), src))
-    for open_, close in column0_bodies(src):
-        line = src.count(b"\n", 0, open_ + 1) + 1
-        from_tree = [c for fn in facts.functions for c in fn.calls if open_ < c.byte < close]
-        assert calls_in(src, open_ + 1, close, line) == from_tree
+    bodies = column0_bodies(src)
+    assert calls_in(src, bodies) == [call for o, c in bodies for call in tree_calls(src, o, c)]
 
 
 def test_only_kernel_style_balanced_bodies_are_candidates():
@@ -120,3 +116,9 @@ def test_a_skipped_body_keeps_its_function_and_calls():
     assert fast.functions == full.functions
     assert [lp.function for lp in fast.loops] == ["walker"]  # plain's loop was not parsed
     assert [lp.function for lp in full.loops] == ["plain", "walker"]
+
+
+def test_a_file_without_kernel_style_bodies_parses_whole():
+    src = b"#define PFN_UP(x) ((x) >> 12)\nstatic inline int f(void) { return 0; }\n"
+    assert fast_skipped(src) == []
+    assert extract("mm/x.h", parse(new_parser(), src, wanted("mm/x.h"))).functions[0].name == "f"
