@@ -1,3 +1,3 @@
-from kscan.cli import main
+from kscan.cli import run
 
-main()
+run()

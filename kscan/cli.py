@@ -6,6 +6,7 @@ stderr, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import sys
@@ -649,3 +650,18 @@ def main(argv: list[str] | None = None) -> None:
         )
         sys.exit(EXIT_USAGE)
     sys.exit(status or EXIT_CLEAN)
+
+
+def run() -> None:
+    """The `kscan` command: main(), then leave at once.  Tearing down the facts object
+    by object took 10 ms of a 0.5 s scan of mm/ (mypy leaves the same way); the cache
+    commits as it goes, and the worker pool is shut down by then."""
+    status = EXIT_CLEAN
+    try:
+        main()
+    except SystemExit as done:  # main() always ends here, with an int
+        status = done.code if isinstance(done.code, int) else EXIT_USAGE
+    with contextlib.suppress(BrokenPipeError):  # `kscan mm | head`: nobody reads on
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(status)

@@ -67,7 +67,7 @@ def run(*args: str):
 
 
 def run_main(argv: list[str], capsys) -> tuple[int, str, str]:
-    """kscan.cli.main(argv), the console script's entry point, in-process."""
+    """kscan.cli.main(argv), what the `kscan` command runs, in-process."""
     with pytest.raises(SystemExit) as exited:
         main(argv)
     out, err = capsys.readouterr()
@@ -498,6 +498,17 @@ def test_no_arguments_scans_the_current_directory(tmp_path):
     assert "No findings." in proc.stdout
     assert "Scanned 1 file" in proc.stdout
     assert proc.stderr == ""
+
+
+@pytest.mark.parametrize("walks", [0, 400], ids=["a line", "several pipe buffers"])
+def test_the_report_reaches_a_buffered_pipe_whole(tmp_path, walks):
+    """The command leaves with os._exit (kscan.cli.run): what stdout buffered must be
+    out first.  (This sandbox sets PYTHONUNBUFFERED, which would hide a lost buffer.)"""
+    walkers = "".join(WALK.replace("mark(", f"mark{i}(") for i in range(walks))
+    write(tmp_path / "mm" / "walks.c", HARMLESS + walkers)
+    proc = run_process("mm", "-f", "json", "-j", "1", cwd=tmp_path, env={"PYTHONUNBUFFERED": ""})
+    assert proc.returncode == (1 if walks else 0), proc.stderr
+    assert len(json.loads(proc.stdout)["findings"]) == walks
 
 
 def test_subprocess_usage_error_is_one_line():
