@@ -87,6 +87,7 @@ class CallGraph:
         self.pred: dict[str, set[str]] = {}
         self._aliases: set[tuple[str, str]] = set()  # the `_noprof` edges, see _link_noprof
         self._noprof: set[str] = set()  # global functions named foo_noprof
+        self._statics: dict[str, set[str]] = {}  # name -> its "path:name" nodes
 
     def add(self, files: Iterable[FileFacts]) -> CallGraph:
         """Add the functions, macros and calls of more files."""
@@ -94,7 +95,6 @@ class CallGraph:
             self._add_file(facts)
         self._link_noprof()
         self.__dict__.pop("graph", None)
-        self.__dict__.pop("_by_name", None)
         return self
 
     def _add_file(self, facts: FileFacts) -> None:
@@ -126,6 +126,8 @@ class CallGraph:
 
     def _define(self, node: str, kind: str, path: str, line: int) -> None:
         attrs = self.attrs.get(node)
+        if ":" in node:
+            self._statics.setdefault(display(node), set()).add(node)
         if kind == "function" and node.endswith("_noprof") and ":" not in node:
             self._noprof.add(node)
         if attrs is None or attrs["kind"] == "external":
@@ -201,14 +203,8 @@ class CallGraph:
 
     def nodes_named(self, name: str) -> list[str]:
         """The global node and every file's static of that name."""
-        return self._by_name.get(name, [])
-
-    @cached_property
-    def _by_name(self) -> dict[str, list[str]]:
-        index: dict[str, list[str]] = {}
-        for node in sorted(self.attrs):
-            index.setdefault(display(node), []).append(node)
-        return index
+        statics = self._statics.get(name, set())
+        return sorted(statics | {name} if name in self else statics)
 
     def callers(self, node: str, depth: int | None = None) -> dict[str, int]:
         """Transitive callers of node, with their distance (1 = direct)."""
