@@ -14,14 +14,16 @@ read from the bytes here, so skipping a body never changes them.
 What a skipped body still gives the rules is what they read of functions without a
 walk, a MAX_ORDER name or a contig API in them: calls (the call graph, validity
 helpers of helpers, checks hoisted into callers) and `return` shapes.  Anything not
-in kernel style is parsed whole.  `--no-prefilter` parses every body; tests compare
-the two runs' findings.
+in kernel style is parsed whole.  A file whose words meet a need only when taken from
+several functions at once (a hugetlb helper here, a `struct page` count there) has no
+part that can give a finding, and is not parsed at all (kscan/workers.py); what it
+offers as context, later prefilter rounds ask for by name.  `--no-prefilter` parses
+every file and body; tests compare the two runs' findings.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from functools import partial
 from itertools import accumulate, repeat
 from operator import itemgetter, sub
@@ -62,17 +64,17 @@ _ARGS = re.compile(
 )
 
 
-# wanted(src, ranges): for each range, whether a rule can use it (Prefilter.wants_each)
-BodyTest = Callable[[bytes, list[tuple[int, int]]], list[bool]]
+def parts(src: bytes, bodies: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """src cut at its kernel-style bodies: each body with the text since the previous
+    one (its head, its comment), then the text after the last body.  Together they are
+    all of src but the bodies' closing braces; the prefilter tests them one by one."""
+    starts = [0] + [close + 1 for _, close in bodies]
+    ends = [close for _, close in bodies] + [len(src)]
+    return list(zip(starts, ends, strict=True))
 
 
-def skippable(src: bytes, bodies: list[tuple[int, int]], wanted: BodyTest) -> list[tuple[int, int]]:
-    """(start, end) of the body interiors (between the braces) that are not wanted, each
-    body tested with the text since the previous one (its signature and comment)."""
-    if not bodies:
-        return []
-    starts = [0] + [close + 1 for _, close in bodies[:-1]]
-    keep = wanted(src, [(start, close) for start, (_, close) in zip(starts, bodies, strict=True)])
+def skipped(bodies: list[tuple[int, int]], keep: list[bool]) -> list[tuple[int, int]]:
+    """(start, end) of the interiors (between the braces) of the bodies not kept."""
     return [
         (open_ + 1, close) for (open_, close), kept in zip(bodies, keep, strict=True) if not kept
     ]

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 import tree_sitter as ts
 import tree_sitter_c as tsc
 
-from kscan.bodies import BodyTest, column0_bodies, skippable
+from kscan.bodies import column0_bodies
+from kscan.bodies import skipped as skipped_bodies
 from kscan.vocab import ATTRIBUTES_WITH_ARGS, BARE_ATTRIBUTES
 
 LANGUAGE = ts.Language(tsc.language())
@@ -100,12 +101,17 @@ def new_parser() -> ts.Parser:
     return ts.Parser(LANGUAGE)
 
 
-def parse(parser: ts.Parser, raw: bytes, wanted: BodyTest | None = None) -> ParsedFile:
-    """`wanted(src, ranges)`: whether each kernel-style body (a range holding it and the
-    text before it) can matter; the others are left out (see kscan/bodies.py).  None:
-    parse every body."""
-    bodies = column0_bodies(raw)
-    skipped = skippable(raw, bodies, wanted) if wanted is not None else []
+def parse(
+    parser: ts.Parser,
+    raw: bytes,
+    bodies: list[tuple[int, int]] | None = None,
+    keep: list[bool] | None = None,
+) -> ParsedFile:
+    """`keep`: for each kernel-style body (column0_bodies(raw), or `bodies` when the
+    caller has them), whether to parse it; the others are left out (kscan/bodies.py).
+    None: parse every body."""
+    bodies = column0_bodies(raw) if bodies is None else bodies
+    skipped = [] if keep is None else skipped_bodies(bodies, keep)
     src = blank_attributes(raw, skipped)
     parser.included_ranges = _ranges(src, 0, len(src), skipped) if skipped else []
     parsed = ParsedFile(src, parser.parse(src), bodies, skipped)

@@ -11,8 +11,8 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 
+from kscan.bodies import column0_bodies, parts
 from kscan.discover import SourceFile
 from kscan.extract import extract
 from kscan.facts import FileFacts
@@ -68,11 +68,24 @@ def facts_from_bytes(
         _parser = new_parser()
     if b"\0" in raw[:_BINARY_PROBE]:
         return Problem(rel, "binary file, skipped")
-    if prefilter is not None and not prefilter.wants(raw, rel):
+    if prefilter is not None and not prefilter.wants(raw, rel):  # most files stop here
         return None
     try:
-        wanted = partial(bodies.wants_each, path=rel) if bodies is not None else None
-        facts = extract(rel, parse(_parser, raw, wanted))
+        found = column0_bodies(raw)
+        pieces = parts(raw, found)
+        if prefilter is not None:
+            # a need met only by words scattered over several functions is met by none
+            # of them, and a function that meets none gives no findings (bodies.py)
+            wanted = prefilter.wants_each(raw, pieces, rel)
+            if not any(wanted):
+                return None
+        if bodies is None:
+            keep = None
+        elif bodies is prefilter:  # the first round screens files and bodies alike
+            keep = wanted[:-1]
+        else:
+            keep = bodies.wants_each(raw, pieces[:-1], rel)
+        facts = extract(rel, parse(_parser, raw, found, keep))
     except RecursionError:
         return Problem(rel, "nesting too deep to analyse, skipped")
     except Exception as err:  # one odd file must not cost a whole-tree run its results

@@ -1,12 +1,11 @@
 """Bodies the parser skips: which ones, and calls read from their bytes as the parser would."""
 
-from functools import partial
 from pathlib import Path
 
 import pytest
 import tree_sitter as ts
 
-from kscan.bodies import calls_in, column0_bodies, skippable
+from kscan.bodies import calls_in, column0_bodies, parts, skipped
 from kscan.engine import _prefilter
 from kscan.extract import extract
 from kscan.facts import Call
@@ -35,8 +34,9 @@ static int report(struct zone *zone, unsigned long nr)
 """
 
 
-def wanted(path: str):
-    return partial(_prefilter().wants_each, path=path)
+def kept(src: bytes, path: str = "mm/x.c") -> list[bool]:
+    """The bodies the first round parses (kscan/workers.py)."""
+    return _prefilter().wants_each(src, parts(src, column0_bodies(src)), path)[:-1]
 
 
 _TREE_CALLS = ts.Query(
@@ -45,7 +45,7 @@ _TREE_CALLS = ts.Query(
 
 
 def fast_skipped(src: bytes):
-    return skippable(src, column0_bodies(src), wanted("mm/x.c"))
+    return skipped(column0_bodies(src), kept(src))
 
 
 def tree_calls(src: bytes, start: int = 0, end: int | None = None) -> list[Call]:
@@ -99,8 +99,7 @@ def test_skippable_keeps_bodies_that_name_the_rules_words():
         b"static void walker(unsigned long s, unsigned long e)\n{\n"
         b"\tfor (; s < e; s++)\n\t\ttouch(pfn_to_page(s));\n}\n"
     )
-    skipped = skippable(src, column0_bodies(src), wanted("mm/x.c"))
-    assert [src[a:b] for a, b in skipped] == [b"\n\tprint(a);\n"]
+    assert [src[a:b] for a, b in fast_skipped(src)] == [b"\n\tprint(a);\n"]
 
 
 def test_a_skipped_body_keeps_its_function_and_calls():
@@ -110,7 +109,7 @@ def test_a_skipped_body_keeps_its_function_and_calls():
         b"static void walker(unsigned long s, unsigned long e)\n{\n"
         b"\tfor (; s < e; s++)\n\t\ttouch(pfn_to_page(s));\n}\n"
     )
-    fast = extract("mm/x.c", parse(new_parser(), src, wanted("mm/x.c")))
+    fast = extract("mm/x.c", parse(new_parser(), src, keep=kept(src)))
     full = extract("mm/x.c", parse(new_parser(), src))
     assert fast.functions[0].body.start_byte in {start - 1 for start, _ in fast_skipped(src)}
     assert fast.functions == full.functions
@@ -121,4 +120,5 @@ def test_a_skipped_body_keeps_its_function_and_calls():
 def test_a_file_without_kernel_style_bodies_parses_whole():
     src = b"#define PFN_UP(x) ((x) >> 12)\nstatic inline int f(void) { return 0; }\n"
     assert fast_skipped(src) == []
-    assert extract("mm/x.h", parse(new_parser(), src, wanted("mm/x.h"))).functions[0].name == "f"
+    facts = extract("mm/x.h", parse(new_parser(), src, keep=kept(src, "mm/x.h")))
+    assert facts.functions[0].name == "f"

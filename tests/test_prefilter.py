@@ -44,6 +44,32 @@ def test_prefilter_skips_files_no_rule_can_use(tmp_path):
     ]
 
 
+HUGETLB_WALK = (
+    "void clear_gigantic(struct page *page, unsigned long nr_pages)\n{\n"
+    "\tunsigned long i;\n\n\tfor (i = 0; i < nr_pages; i++, page++)\n\t\tclear_page(page);\n}\n"
+)
+
+
+def test_a_file_whose_words_meet_a_need_only_across_functions_is_not_parsed(tmp_path):
+    """KS003 wants hugetlb/CMA words, a page count and struct page in one function (or in
+    the path).  Scattered over functions they meet the need for the file, for no part."""
+    mm = tmp_path / "mm"
+    mm.mkdir()
+    (mm / "apart.c").write_text(
+        "int hugetlb_count(void)\n{\n\treturn 1;\n}\n\n"
+        + HUGETLB_WALK.replace("clear_gigantic", "clear_range").replace("struct page", "void")
+        + "\nvoid note(struct page *p)\n{\n\tput(p);\n}\n"
+    )
+    (mm / "together.c").write_text(HUGETLB_WALK.replace("clear_gigantic", "hugetlb_clear"))
+    fast, fast_findings = findings([tmp_path / "mm"], prefilter=True)
+    full, full_findings = findings([tmp_path / "mm"], prefilter=False)
+    assert fast_findings == full_findings
+    assert [(rule, Path(path).name) for rule, path, _, _ in fast_findings] == [
+        ("KS003", "together.c")
+    ]
+    assert (fast.stats.parsed, full.stats.parsed) == (1, 2)
+
+
 def test_follow_round_finds_a_helper_of_a_helper(tmp_path):
     """lookup_outer() validates only through lookup_inner(), in a file that names no
     validity check and no memmap accessor: only a follow-up round parses it."""
