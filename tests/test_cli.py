@@ -502,7 +502,7 @@ def test_no_arguments_scans_the_current_directory(tmp_path):
 
 @pytest.mark.parametrize("walks", [0, 400], ids=["a line", "several pipe buffers"])
 def test_the_report_reaches_a_buffered_pipe_whole(tmp_path, walks):
-    """The command leaves with os._exit (kscan.cli.run): what stdout buffered must be
+    """The command leaves with os._exit (kscan/__main__.py): what stdout buffered must be
     out first.  (This sandbox sets PYTHONUNBUFFERED, which would hide a lost buffer.)"""
     walkers = "".join(WALK.replace("mark(", f"mark{i}(") for i in range(walks))
     write(tmp_path / "mm" / "walks.c", HARMLESS + walkers)
