@@ -155,18 +155,19 @@ class CallGraph:
             self.sites[key] = site
 
     def _link(self, caller: str, callee: str) -> None:
-        succ, pred, attrs = self.succ, self.pred, self.attrs
-        if caller in succ:
-            succ[caller].add(callee)
+        # 24,000 edges on mm/: a node in succ or pred has its attributes already
+        callees = self.succ.get(caller)
+        if callees is None:
+            self.succ[caller] = {callee}
+            self.attrs.setdefault(caller, {"kind": "external", "files": (), "line": 0})
         else:
-            succ[caller] = {callee}
-        if callee in pred:
-            pred[callee].add(caller)
+            callees.add(callee)
+        callers = self.pred.get(callee)
+        if callers is None:
+            self.pred[callee] = {caller}
+            self.attrs.setdefault(callee, {"kind": "external", "files": (), "line": 0})
         else:
-            pred[callee] = {caller}
-        for node in (caller, callee):
-            if node not in attrs:
-                attrs[node] = {"kind": "external", "files": (), "line": 0}
+            callers.add(caller)
 
     def _link_noprof(self) -> None:
         """Memory allocation profiling's convention, for when the header with the macro
