@@ -247,19 +247,19 @@ def _run_rules(rules: list[Rule], project: Project, warnings: list[str]) -> list
 
 def _with_source_lines(findings: list[Finding], files: list[SourceFile]) -> list[Finding]:
     by_rel = {f.rel: f.path for f in files}
-    lines: dict[str, list[str]] = {}
+    lines: dict[str, list[bytes]] = {}
     out = []
     for finding in findings:
         path = finding.location.path
         if path not in lines:
             try:
-                lines[path] = by_rel[path].read_bytes().decode("utf-8", "replace").splitlines()
+                lines[path] = by_rel[path].read_bytes().split(b"\n")  # decoded line by line
             except (KeyError, OSError):
                 lines[path] = []
         text = lines[path]
         line = finding.location.line
-        source = text[line - 1].rstrip() if 0 < line <= len(text) else ""
-        out.append(replace(finding, source_line=source))
+        raw = text[line - 1] if 0 < line <= len(text) else b""
+        out.append(replace(finding, source_line=raw.decode("utf-8", "replace").rstrip()))
     return out
 
 
