@@ -43,12 +43,10 @@ _NOT_CALLS = frozenset(
 # loops are possessive and unrolled ([^*]++ and the like), so that `re` runs through a
 # comment or a string at C speed; a comment left open runs to the end, as in C.  A `#`
 # outside them only ever starts a directive, which ends at a newline without a `\`.
-_NOT_CODE = re.compile(
-    rb"/\*(?:[^*]++|\*++(?!/))*+(?:\*++/)?|//[^\n]*+"
-    rb"|\"[^\"\\\n]*+(?:\\.[^\"\\\n]*+)*+\"|'[^'\\\n]*+(?:\\.[^'\\\n]*+)*+'"
-    rb"|#(?:[^\n\\]++|\\\n?)*+",
-    re.S,
-)
+_COMMENT = rb"/\*(?:[^*]++|\*++(?!/))*+(?:\*++/)?|//[^\n]*+"
+_LITERAL = rb"\"[^\"\\\n]*+(?:\\.[^\"\\\n]*+)*+\"|'[^'\\\n]*+(?:\\.[^'\\\n]*+)*+'"
+_NOT_CODE = re.compile(_COMMENT + b"|" + _LITERAL + rb"|#(?:[^\n\\]++|\\\n?)*+", re.S)
+_COMMENT_OR_LITERAL = re.compile(_COMMENT + b"|" + _LITERAL, re.S)
 # A call read backwards: `(`, blanks, a name that is no keyword, does not start with a
 # digit and is no member (`a.f(`, `a->f(`, GNU C's `a$f(`).  Backwards, the pattern
 # starts with a literal `(`, which `re` finds at C speed; forwards it would try every
@@ -78,6 +76,16 @@ def skipped(bodies: list[tuple[int, int]], keep: list[bool]) -> list[tuple[int, 
     return [
         (open_ + 1, close) for (open_, close), kept in zip(bodies, keep, strict=True) if not kept
     ]
+
+
+def blank_comments(src: bytes) -> bytes:
+    """src with its comments blanked (a `/*` in a string is no comment): a rule word
+    in a comment gives no fact, so it does not make a function worth parsing."""
+    return _COMMENT_OR_LITERAL.sub(_comment_spaces, src)
+
+
+def _comment_spaces(match: re.Match[bytes]) -> bytes:
+    return _spaces(match) if match.group().startswith(b"/") else match.group()
 
 
 def column0_bodies(src: bytes) -> list[tuple[int, int]]:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
-from kscan.bodies import column0_bodies, parts
+from kscan.bodies import blank_comments, column0_bodies, parts
 from kscan.discover import SourceFile
 from kscan.extract import extract
 from kscan.facts import FileFacts
@@ -73,10 +73,12 @@ def facts_from_bytes(
     try:
         found = column0_bodies(raw)
         pieces = parts(raw, found)
+        # rule words in comments give no facts: they make no function worth parsing
+        words = raw if prefilter is None and bodies is None else blank_comments(raw)
         if prefilter is not None:
             # a need met only by words scattered over several functions is met by none
-            # of them, and a function that meets none gives no findings (bodies.py)
-            wanted = prefilter.wants_each(raw, pieces, rel)
+            # of them, and a function that meets none gives no findings
+            wanted = prefilter.wants_each(words, pieces, rel)
             if not any(wanted):
                 return None
         if bodies is None:
@@ -84,7 +86,7 @@ def facts_from_bytes(
         elif bodies is prefilter:  # the first round screens files and bodies alike
             keep = wanted[:-1]
         else:
-            keep = bodies.wants_each(raw, pieces[:-1], rel)
+            keep = bodies.wants_each(words, pieces[:-1], rel)
         facts = extract(rel, parse(_parser, raw, found, keep))
     except RecursionError:
         return Problem(rel, "nesting too deep to analyse, skipped")

@@ -70,6 +70,23 @@ def test_a_file_whose_words_meet_a_need_only_across_functions_is_not_parsed(tmp_
     assert (fast.stats.parsed, full.stats.parsed) == (1, 2)
 
 
+def test_rule_words_in_comments_make_nothing_worth_parsing(tmp_path):
+    """A comment that names pfn_to_page() or MAX_ORDER gives no fact: neither its body
+    nor its file is parsed for it.  A `/*` in a string opens no comment."""
+    (tmp_path / "notes.c").write_text(
+        "/* callers must not walk with pfn_to_page() past MAX_ORDER */\n"
+        "int noted(unsigned long pfn)\n{\n\t// pfn_to_page(pfn) is not ours to call\n"
+        "\treturn pfn > 1;\n}\n"
+    )
+    (tmp_path / "quoted.c").write_text(
+        'const char *open = "/*";\n' + HUGETLB_WALK.replace("clear_page(page)", "pfn_to_page(i)")
+    )
+    fast, fast_findings = findings([tmp_path], prefilter=True)
+    _, full_findings = findings([tmp_path], prefilter=False)
+    assert fast_findings == full_findings
+    assert fast.stats.parsed == 1  # quoted.c: its walk is code, not the inside of a comment
+
+
 def test_follow_round_finds_a_helper_of_a_helper(tmp_path):
     """lookup_outer() validates only through lookup_inner(), in a file that names no
     validity check and no memmap accessor: only a follow-up round parses it."""
