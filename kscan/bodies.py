@@ -71,7 +71,7 @@ def parts(src: bytes, bodies: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return list(zip(starts, ends, strict=True))
 
 
-def skipped(bodies: list[tuple[int, int]], keep: list[bool]) -> list[tuple[int, int]]:
+def skipped_interiors(bodies: list[tuple[int, int]], keep: list[bool]) -> list[tuple[int, int]]:
     """(start, end) of the interiors (between the braces) of the bodies not kept."""
     return [
         (open_ + 1, close) for (open_, close), kept in zip(bodies, keep, strict=True) if not kept

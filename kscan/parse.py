@@ -23,8 +23,7 @@ from dataclasses import dataclass, field
 import tree_sitter as ts
 import tree_sitter_c as tsc
 
-from kscan.bodies import column0_bodies
-from kscan.bodies import skipped as skipped_bodies
+from kscan.bodies import column0_bodies, skipped_interiors
 from kscan.vocab import ATTRIBUTES_WITH_ARGS, BARE_ATTRIBUTES
 
 LANGUAGE = ts.Language(tsc.language())
@@ -111,7 +110,7 @@ def parse(
     caller has them), whether to parse it; the others are left out (kscan/bodies.py).
     None: parse every body."""
     bodies = column0_bodies(raw) if bodies is None else bodies
-    skipped = [] if keep is None else skipped_bodies(bodies, keep)
+    skipped = [] if keep is None else skipped_interiors(bodies, keep)
     src = blank_attributes(raw, skipped)
     parser.included_ranges = _ranges(src, 0, len(src), skipped) if skipped else []
     parsed = ParsedFile(src, parser.parse(src), bodies, skipped)

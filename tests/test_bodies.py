@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import tree_sitter as ts
 
-from kscan.bodies import calls_in, column0_bodies, parts, skipped
+from kscan.bodies import calls_in, column0_bodies, parts, skipped_interiors
 from kscan.engine import _prefilter
 from kscan.extract import extract
 from kscan.facts import Call
@@ -45,7 +45,7 @@ _TREE_CALLS = ts.Query(
 
 
 def fast_skipped(src: bytes):
-    return skipped(column0_bodies(src), kept(src))
+    return skipped_interiors(column0_bodies(src), kept(src))
 
 
 def tree_calls(src: bytes, start: int = 0, end: int | None = None) -> list[Call]:
