@@ -156,18 +156,13 @@ class CallGraph:
 
     def _link(self, caller: str, callee: str) -> None:
         # 24,000 edges on mm/: a node in succ or pred has its attributes already
-        callees = self.succ.get(caller)
-        if callees is None:
-            self.succ[caller] = {callee}
-            self.attrs.setdefault(caller, {"kind": "external", "files": (), "line": 0})
-        else:
-            callees.add(callee)
-        callers = self.pred.get(callee)
-        if callers is None:
-            self.pred[callee] = {caller}
-            self.attrs.setdefault(callee, {"kind": "external", "files": (), "line": 0})
-        else:
-            callers.add(caller)
+        for index, node, other in ((self.succ, caller, callee), (self.pred, callee, caller)):
+            linked = index.get(node)
+            if linked is None:
+                index[node] = {other}
+                self.attrs.setdefault(node, {"kind": "external", "files": (), "line": 0})
+            else:
+                linked.add(other)
 
     def _link_noprof(self) -> None:
         """Memory allocation profiling's convention, for when the header with the macro

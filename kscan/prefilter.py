@@ -107,7 +107,7 @@ class Prefilter:
     def wants_each(self, src: bytes, ranges: list[tuple[int, int]], path: str = "") -> list[bool]:
         """wants(src[a:b], path) for each of the sorted, disjoint (a, b).  Each stem is
         found once in src, and a range is tested only for the needs its stems screen
-        (in mm/, four function bodies in ten hold none)."""
+        (in mm/, six function bodies in ten hold none)."""
         where = path.encode()
         if self.everything or any(stem in where for stem in self.screens):
             return [self.wants(src[a:b], path) for a, b in ranges]
