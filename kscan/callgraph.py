@@ -37,10 +37,11 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterable
 from functools import cached_property
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from kscan.facts import FileFacts
+from kscan.facts import Call, FileFacts, new_call
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -63,6 +64,7 @@ _NOT_CALLS = frozenset(
 )
 _SKIP_DIRS = frozenset({"Documentation", "tools", "scripts", "samples", "LICENSES", ".git"})
 WRAPPER_ROUNDS = 2
+_NAME = attrgetter("name")  # of a Call
 
 
 class Site(NamedTuple):
@@ -76,24 +78,29 @@ class CallGraph:
     Rules only walk callers a few levels deep, so the graph is kept as dicts (cheap to
     build on every scan, and grown in place when a prefilter round adds files); `graph`
     builds the networkx view on first use, for the centrality and export work of
-    `kscan hotspots` / `kscan graph`.
+    `kscan hotspots` / `kscan graph`.  An edge's call site is looked up when asked for
+    (`site`): a report names a few dozen of mm/'s 21,000 edges.
     Node attributes: kind ("function" | "macro" | "external"), files, line.
     """
 
     def __init__(self) -> None:
         self.attrs: dict[str, dict] = {}
-        self.sites: dict[tuple[str, str], tuple[str, int]] = {}  # edge -> first call site
         self.succ: dict[str, set[str]] = {}
         self.pred: dict[str, set[str]] = {}
-        self._aliases: set[tuple[str, str]] = set()  # the `_noprof` edges, see _link_noprof
+        # node -> (path, calls, statics of the file) of each of its definitions
+        self._bodies: dict[str, list[tuple[str, tuple[Call, ...], dict[str, str]]]] = {}
+        self._sites: dict[str, dict[str, tuple[str, int]]] = {}  # node -> callee -> site
+        self._aliases: dict[tuple[str, str], tuple[str, int]] = {}  # see _link_noprof
         self._noprof: set[str] = set()  # global functions named foo_noprof
         self._statics: dict[str, set[str]] = {}  # name -> its "path:name" nodes
 
     def add(self, files: Iterable[FileFacts]) -> CallGraph:
         """Add the functions, macros and calls of more files."""
+        self._unlink_noprof()  # a new file may define or call what an alias stood for
         for facts in files:
             self._add_file(facts)
         self._link_noprof()
+        self._sites.clear()
         self.__dict__.pop("graph", None)
         return self
 
@@ -101,28 +108,42 @@ class CallGraph:
         path = facts.path
         statics = {fn.name for fn in facts.functions if fn.static} if path.endswith(".c") else ()
         local = {name: f"{path}:{name}" for name in statics}
-        sites = self.sites
         for fn in facts.functions:
             node = local.get(fn.name, fn.name)
             self._define(node, "function", path, fn.span.start_line)
-            first_line: dict[str, int] = {}
-            for call in reversed(fn.calls):  # reversed: the first site of each callee wins
-                first_line[call.name] = call.line
-            for callee, line in first_line.items():
-                callee = local.get(callee, callee)
-                if (node, callee) in sites:  # seen from another file: the slow path
-                    self._edge(node, callee, (path, line))
-                else:
-                    sites[node, callee] = (path, line)
-                    if node != callee:
-                        self._link(node, callee)
+            self._add_calls(node, path, fn.calls, local)
         for define in facts.defines:
             if define.params is None:
                 continue
             node = local.get(define.name, define.name)
             self._define(node, "macro", path, define.line)
-            for callee in _macro_calls(define.value, define.name):
-                self._edge(node, local.get(callee, callee), (path, define.line))
+            # a macro's body calls each name once, at the #define
+            calls = tuple(
+                new_call((callee, "", define.line, 0, 0))
+                for callee in sorted(_macro_calls(define.value, define.name))
+            )
+            self._add_calls(node, path, calls, local)
+
+    def _add_calls(self, node: str, path: str, calls, local: dict[str, str]) -> None:
+        """Link node to what it calls.  The callees are collected by set, map and dict
+        calls, not a Python loop per call: mm/ has 21,000 edges."""
+        if not calls:
+            return
+        self._bodies.setdefault(node, []).append((path, calls, local))
+        names = list(map(_NAME, calls))
+        callees = set(map(local.get, names, names)) if local else set(names)
+        callees.discard(node)  # recursion: a site, not a link
+        if not callees:
+            return
+        self.succ.setdefault(node, set()).update(callees)
+        pred, attrs = self.pred, self.attrs
+        for callee in callees:
+            callers = pred.get(callee)
+            if callers is None:
+                pred[callee] = {node}
+                attrs.setdefault(callee, {"kind": "external", "files": (), "line": 0})
+            else:
+                callers.add(node)
 
     def _define(self, node: str, kind: str, path: str, line: int) -> None:
         attrs = self.attrs.get(node)
@@ -141,44 +162,54 @@ class CallGraph:
             if kind == "function":
                 attrs["kind"] = kind
 
-    def _edge(self, caller: str, callee: str, site: tuple[str, int]) -> None:
-        key = (caller, callee)
-        known = self.sites.get(key)
-        if known is None:
-            self.sites[key] = site
-            if caller != callee:
-                self._link(caller, callee)
-        elif key in self._aliases:  # a real edge replaces a `_noprof` alias
-            self._aliases.discard(key)
-            self.sites[key] = site
-        elif site < known:  # the first site in file order, whatever order files came in
-            self.sites[key] = site
-
-    def _link(self, caller: str, callee: str) -> None:
-        # 24,000 edges on mm/: a node in succ or pred has its attributes already
-        for index, node, other in ((self.succ, caller, callee), (self.pred, callee, caller)):
-            linked = index.get(node)
-            if linked is None:
-                index[node] = {other}
-                self.attrs.setdefault(node, {"kind": "external", "files": (), "line": 0})
-            else:
-                linked.add(other)
+    def _unlink_noprof(self) -> None:
+        for base, node in self._aliases:
+            for index, key, other in ((self.succ, base, node), (self.pred, node, base)):
+                index[key].discard(other)
+                if not index[key]:
+                    del index[key]
+        self._aliases.clear()
 
     def _link_noprof(self) -> None:
         """Memory allocation profiling's convention, for when the header with the macro
         is not scanned: `foo` is a macro over `foo_noprof`, so `foo` -> `foo_noprof`.
         Recomputed as files come in: a later file may define `foo` itself."""
-        for base, node in self._aliases:
-            del self.sites[base, node]
-            self.succ[base].discard(node)
-            self.pred[node].discard(base)
-        self._aliases.clear()
         for node in sorted(self._noprof):
             base = node.removesuffix("_noprof")
-            if self.kind(base) == "external" and (base, node) not in self.sites:
+            if self.kind(base) == "external" and node not in self.succ.get(base, ()):
                 attrs = self.attrs[node]
-                self._edge(base, node, (attrs["files"][0], attrs["line"]))
-                self._aliases.add((base, node))
+                self._aliases[base, node] = (attrs["files"][0], attrs["line"])
+                self.succ.setdefault(base, set()).add(node)
+                self.pred.setdefault(node, set()).add(base)
+                self.attrs.setdefault(base, {"kind": "external", "files": (), "line": 0})
+
+    def _first_sites(self, node: str) -> dict[str, tuple[str, int]]:
+        """callee -> the first site node calls it from (the least (path, line): the
+        graph must not depend on the order files came in)."""
+        found = self._sites.get(node)
+        if found is None:
+            found = {}
+            for path, calls, local in self._bodies.get(node, ()):
+                for call in calls:
+                    callee = local.get(call.name, call.name)
+                    site = (path, call.line)
+                    known = found.get(callee)
+                    if known is None or site < known:
+                        found[callee] = site
+            found.update(
+                (callee, site) for (caller, callee), site in self._aliases.items() if caller == node
+            )
+            self._sites[node] = found
+        return found
+
+    @property
+    def sites(self) -> dict[tuple[str, str], tuple[str, int]]:
+        """(caller, callee) -> first call site, for every edge (recursive calls included)."""
+        return {
+            (node, callee): site
+            for node in sorted({*self._bodies, *(caller for caller, _ in self._aliases)})
+            for callee, site in self._first_sites(node).items()
+        }
 
     @cached_property
     def graph(self) -> nx.DiGraph:
@@ -227,7 +258,7 @@ class CallGraph:
         return []
 
     def site(self, caller: str, callee: str) -> Site | None:
-        found = self.sites.get((caller, callee))
+        found = self._first_sites(caller).get(callee)
         return Site(*found) if found else None
 
     def kind(self, node: str) -> str:
