@@ -154,6 +154,8 @@ _Stat = tuple[int, int, int, int]  # size, mtime_ns, ctime_ns, ino
 class FactsCache:
     """One scan's view of the store; open() it, get_many, put_many, close."""
 
+    unit = staticmethod(keyed_facts)  # what the workers run for a scan with a cache
+
     def __init__(self, path: Path, warn: Callable[[str], None], every_body: bool = False):
         self.path = path
         self.warn = warn

@@ -15,7 +15,6 @@ A list given on the command line replaces the file's list; it does not add to it
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -61,12 +60,18 @@ def load(root: Path | None) -> Config:
     """The tree's .kscan.toml, or the defaults when there is none."""
     path = (root or Path(".")) / FILENAME
     try:
-        data = tomllib.loads(path.read_text())
+        text = path.read_text()
     except FileNotFoundError:
         return Config()
     except OSError as err:
         raise ConfigError(f"cannot read {path}: {err.strerror or err}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: invalid TOML: {err}") from None
+    import tomllib  # only trees with a .kscan.toml need it
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: invalid TOML: {err}") from None
     return _parse(path, data)
 

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kscan import __version__
-from kscan.cache import FactsCache, keyed_facts
 from kscan.callgraph import graph_files, tree_sources
 from kscan.discover import SourceFile, discover
 from kscan.facts import FileFacts
@@ -26,6 +26,9 @@ from kscan.rules import RULES
 from kscan.treeinfo import TreeInfo, find_root, read_tree_info
 from kscan.vocab import CONTIG_APIS
 from kscan.workers import Problem, default_jobs, facts_for, parse_all, total_size
+
+if TYPE_CHECKING:
+    from kscan.cache import FactsCache
 
 
 @dataclass
@@ -79,7 +82,7 @@ def scan(options: Options, progress: Progress | None = None) -> Scan:
     warnings = list(tree.notes) + warnings
     progress.start(len(files))
     every_body = not options.prefilter
-    cache = FactsCache.open(warnings.append, every_body) if options.cache else None
+    cache = _open_cache(warnings.append, every_body) if options.cache else None
     prefilter = _prefilter() if options.prefilter else None
     parsed = _parse(files, options.jobs, progress.advance, cache, prefilter, prefilter)
     facts, problems = _collect(parsed)
@@ -105,6 +108,12 @@ def scan(options: Options, progress: Progress | None = None) -> Scan:
         tool_version=__version__,
     )
     return Scan(result, project)
+
+
+def _open_cache(warn, every_body: bool) -> FactsCache | None:
+    from kscan.cache import FactsCache  # and sqlite3: not for --no-cache
+
+    return FactsCache.open(warn, every_body)
 
 
 def _prefilter() -> Prefilter:
@@ -151,7 +160,7 @@ def _follow_round(
     chooses the bodies).  With a cache, content already found not to (digest from the
     stat index + the prefilter's tag) is not read again, and what is found is kept as
     facts."""
-    unit = partial(keyed_facts if cache else facts_for, prefilter=prefilter, bodies=bodies)
+    unit = partial(cache.unit if cache else facts_for, prefilter=prefilter, bodies=bodies)
     if cache is None:
         return _collect(parse_all(skipped, _follow_jobs(skipped, jobs), unit=unit))[0]
     digests = cache.known_digests([(str(f.path), f.rel) for f in skipped])
@@ -200,7 +209,7 @@ def _parse(files, jobs: int, advance=lambda n: None, cache=None, prefilter=None,
 
     def parse(missing: list[tuple[str, str]]):
         sources = [SourceFile(Path(path), rel) for path, rel in missing]
-        unit = partial(keyed_facts, prefilter=prefilter, bodies=bodies)
+        unit = partial(cache.unit, prefilter=prefilter, bodies=bodies)
         return parse_all(sources, jobs, advance, unit=unit)
 
     return cache.parse_all([(str(f.path), f.rel) for f in files], parse, advance)

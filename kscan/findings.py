@@ -6,7 +6,6 @@ related locations, the model verdict), so reporters never look at rules or facts
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -105,6 +104,8 @@ class Finding:
     @property
     def fingerprint(self) -> str:
         """Stable under line shifts: rule, file, function and the normalised source line."""
+        import hashlib  # json, sarif and baselines only: a text report does not load it
+
         text = " ".join(self.source_line.split())
         key = "\0".join((self.rule_id, self.location.path, self.location.function or "", text))
         return hashlib.sha256(key.encode()).hexdigest()[:32]

@@ -20,7 +20,6 @@ weight by itself: through the DMA API most of the tree reaches alloc_contig_rang
 
 from __future__ import annotations
 
-import json
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -165,6 +164,8 @@ def subgraph(graph: CallGraph, spots: list[Hotspot]) -> nx.DiGraph:
 
 
 def to_json(sub: nx.DiGraph, graph: CallGraph) -> str:
+    import json  # `kscan graph -f json` only: a scan does not load it
+
     nodes = [
         {
             "id": n,

@@ -20,7 +20,6 @@ hugetlb words.  Only files that contain a stem get the exact test.
 
 from __future__ import annotations
 
-import hashlib
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -92,6 +91,8 @@ class Prefilter:
     @cached_property
     def tag(self) -> str:
         """16 hex digits naming what this prefilter asks (the cache remembers misses)."""
+        import hashlib  # with a cache only, which imports it anyway
+
         text = repr(sorted((n.groups, n.path_words) for n in self.wanted)) + str(self.everything)
         return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 

@@ -10,7 +10,6 @@ baseline is a multiset, so a second copy of a baselined walk is still reported.
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -80,6 +79,8 @@ def write_baseline(path: Path, findings: Iterable[Finding]) -> None:
         }
         for f in sorted(findings, key=Finding.sort_key)
     ]
+    import json  # here and below: only baselines need it, a plain scan does not load it
+
     text = json.dumps({"kscan-baseline": BASELINE_VERSION, "findings": entries}, indent=2)
     try:
         path.write_text(text + "\n")
@@ -89,6 +90,8 @@ def write_baseline(path: Path, findings: Iterable[Finding]) -> None:
 
 def read_baseline(path: Path) -> list[str]:
     """The fingerprints in a baseline file, repeated as often as they were found."""
+    import json
+
     try:
         data = json.loads(path.read_text())
     except OSError as err:

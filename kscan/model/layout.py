@@ -7,9 +7,7 @@ that goes wrong names the source and line.
 
 from __future__ import annotations
 
-import json
 import re
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -280,6 +278,9 @@ _RANGE_TEXT = re.compile(r"\s*(0x[0-9a-f]+|\d+)\s*-\s*(0x[0-9a-f]+|\d+)\s*", re.
 
 def loads_layout(text: str, source: str, fmt: str) -> Layout:
     """A layout from TOML (`fmt="toml"`) or JSON (any other `fmt`) text."""
+    import json  # only layout files need these: the built-in layouts are tables already
+    import tomllib
+
     try:
         data = tomllib.loads(text) if fmt == "toml" else json.loads(text)
     except tomllib.TOMLDecodeError as err:
@@ -287,6 +288,12 @@ def loads_layout(text: str, source: str, fmt: str) -> Layout:
         raise LayoutError(source, int(line[1]) if line else None, str(err)) from None
     except json.JSONDecodeError as err:
         raise LayoutError(source, err.lineno, err.msg) from None
+    return layout_from_table(data, source, text)
+
+
+def layout_from_table(data: object, source: str, text: str = "") -> Layout:
+    """A layout from the table a TOML or JSON layout holds; `text`, the file, gives
+    errors their line."""
     if not isinstance(data, dict):
         raise LayoutError(source, None, "expected a table of ram, nomap, reserved, offline, nodes")
     for key in data:
