@@ -13,7 +13,8 @@ read from the bytes here, so skipping a body never changes them.
 
 What a skipped body still gives the rules is what they read of functions without a
 walk, a MAX_ORDER name or a contig API in them: calls (the call graph, validity
-helpers of helpers, checks hoisted into callers) and `return` shapes.  Anything not
+helpers of helpers, checks hoisted into callers) and `return` shapes.  Of its calls'
+arguments, only those handed to the file's static functions (a hoisted check's range).  Anything not
 in kernel style is parsed whole.  A file whose words meet a need only when taken from
 several functions at once (a hugetlb helper here, a `struct page` count there) has no
 part that can give a finding, and is not parsed at all (kscan/workers.py); what it
@@ -117,9 +118,18 @@ def _balanced(src: bytes, start: int, end: int) -> bool:
     return src.count(b"{", start, end) == src.count(b"}", start, end)
 
 
-def calls_in(src: bytes, bodies: list[tuple[int, int]]) -> list[Call]:
+def calls_in(
+    src: bytes,
+    bodies: list[tuple[int, int]],
+    skipped: list[tuple[int, int]] = (),
+    args_for: set[str] = frozenset(),
+) -> list[Call]:
     """The calls in the bodies' interiors, in file order, as the parser would report
     them: name, argument list as written, 1-based line and byte column, byte offset.
+    A call in a skipped body (`skipped`: their interiors) keeps its argument list only
+    when it calls one of `args_for`, the file's static functions: the one thing rules
+    read of such arguments is how a caller sizes the range it hands a static walker
+    (kscan/walks.py).  The rest were two thirds of what workers sent back on mm/.
 
     The files mm/ parses hold 24,000 calls: after one search per body, each step runs
     over all the calls at once in C (map, slices, counts) instead of a Python loop per
@@ -138,18 +148,33 @@ def calls_in(src: bytes, bodies: list[tuple[int, int]]) -> list[Call]:
     if not found:
         return []
     starts = list(map(size.__sub__, map(re.Match.end, found, repeat(1))))
-    parens = list(map((size - 1).__sub__, map(re.Match.start, found)))
-    ends = _args_ends(code, parens, owners)
     lines = accumulate(map(src.count, repeat(b"\n"), [0, *starts[:-1]], starts), initial=1)
     next(lines)  # the initial 1
     cols = map(sub, starts, map(src.rfind, repeat(b"\n"), repeat(0), starts))
-    names = map(_NAMES.__getitem__, map(re.Match.group, found, repeat(1)))
+    names = list(map(_NAMES.__getitem__, map(re.Match.group, found, repeat(1))))
+    texts = _args_texts(src, code, found, owners, names, skipped, args_for)
+    return list(map(new_call, zip(names, texts, lines, cols, starts, strict=True)))
+
+
+def _args_texts(src, code, found, owners, names, skipped, args_for) -> list[str]:
+    """Each call's argument list as written, or "" (see calls_in)."""
+    size = len(code)
+    dropped = {(start - 1, end) for start, end in skipped}  # the skipped bodies
+    wanted = [
+        i
+        for i, (body, name) in enumerate(zip(owners, names, strict=True))
+        if body not in dropped or name in args_for
+    ]
+    parens = [size - 1 - found[i].start() for i in wanted]
+    ends = _args_ends(code, parens, [owners[i] for i in wanted])
     if src.isascii():  # byte offsets are character offsets
-        texts = map(src.decode("ascii").__getitem__, map(slice, parens, ends))
+        kept = map(src.decode("ascii").__getitem__, map(slice, parens, ends))
     else:
-        texts = map(_lenient, map(src.__getitem__, map(slice, parens, ends)))
-    # one string per distinct argument list: smaller, faster pickles
-    return list(map(new_call, zip(names, map(intern, texts), lines, cols, starts, strict=True)))
+        kept = map(_lenient, map(src.__getitem__, map(slice, parens, ends)))
+    texts = [""] * len(found)
+    for i, text in zip(wanted, kept, strict=True):
+        texts[i] = intern(text)  # one string per distinct argument list: smaller pickles
+    return texts
 
 
 class _Names(dict):

@@ -19,6 +19,7 @@ import re
 from functools import cache
 from operator import itemgetter
 from sys import intern
+from typing import NamedTuple
 
 import tree_sitter as ts
 
@@ -118,9 +119,10 @@ def extract(path: str, parsed: ParsedFile) -> FileFacts:
     captures = _capture_all(parsed)
     facts.has_errors = any(root.has_error for root in parsed.roots())
 
-    fn_nodes, fake_fn_nodes = _split_function_nodes(captures.get("function", ()))
-    calls = _calls(text, captures.get("call", ()), parsed.bodies)
-    facts.functions = _functions(text, fn_nodes, calls)
+    heads, fake_fn_nodes = _heads(text, captures.get("function", ()))
+    statics = {text.of(head.name) for head in heads if head.static}
+    calls = _calls(text, captures.get("call", ()), parsed, statics)
+    facts.functions = _functions(text, heads, calls)
     finder = _FunctionFinder(facts.functions)
 
     loops = [_plain_loop(text, n) for n in captures.get("loop", ())]
@@ -159,18 +161,37 @@ def _function_declarator(node: ts.Node) -> ts.Node | None:
     return decl if name is not None and name.type == "identifier" else None
 
 
-def _split_function_nodes(nodes: list[ts.Node]) -> tuple[list[ts.Node], list[ts.Node]]:
-    real, fake = [], []
+class _Head(NamedTuple):
+    """A function definition up to its parameters."""
+
+    node: ts.Node
+    decl: ts.Node  # its function_declarator
+    name: ts.Node
+    static: bool
+    inline: bool
+
+
+def _heads(text: _Text, nodes: list[ts.Node]) -> tuple[list[_Head], list[ts.Node]]:
+    """The real definitions' heads, in file order, and the macro-shaped fakes."""
+    heads, fake = [], []
     for node in nodes:
-        (real if _function_declarator(node) is not None else fake).append(node)
-    return real, fake
+        decl = _function_declarator(node)
+        if decl is None:
+            fake.append(node)
+            continue
+        name = decl.child_by_field_name("declarator")
+        head = text.src[node.start_byte : name.start_byte]
+        static, inline = _STATIC.search(head) is not None, _INLINE.search(head) is not None
+        heads.append(_Head(node, decl, name, static, inline))
+    heads.sort(key=lambda h: h.node.start_byte)
+    return heads, fake
 
 
-def _functions(text: _Text, nodes: list[ts.Node], calls: list[Call]) -> list[Function]:
-    nodes = sorted(nodes, key=lambda n: n.start_byte)
+def _functions(text: _Text, heads: list[_Head], calls: list[Call]) -> list[Function]:
+    nodes = [head.node for head in heads]
     return [
-        _function(text, node, tuple(own))
-        for node, own in zip(nodes, _calls_by_function(nodes, calls), strict=True)
+        _function(text, head, tuple(own))
+        for head, own in zip(heads, _calls_by_function(nodes, calls), strict=True)
     ]
 
 
@@ -216,18 +237,16 @@ _STATIC = re.compile(rb"\bstatic\b")
 _INLINE = re.compile(rb"\b(?:inline|__inline|__inline__|__always_inline)\b")
 
 
-def _function(text: _Text, node: ts.Node, calls: tuple[Call, ...]) -> Function:
-    decl = _function_declarator(node)
-    name = decl.child_by_field_name("declarator")
-    head = text.src[node.start_byte : name.start_byte]
+def _function(text: _Text, head: _Head, calls: tuple[Call, ...]) -> Function:
+    node = head.node
     body = node.child_by_field_name("body") or node
-    plist = decl.child_by_field_name("parameters")
+    plist = head.decl.child_by_field_name("parameters")
     return Function(
-        name=text.of(name),
+        name=text.of(head.name),
         span=text.span(node),
         body=text.span(body),
-        static=bool(_STATIC.search(head)),
-        inline=bool(_INLINE.search(head)),
+        static=head.static,
+        inline=head.inline,
         params_text=text.of(plist) if plist is not None else "()",
         calls=calls,
         **(
@@ -300,12 +319,14 @@ def _name_end(src: bytes, call: ts.Node) -> int:
     return call.child_by_field_name("function").end_byte
 
 
-def _calls(text: _Text, nodes: list[ts.Node], bodies: list[tuple[int, int]]) -> list[Call]:
+def _calls(text: _Text, nodes: list[ts.Node], parsed: ParsedFile, statics: set[str]) -> list[Call]:
     """Calls in kernel-style bodies are read from the bytes (kscan/bodies.py), whether
-    the parser saw the body or not, so skipping one never changes its calls.  Others
-    come from the tree: a call node starts with its callee's name, read from the bytes
-    too (node navigation such as next_sibling costs more than everything else here)."""
-    src = text.src
+    the parser saw the body or not, so skipping one never changes its calls (those in a
+    skipped body keep their arguments only when they call one of this file's `statics`).
+    Others come from the tree: a call node starts with its callee's name, read from the
+    bytes too (node navigation such as next_sibling costs more than everything else
+    here)."""
+    src, bodies = text.src, parsed.bodies
     calls = []
     body_starts = [open_ for open_, _ in bodies]
     for node in nodes:
@@ -324,7 +345,7 @@ def _calls(text: _Text, nodes: list[ts.Node], bodies: list[tuple[int, int]]) -> 
                 start,
             )
         )
-    calls += calls_in(src, bodies)
+    calls += calls_in(src, bodies, parsed.skipped, statics)
     calls.sort(key=_BYTE)
     return calls
 

@@ -29,7 +29,9 @@ class Span(NamedTuple):
 
 class Call(NamedTuple):
     name: str
-    args_text: str  # the argument list as written, parentheses included
+    # the argument list as written, parentheses included; "" in a body the parser
+    # skipped, unless it calls a static function of the file (kscan/bodies.py calls_in)
+    args_text: str
     line: int
     col: int
     byte: int
