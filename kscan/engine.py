@@ -143,7 +143,7 @@ def _follow(
         skipped = [f for f in files if f.rel not in parsed]
         if not wanted or not skipped:
             return
-        more = _follow_round(skipped, Prefilter(wanted), jobs, cache, bodies)
+        more = _follow_round(skipped, Prefilter(wanted, stems=()), jobs, cache, bodies)
         if not more:
             return
         project.add_files(more)

@@ -63,7 +63,7 @@ class Needs:
 def needs(*groups: Iterable[bytes | str], path_words: Iterable[bytes | str] = ()) -> Needs:
     """`needs(A, B)`: a word of A and a word of B; `path_words` in the file's path
     stand in for the first group."""
-    words = tuple(tuple(_bytes(w) for w in group) for group in groups)
+    words = tuple(_fewest(dict.fromkeys(map(_bytes, group))) for group in groups)
     in_path = tuple(_bytes(w) for w in path_words)
     return Needs(words, (in_path,) if in_path else ())
 
@@ -72,17 +72,26 @@ def _bytes(word: bytes | str) -> bytes:
     return word if isinstance(word, bytes) else word.encode()
 
 
-class Prefilter:
-    """Any of several Needs; None in the list means "every file matters"."""
+def _fewest(group: Iterable[bytes]) -> tuple[bytes, ...]:
+    """The group less the words that hold another of its words: wherever
+    `pfn_valid_within` is, `pfn_valid` is too, and one search answers for both."""
+    group = tuple(group)
+    return tuple(w for w in group if not any(other in w for other in group if other != w))
 
-    def __init__(self, wanted: Iterable[Needs | None]):
+
+class Prefilter:
+    """Any of several Needs; None in the list means "every file matters".  `stems`:
+    what screens them (the rules' words share STEMS; the few long names a follow-up
+    round asks for are cheaper to search for themselves)."""
+
+    def __init__(self, wanted: Iterable[Needs | None], stems: tuple[bytes, ...] = STEMS):
         wanted = list(dict.fromkeys(wanted))  # rules of one family ask alike
         self.everything = not wanted or any(n is None for n in wanted)
         self.wanted = tuple(n for n in wanted if n is not None)
         # stem -> the needs it screens; a need can only be met in a file holding a stem
         self.screens: dict[bytes, list[Needs]] = {}
         for need in sorted(self.wanted, key=lambda n: len(n.groups)):  # no choice first
-            for stem in min(_screenings(need), key=self._added_cost):
+            for stem in min(_screenings(need, stems), key=self._added_cost):
                 self.screens.setdefault(stem, []).append(need)
 
     def _added_cost(self, stems: frozenset[bytes]) -> float:
@@ -127,12 +136,12 @@ class Prefilter:
         ]
 
 
-def _screenings(need: Needs) -> list[frozenset[bytes]]:
+def _screenings(need: Needs, stems: tuple[bytes, ...]) -> list[frozenset[bytes]]:
     """Per group, stems one of which any file meeting the need holds: for each word
-    the longest STEMS member in it, or the word itself; path words screen themselves."""
+    the longest of `stems` in it, or the word itself; path words screen themselves."""
     options = []
     for i, group in enumerate(need.groups):
-        stems = {max((s for s in STEMS if s in word), key=len, default=word) for word in group}
-        stems.update(need.path_words[i] if i < len(need.path_words) else ())
-        options.append(frozenset(stems))
+        screens = {max((s for s in stems if s in word), key=len, default=word) for word in group}
+        screens.update(need.path_words[i] if i < len(need.path_words) else ())
+        options.append(frozenset(screens))
     return options

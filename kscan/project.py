@@ -33,12 +33,13 @@ class Project:
         return not defs or any(not fn.static or not f.path.endswith(".c") for f, fn in defs)
 
     def add_files(self, more: list[FileFacts]) -> None:
-        """Files a later prefilter round parsed: the call graph grows, the rest of what
-        is derived is computed afresh."""
+        """Files a later prefilter round parsed: the call graph and the function index
+        grow, the rest of what is derived is computed afresh."""
         self.files.extend(more)
         self._grow_callgraph(more)
-        for derived in ("functions_by_name", "validity_checks"):
-            self.__dict__.pop(derived, None)
+        if "functions_by_name" in self.__dict__:
+            _index_functions(self.functions_by_name, more)
+        self.__dict__.pop("validity_checks", None)
         self._calls_within.clear()
 
     def add_graph_files(self, more: list[FileFacts]) -> None:
@@ -57,11 +58,7 @@ class Project:
 
     @cached_property
     def functions_by_name(self) -> dict[str, list[tuple[FileFacts, Function]]]:
-        index: dict[str, list[tuple[FileFacts, Function]]] = {}
-        for facts in self.files:
-            for fn in facts.functions:
-                index.setdefault(fn.name, []).append((facts, fn))
-        return index
+        return _index_functions({}, self.files)
 
     @cached_property
     def validity_checks(self) -> frozenset[str]:
@@ -107,3 +104,10 @@ class Project:
             if fn.name == loop.function and fn.span.contains(loop.span.start_byte):
                 return fn
         return None
+
+
+def _index_functions(index: dict[str, list], files: list[FileFacts]) -> dict[str, list]:
+    for facts in files:
+        for fn in facts.functions:
+            index.setdefault(fn.name, []).append((facts, fn))
+    return index

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kscan.engine import Options, _prefilter, scan
-from kscan.prefilter import Prefilter, needs
+from kscan.prefilter import Needs, Prefilter, needs
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TREES = sorted(p.parent for p in FIXTURES.glob("*/Makefile"))
@@ -129,11 +129,22 @@ RULE_WORDS = sorted({w for n in _prefilter().wanted for g in n.groups for w in g
     st.sampled_from(["mm/page_alloc.c", "mm/hugetlb.c", "mm/cma.c", "drivers/x.c"]),
 )
 def test_screening_never_changes_what_the_prefilter_wants(words, path):
-    """Each need is screened by its cheapest group's stems; the answer must be the exact
-    test's (every group met, by a word or the path)."""
+    """Each need is screened by its cheapest group's stems, or by its own words (a
+    follow-up round's); the answer must be the exact test's (every group met, by a
+    word or the path)."""
     src = b" ".join(words)
     exact = any(need.met(src, path.encode()) for need in _prefilter().wanted)
     assert _prefilter().wants(src, path) == exact
+    assert Prefilter(_prefilter().wanted, stems=()).wants(src, path) == exact
+
+
+@given(st.lists(st.sampled_from([b"pfn", b"pfn_valid", b"early_pfn_valid", b"valid", b"x"])))
+def test_a_group_less_its_longer_words_meets_the_same_texts(words):
+    """needs() drops a word that holds another of its group: one search answers both."""
+    group = (b"early_pfn_valid", b"pfn_valid_within", b"pfn_valid", b"valid_section")
+    assert needs(group).groups == ((b"pfn_valid", b"valid_section"),)
+    src = b"".join(words)
+    assert needs(group).met(src) == Needs((group,)).met(src)
 
 
 @given(
