@@ -13,13 +13,14 @@ read from the bytes here, so skipping a body never changes them.
 
 What a skipped body still gives the rules is what they read of functions without a
 walk, a MAX_ORDER name or a contig API in them: calls (the call graph, validity
-helpers of helpers, checks hoisted into callers) and `return` shapes.  Of its calls'
-arguments, only those handed to the file's static functions (a hoisted check's range).  Anything not
-in kernel style is parsed whole.  A file whose words meet a need only when taken from
-several functions at once (a hugetlb helper here, a `struct page` count there) has no
-part that can give a finding, and is not parsed at all (kscan/workers.py); what it
-offers as context, later prefilter rounds ask for by name.  `--no-prefilter` parses
-every file and body; tests compare the two runs' findings.
+helpers of helpers, checks hoisted into callers) and `return` shapes; its calls keep
+their arguments only when they call one of the file's static functions (the range a
+caller hands a static walker).  Anything not in kernel style is parsed whole.  A file
+whose words meet a need only when taken from several functions at once (a hugetlb
+helper here, a `struct page` count there) has no part that can give a finding, and is
+not parsed at all (kscan/workers.py); what it offers as context, later prefilter
+rounds ask for by name.  `--no-prefilter` parses every file and body; tests compare
+the two runs' findings.
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ def calls_in(
     A call in a skipped body (`skipped`: their interiors) keeps its argument list only
     when it calls one of `args_for`, the file's static functions: the one thing rules
     read of such arguments is how a caller sizes the range it hands a static walker
-    (kscan/walks.py).  The rest were two thirds of what workers sent back on mm/.
+    (kscan/walks.py).  Dropping the others cuts mm/'s argument text by two thirds.
 
     The files mm/ parses hold 24,000 calls: after one search per body, each step runs
     over all the calls at once in C (map, slices, counts) instead of a Python loop per
