@@ -20,7 +20,7 @@ from kscan.findings import Finding
 from kscan.judge import contexts, judge
 from kscan.prefilter import Needs, Prefilter
 from kscan.project import Project
-from kscan.report import ScanResult, Stats
+from kscan.results import ScanResult, Stats
 from kscan.rule import Rule, rule_info
 from kscan.rules import RULES
 from kscan.treeinfo import TreeInfo, find_root, read_tree_info

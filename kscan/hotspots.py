@@ -30,7 +30,7 @@ from kscan.callgraph import CallGraph, display
 if TYPE_CHECKING:
     import networkx as nx
 from kscan.findings import Finding, Level
-from kscan.report import HotspotRow
+from kscan.results import HotspotRow
 from kscan.vocab import ALLOCATOR_ENTRIES, CONTIG_APIS
 
 BELOW_DEPTH = 3

@@ -4,39 +4,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 from kscan import __version__
 from kscan.config import Config
 from kscan.engine import Options, scan, selected_rules, tree_for
-from kscan.findings import Finding, Level
+from kscan.findings import Finding
 from kscan.hotspots import report_rows
 from kscan.judge import ModelError, contexts
 from kscan.project import Project
-from kscan.report import HotspotRow, ScanResult, Stats
+from kscan.results import HotspotRow, Patch, ScanResult, SeriesResult, Stats
 from kscan.rule import rule_info
-from kscan.series import Change, Patch, PatchResult, SeriesError, run_series
+from kscan.series import SeriesError, run_series
 from kscan.suppress import settle
-
-
-@dataclass
-class SeriesResult:
-    patches: list[PatchResult]
-    meta: ScanResult  # the tree, the rules that ran and kscan's version; no findings
-    seconds: float = 0.0
-    hotspots: list[HotspotRow] = field(default_factory=list)  # of the introduced findings
-
-    @property
-    def introduced(self) -> list[Change]:
-        return [change for p in self.patches for change in p.introduced]
-
-    @property
-    def removed(self) -> list[Change]:
-        return [change for p in self.patches for change in p.removed]
-
-    def failed(self, threshold: Level) -> bool:
-        return any(c.finding.severity >= threshold for c in self.introduced)
 
 
 def review(

@@ -77,7 +77,7 @@ class Rule:
 
 def rule_info(rule: Rule):
     """Plain metadata for reporters, which never import rules."""
-    from kscan.report import RuleInfo
+    from kscan.results import RuleInfo
 
     return RuleInfo(
         rule.id, rule.name, rule.family, rule.severity, rule.confidence, rule.summary, rule.doc

@@ -22,13 +22,13 @@ import subprocess
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from email.header import decode_header, make_header
 from pathlib import Path, PurePosixPath
 
 from unidiff import PatchSet, UnidiffParseError
 
 from kscan.findings import Finding
+from kscan.results import Change, Hunk, Patch, PatchResult
 from kscan.suppress import subtract
 from kscan.treeinfo import MAKEFILE, MMZONE
 
@@ -39,59 +39,6 @@ _GIT_FAILED_HUNK = re.compile(r"patch failed: (.+):(\d+)$")
 
 class SeriesError(Exception):
     """One-line, user-facing: a patch that cannot be read or applied, a bad range."""
-
-
-@dataclass(frozen=True, slots=True)
-class Hunk:
-    """One hunk of a patch, reduced to what reporters quote."""
-
-    path: str  # the file after the patch (before, for a deletion)
-    header: str  # "@@ -10,6 +10,9 @@ static void foo(void)"
-    lines: tuple[tuple[str, int | None, int | None], ...]  # (line with +/-/space, old, new)
-
-
-@dataclass(frozen=True, slots=True)
-class Patch:
-    name: str  # the file it came from, with the message number for an mbox
-    subject: str  # "[PATCH 1/2] mm: ..." or the file name for a plain diff
-    diff: str
-    hunks: tuple[Hunk, ...]
-    paths: tuple[str, ...]  # every path it touches, old and new names, sorted
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """A finding that a patch introduces or removes, with the hunk that explains it."""
-
-    finding: Finding
-    hunk: Hunk | None  # covering the finding's line, else the nearest in its file
-    introduced: bool  # else removed: the finding's line is in the pre-image
-
-    def quote(self, limit: int = 8) -> tuple[str, ...]:
-        """The hunk header and up to `limit` hunk lines ending at the finding's line
-        (the hunk's first lines if the finding lies outside it)."""
-        if self.hunk is None:
-            return ()
-        lines = self.hunk.lines
-        end = next((i + 1 for i, line in enumerate(lines) if self._at(line)), limit)
-        return (self.hunk.header, *(text for text, _, _ in lines[max(end - limit, 0) : end]))
-
-    @property
-    def in_hunk(self) -> bool:
-        return self.hunk is not None and any(self._at(line) for line in self.hunk.lines)
-
-    def _at(self, line: tuple[str, int | None, int | None]) -> bool:
-        text, old, new = line
-        side = "+" if self.introduced else "-"
-        number = new if self.introduced else old
-        return number == self.finding.location.line and text[:1] in (side, " ")
-
-
-@dataclass(frozen=True, slots=True)
-class PatchResult:
-    patch: Patch
-    introduced: tuple[Change, ...]
-    removed: tuple[Change, ...]
 
 
 def load_patches(files: Sequence[Path]) -> list[Patch]:

@@ -21,7 +21,7 @@ from kscan.findings import Finding
 
 if TYPE_CHECKING:
     from kscan.config import Config
-    from kscan.report import ScanResult
+    from kscan.results import ScanResult
 
 BASELINE_VERSION = 1
 _IGNORE = re.compile(r"kscan:\s*ignore\s+(KS\d+(?:\s*,\s*KS\d+)*)", re.IGNORECASE)

@@ -2,8 +2,8 @@
 
 import xml.etree.ElementTree as ET
 
-from kscan.report import HotspotRow
 from kscan.report.chains_svg import chains_svg
+from kscan.results import HotspotRow
 
 SVG = ""  # inline HTML SVG carries no namespace
 

@@ -13,7 +13,8 @@ import jsonschema
 import pytest
 
 from kscan.findings import Finding, Level, Location, Related, Verdict, Walk
-from kscan.report import FORMATS, RuleInfo, ScanResult, Stats, render
+from kscan.report import FORMATS, render
+from kscan.results import RuleInfo, ScanResult, Stats
 
 SARIF_SCHEMA = Path(__file__).parent / "data" / "sarif-schema-2.1.0.json"
 

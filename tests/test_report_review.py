@@ -17,9 +17,19 @@ import jsonschema
 import pytest
 
 from kscan.findings import Finding, Level, Location, Verdict
-from kscan.report import HotspotRow, RuleInfo, ScanResult, Stats, render_series
-from kscan.review import SeriesResult
-from kscan.series import Change, Hunk, Patch, PatchResult, parse_patch
+from kscan.report import render_series
+from kscan.results import (
+    Change,
+    HotspotRow,
+    Hunk,
+    Patch,
+    PatchResult,
+    RuleInfo,
+    ScanResult,
+    SeriesResult,
+    Stats,
+)
+from kscan.series import parse_patch
 
 GOLDEN = Path(__file__).parent / "golden"
 DATA = Path(__file__).parent / "data"

@@ -12,7 +12,7 @@ from html import escape
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from kscan.report import HotspotRow
+    from kscan.results import HotspotRow
 
 _CHAR, _PAD, _GAP, _ROW, _BOX = 7.2, 10, 26, 46, 26  # monospace 12px metrics
 

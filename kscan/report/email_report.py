@@ -12,8 +12,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from kscan.review import SeriesResult
-    from kscan.series import Change, PatchResult
+    from kscan.results import Change, PatchResult, SeriesResult
 
 WIDTH = 72
 

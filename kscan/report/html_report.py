@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING
 from kscan.report.chains_svg import chains_svg
 
 if TYPE_CHECKING:
-    from kscan.review import SeriesResult
-    from kscan.series import Change, PatchResult
+    from kscan.results import Change, PatchResult, SeriesResult
 
 STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #222; }

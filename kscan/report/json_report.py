@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from kscan.findings import Finding, Location
 
 if TYPE_CHECKING:
-    from kscan.report import RuleInfo, ScanResult
+    from kscan.results import RuleInfo, ScanResult
 
 SCHEMA = "kscan-report/1"
 

@@ -24,7 +24,7 @@ from kscan.findings import Finding, Level, Location
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from kscan.report import RuleInfo, ScanResult
+    from kscan.results import RuleInfo, ScanResult
 
 SCHEMA_URI = (
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"

@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING
 from kscan.report import sarif
 
 if TYPE_CHECKING:
-    from kscan.review import SeriesResult
-    from kscan.series import Change
+    from kscan.results import Change, SeriesResult
 
 
 def render_text(series: SeriesResult) -> str:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from kscan.findings import Finding, Level
 
 if TYPE_CHECKING:
-    from kscan.report import ScanResult, Stats
+    from kscan.results import ScanResult, Stats
 
 Paint = Callable[[str, str], str]
 

@@ -1,0 +1,135 @@
+"""What a scan and a series review produce: the reporters' whole input.
+
+Plain data, low in the import graph: the engine and the review fill these in, the
+reporters read them, and neither side imports the other.  Rules appear here only as
+RuleInfo, so a report can be rebuilt from saved findings alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kscan.findings import Finding, Level
+
+
+@dataclass(frozen=True, slots=True)
+class RuleInfo:
+    """What a reporter needs to know about a rule, without importing it."""
+
+    id: str  # "KS001"
+    name: str  # "pfn-walk-unchecked"
+    family: str  # "pfn-walk" | "page-walk" | "max-order" | "contig"
+    severity: Level
+    confidence: Level
+    summary: str  # one line
+    doc: str  # full help text: what / why / example / fix
+
+
+@dataclass(slots=True)
+class Stats:
+    files: int = 0  # files scanned
+    parsed: int = 0  # of those, parsed (the others cannot matter to any rule)
+    skipped: int = 0  # binary/unreadable files skipped
+    not_utf8: int = 0  # decoded leniently
+    parse_error_files: int = 0  # files with ERROR nodes
+    recovered_regions: int = 0  # runaway error regions re-parsed
+    functions: int = 0
+    loops: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class HotspotRow:
+    """A function where fixing an assumption matters most (see kscan/hotspots.py)."""
+
+    function: str
+    path: str
+    line: int
+    score: float
+    chain: tuple[str, ...]  # entry point -> ... -> function -> ... -> worst finding
+
+
+@dataclass(slots=True)
+class ScanResult:
+    findings: list[Finding]
+    rules: list[RuleInfo]  # the rules that ran
+    tree_root: str | None
+    kernel_version: str  # "6.12.117" or "unknown"
+    semantics: str | None  # "exclusive" | "inclusive" | "inclusive-renamed"
+    semantics_source: str
+    stats: Stats
+    warnings: list[str]  # one-line warnings already shown/collected
+    tool_version: str
+    hotspots: list[HotspotRow] = field(default_factory=list)  # over the parsed files
+
+
+@dataclass(frozen=True, slots=True)
+class Hunk:
+    """One hunk of a patch, reduced to what reporters quote."""
+
+    path: str  # the file after the patch (before, for a deletion)
+    header: str  # "@@ -10,6 +10,9 @@ static void foo(void)"
+    lines: tuple[tuple[str, int | None, int | None], ...]  # (line with +/-/space, old, new)
+
+
+@dataclass(frozen=True, slots=True)
+class Patch:
+    name: str  # the file it came from, with the message number for an mbox
+    subject: str  # "[PATCH 1/2] mm: ..." or the file name for a plain diff
+    diff: str
+    hunks: tuple[Hunk, ...]
+    paths: tuple[str, ...]  # every path it touches, old and new names, sorted
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A finding that a patch introduces or removes, with the hunk that explains it."""
+
+    finding: Finding
+    hunk: Hunk | None  # covering the finding's line, else the nearest in its file
+    introduced: bool  # else removed: the finding's line is in the pre-image
+
+    def quote(self, limit: int = 8) -> tuple[str, ...]:
+        """The hunk header and up to `limit` hunk lines ending at the finding's line
+        (the hunk's first lines if the finding lies outside it)."""
+        if self.hunk is None:
+            return ()
+        lines = self.hunk.lines
+        end = next((i + 1 for i, line in enumerate(lines) if self._at(line)), limit)
+        return (self.hunk.header, *(text for text, _, _ in lines[max(end - limit, 0) : end]))
+
+    @property
+    def in_hunk(self) -> bool:
+        return self.hunk is not None and any(self._at(line) for line in self.hunk.lines)
+
+    def _at(self, line: tuple[str, int | None, int | None]) -> bool:
+        text, old, new = line
+        side = "+" if self.introduced else "-"
+        number = new if self.introduced else old
+        return number == self.finding.location.line and text[:1] in (side, " ")
+
+
+@dataclass(frozen=True, slots=True)
+class PatchResult:
+    patch: Patch
+    introduced: tuple[Change, ...]
+    removed: tuple[Change, ...]
+
+
+@dataclass
+class SeriesResult:
+    patches: list[PatchResult]
+    meta: ScanResult  # the tree, the rules that ran and kscan's version; no findings
+    seconds: float = 0.0
+    hotspots: list[HotspotRow] = field(default_factory=list)  # of the introduced findings
+
+    @property
+    def introduced(self) -> list[Change]:
+        return [change for p in self.patches for change in p.introduced]
+
+    @property
+    def removed(self) -> list[Change]:
+        return [change for p in self.patches for change in p.removed]
+
+    def failed(self, threshold: Level) -> bool:
+        return any(c.finding.severity >= threshold for c in self.introduced)
