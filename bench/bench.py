@@ -32,8 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from kscan.discover import discover
-from kscan.treeinfo import find_root
+from kscan.discover.files import discover
+from kscan.discover.treeinfo import find_root
 from kscan.workers import default_jobs
 
 HERE = Path(__file__).resolve().parent

@@ -45,7 +45,16 @@ _HEADER = struct.Struct(">4sI")  # magic, crc32 of the compressed payload
 _CHUNK = 900  # sqlite host parameters per statement
 _RACY_SECONDS = 2.0  # an mtime this recent is not trusted for the stat index
 _BUSY_MS = 30_000
-_FACT_MODULES = ("parse", "bodies", "extract", "facts", "vocab", "workers", "prefilter")
+# The modules whose code shapes the facts, relative to the kscan package
+FACT_MODULES = (
+    "parse.py",
+    "bodies.py",
+    "extract.py",
+    "facts.py",
+    "vocab.py",
+    "workers.py",
+    "discover/prefilter.py",
+)
 
 
 class _Miss:
@@ -64,6 +73,12 @@ def cache_dir() -> Path:
     return (Path(base) if os.path.isabs(base) else Path.home() / ".cache") / "kscan"
 
 
+def package_dir() -> Path:
+    import kscan
+
+    return Path(kscan.__file__).parent
+
+
 def db_path() -> Path:
     return cache_dir() / f"facts-v{SCHEMA}.sqlite"
 
@@ -73,11 +88,10 @@ def fact_layer_fingerprint(every_body: bool = False) -> str:
     """What the facts depend on besides the file: computed once per process.
     `every_body`: facts of runs that parse every function body (--no-prefilter)."""
     h = hashlib.blake2b(digest_size=8)
-    from kscan import __version__
+    import kscan
 
-    h.update(__version__.encode() + (b" every-body" if every_body else b""))
-    kscan_dir = Path(__file__).parent
-    sources = [kscan_dir / f"{name}.py" for name in _FACT_MODULES]
+    h.update(kscan.__version__.encode() + (b" every-body" if every_body else b""))
+    sources = [package_dir() / name for name in FACT_MODULES]
     rules = find_spec("kscan.rules")
     for where in (rules.submodule_search_locations or []) if rules else []:
         sources += sorted(Path(where).glob("*.py"))

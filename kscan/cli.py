@@ -18,7 +18,8 @@ import typer
 from kscan import __version__, config
 from kscan.callgraph import display
 from kscan.config import Config, ConfigError
-from kscan.discover import DiscoverError
+from kscan.discover.files import DiscoverError
+from kscan.discover.treeinfo import SEMANTICS, TreeInfoError, find_root, read_tree_info
 from kscan.engine import Options, Scan, scan
 from kscan.findings import Level
 from kscan.judge import ModelError, contexts
@@ -26,7 +27,6 @@ from kscan.model.geometry import PRESETS
 from kscan.report import FORMATS, SERIES_FORMATS, render, render_series
 from kscan.rules import RULES, rule_by_id
 from kscan.suppress import BaselineError, read_baseline, settle, subtract, write_baseline
-from kscan.treeinfo import SEMANTICS, TreeInfoError, find_root, read_tree_info
 from kscan.workers import default_jobs
 
 app = typer.Typer(

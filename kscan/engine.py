@@ -14,16 +14,16 @@ from typing import TYPE_CHECKING
 
 from kscan import __version__
 from kscan.callgraph import graph_files, tree_sources
-from kscan.discover import SourceFile, discover
+from kscan.discover.files import SourceFile, discover
+from kscan.discover.prefilter import Needs, Prefilter
+from kscan.discover.treeinfo import TreeInfo, find_root, read_tree_info
 from kscan.facts import FileFacts
 from kscan.findings import Finding
 from kscan.judge import contexts, judge
-from kscan.prefilter import Needs, Prefilter
 from kscan.project import Project
 from kscan.results import ScanResult, Stats
 from kscan.rule import Rule, rule_info
 from kscan.rules import RULES
-from kscan.treeinfo import TreeInfo, find_root, read_tree_info
 from kscan.vocab import CONTIG_APIS
 from kscan.workers import Problem, default_jobs, facts_for, parse_all, total_size
 
@@ -44,7 +44,7 @@ class Options:
     model_preset: str | None = None  # judge under this geometry only (else judge.JUDGE_ORDER)
     layout: Path | None = None  # a memory layout file for the model
     cache: bool = True  # reuse per-file facts from the user's cache (kscan.cache)
-    prefilter: bool = True  # parse only files whose bytes can matter (kscan.prefilter)
+    prefilter: bool = True  # parse only files whose bytes can matter (kscan.discover.prefilter)
 
 
 class Progress:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from kscan.discover.treeinfo import TreeInfo
 from kscan.findings import Finding, OrderAsk, Verdict
 from kscan.model import (
     BREAKS,
@@ -25,7 +26,6 @@ from kscan.model import (
     verdict_for_order,
     verdict_for_walk,
 )
-from kscan.treeinfo import TreeInfo
 
 # Holes inside MAX_ORDER blocks first (arm64 NOMAP), then the common x86 layout, then
 # classic SPARSEMEM, where struct pages are contiguous only inside a section.

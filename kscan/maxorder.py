@@ -18,10 +18,10 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from kscan.discover.prefilter import needs
+from kscan.discover.treeinfo import nr_pages_semantics
 from kscan.facts import FileFacts, NameUse
-from kscan.prefilter import needs
 from kscan.project import Project
-from kscan.treeinfo import nr_pages_semantics
 from kscan.vocab import ORDER_NAMES
 
 COUNT, LARGEST = "count", "largest"

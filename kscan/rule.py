@@ -11,9 +11,9 @@ import inspect
 import sys
 from collections.abc import Iterable
 
+from kscan.discover.prefilter import Needs
 from kscan.facts import FileFacts
 from kscan.findings import Finding, Level, Location, OrderAsk, Related, Walk
-from kscan.prefilter import Needs
 from kscan.project import Project
 
 
@@ -24,7 +24,7 @@ class Rule:
     severity: Level = Level.MEDIUM
     confidence: Level = Level.MEDIUM
     # What a file must contain for this rule to report in it or to inform it (see
-    # kscan/prefilter.py); None: any file may matter, so nothing is skipped for it.
+    # kscan/discover/prefilter.py); None: any file may matter, so nothing is skipped for it.
     needs: tuple[Needs, ...] | None = None
 
     def check(self, project: Project) -> Iterable[Finding]:

@@ -27,10 +27,10 @@ from pathlib import Path, PurePosixPath
 
 from unidiff import PatchSet, UnidiffParseError
 
+from kscan.discover.treeinfo import MAKEFILE, MMZONE
 from kscan.findings import Finding
 from kscan.results import Change, Hunk, Patch, PatchResult
 from kscan.suppress import subtract
-from kscan.treeinfo import MAKEFILE, MMZONE
 
 # What a copy needs besides the touched files: the tree's version and MAX_ORDER era.
 TREE_FILES = (MAKEFILE, MMZONE)

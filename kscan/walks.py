@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from kscan.discover.prefilter import Needs, needs
 from kscan.facts import Exit, FileFacts, Function, Loop, LoopCall
 from kscan.findings import Location, Related
-from kscan.prefilter import Needs, needs
 from kscan.project import Project
 from kscan.rule import Rule
 from kscan.vocab import (

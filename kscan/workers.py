@@ -13,11 +13,11 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from kscan.bodies import blank_comments, column0_bodies, parts
-from kscan.discover import SourceFile
+from kscan.discover.files import SourceFile
+from kscan.discover.prefilter import Prefilter
 from kscan.extract import extract
 from kscan.facts import FileFacts
 from kscan.parse import new_parser, parse
-from kscan.prefilter import Prefilter
 
 _BINARY_PROBE = 8192
 # Larger files are skipped with a warning.  The largest real kernel sources, generated

@@ -27,8 +27,8 @@ Fix:
 or, for folios, `folio_page(folio, i)`; or walk PFNs and use pfn_to_page(pfn + i).
 """
 
+from kscan.discover.prefilter import needs
 from kscan.findings import Level, Walk
-from kscan.prefilter import needs
 from kscan.rule import Rule
 from kscan.vocab import (
     CONTIG_COUNTS,

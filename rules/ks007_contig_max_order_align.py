@@ -35,9 +35,9 @@ caller needs, not by the buddy allocator's largest order.
 import re
 
 from kscan.callgraph import display
+from kscan.discover.prefilter import needs
 from kscan.findings import Level, Location, Related
 from kscan.maxorder import MAX_ORDER_NEEDS
-from kscan.prefilter import needs
 from kscan.rule import Rule
 from kscan.vocab import CONTIG_APIS
 

@@ -104,6 +104,12 @@ def test_recent_mtime_is_not_trusted(tree):
     assert MISS not in lookup(tree).values()  # still a hit, by content
 
 
+def test_fingerprint_reads_every_fact_module():
+    """A module the fingerprint names but cannot find would leave its edits unseen."""
+    for name in cache.FACT_MODULES:
+        assert (cache.package_dir() / name).is_file(), name
+
+
 def test_fingerprint_change_is_a_miss(tree, monkeypatch):
     findings(tree)
     assert len(cache.fact_layer_fingerprint()) == 16

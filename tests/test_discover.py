@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kscan.discover import DiscoverError, SourceFile, discover
+from kscan.discover.files import DiscoverError, SourceFile, discover
 
 
 def touch(root: Path, *rels: str) -> None:

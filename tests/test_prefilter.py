@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kscan.discover.prefilter import Needs, Prefilter, needs
 from kscan.engine import Options, _prefilter, scan
-from kscan.prefilter import Needs, Prefilter, needs
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TREES = sorted(p.parent for p in FIXTURES.glob("*/Makefile"))

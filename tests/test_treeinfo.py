@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kscan.treeinfo import TreeInfo, TreeInfoError, find_root, read_tree_info
+from kscan.discover.treeinfo import TreeInfo, TreeInfoError, find_root, read_tree_info
 
 # The MAX_ORDER block of include/linux/mmzone.h in each era, as the kernels spell it.
 MMZONE_5_10 = """\

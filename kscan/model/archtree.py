@@ -4,7 +4,7 @@ arch/*/Kconfig: the ARCH_FORCE_MAX_ORDER entry (FORCE_MAX_ZONEORDER before 6.1) 
 the MAX_ORDER default and range for each page size, and the page size choices say which
 presets an architecture offers.  arch/*/include/asm/sparsemem.h gives
 SECTION_SIZE_BITS.  Kconfig values are MAX_ORDER under the tree's own meaning
-(kscan.treeinfo reads it from mmzone.h).  Everything else comes from the built-in table.
+(kscan.discover.treeinfo reads it from mmzone.h).  Everything else comes from the built-in table.
 
 Conditions are evaluated for a 64-bit distribution configuration; what this small
 evaluator cannot read (comparisons, parentheses around alternatives) counts as false.
@@ -17,8 +17,8 @@ from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
+from kscan.discover.treeinfo import read_tree_info
 from kscan.model.geometry import PRESETS, Geometry, MaxOrderMeaning, largest_order
-from kscan.treeinfo import read_tree_info
 
 _COMMON = {
     "64BIT",
