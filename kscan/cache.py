@@ -47,8 +47,8 @@ _RACY_SECONDS = 2.0  # an mtime this recent is not trusted for the stat index
 _BUSY_MS = 30_000
 # The modules whose code shapes the facts, relative to the kscan package
 FACT_MODULES = (
-    "parse.py",
-    "bodies.py",
+    "parse/parser.py",
+    "parse/bodies.py",
     "extract.py",
     "facts.py",
     "vocab.py",

@@ -12,12 +12,12 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
-from kscan.bodies import blank_comments, column0_bodies, parts
 from kscan.discover.files import SourceFile
 from kscan.discover.prefilter import Prefilter
 from kscan.extract import extract
 from kscan.facts import FileFacts
-from kscan.parse import new_parser, parse
+from kscan.parse.bodies import blank_comments, column0_bodies, parts
+from kscan.parse.parser import new_parser, parse
 
 _BINARY_PROBE = 8192
 # Larger files are skipped with a warning.  The largest real kernel sources, generated
@@ -62,7 +62,7 @@ def facts_from_bytes(
 ) -> FileFacts | Problem | None:
     """facts_for on bytes already read (the cache's unit hashes the same bytes).
     None: `prefilter` says no rule can use this file, so it is not parsed.  `bodies`:
-    leave out the function bodies it does not want (kscan/bodies.py)."""
+    leave out the function bodies it does not want (kscan/parse/bodies.py)."""
     global _parser
     if _parser is None:
         _parser = new_parser()

@@ -5,11 +5,11 @@ from pathlib import Path
 import pytest
 import tree_sitter as ts
 
-from kscan.bodies import calls_in, column0_bodies, parts, skipped_interiors
 from kscan.engine import _prefilter
 from kscan.extract import extract
 from kscan.facts import Call
-from kscan.parse import LANGUAGE, new_parser, parse
+from kscan.parse.bodies import calls_in, column0_bodies, parts, skipped_interiors
+from kscan.parse.parser import LANGUAGE, new_parser, parse
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

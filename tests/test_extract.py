@@ -4,7 +4,7 @@ import pickle
 
 from kscan.extract import extract
 from kscan.facts import Call, Function, Span
-from kscan.parse import blank_attributes, new_parser, parse
+from kscan.parse.parser import blank_attributes, new_parser, parse
 
 
 def facts_of(src: str):

@@ -26,7 +26,7 @@ from kscan.discover.treeinfo import read_tree_info
 from kscan.extract import extract
 from kscan.facts import FileFacts
 from kscan.judge import contexts, judge
-from kscan.parse import new_parser, parse
+from kscan.parse.parser import new_parser, parse
 from kscan.project import Project
 
 TESTS = Path(__file__).resolve().parent

@@ -24,7 +24,7 @@ import kscan.workers
 from kscan.cli import app
 from kscan.extract import extract
 from kscan.facts import FileFacts
-from kscan.parse import new_parser, parse
+from kscan.parse.parser import new_parser, parse
 from kscan.workers import Problem, facts_for
 
 TESTS = Path(__file__).resolve().parent

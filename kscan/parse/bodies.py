@@ -35,7 +35,7 @@ from kscan.facts import Call, new_call
 from kscan.vocab import ATTRIBUTES_WITH_ARGS
 
 # Keywords, operators and attributes that look like calls in the bytes but are no call
-# expression to tree-sitter-c (the parser never sees the attributes: kscan/parse.py).
+# expression to tree-sitter-c (the parser never sees the attributes: kscan/parse/parser.py).
 _NOT_CALLS = frozenset(
     b"if for while switch return sizeof typeof __typeof__ __typeof do case "
     b"goto else _Alignof alignof __alignof__ __alignof offsetof __builtin_offsetof "

@@ -11,7 +11,7 @@ Two repairs, both measured on real trees (see shared/reference/treesitter-on-ker
   chunks split at column-0 `}` lines, each chunk through `included_ranges` so its
   positions are still those of the file.
 
-Function bodies no rule can use (kscan/bodies.py) are left out of the parse the same
+Function bodies no rule can use (kscan/parse/bodies.py) are left out of the parse the same
 way: the parser sees `{}` and every position stays exact.
 """
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import tree_sitter as ts
 import tree_sitter_c as tsc
 
-from kscan.bodies import column0_bodies, skipped_interiors
+from kscan.parse.bodies import column0_bodies, skipped_interiors
 from kscan.vocab import ATTRIBUTES_WITH_ARGS, BARE_ATTRIBUTES
 
 LANGUAGE = ts.Language(tsc.language())
@@ -107,7 +107,7 @@ def parse(
     keep: list[bool] | None = None,
 ) -> ParsedFile:
     """`keep`: for each kernel-style body (column0_bodies(raw), or `bodies` when the
-    caller has them), whether to parse it; the others are left out (kscan/bodies.py).
+    caller has them), whether to parse it; the others are left out (kscan/parse/bodies.py).
     None: parse every body."""
     bodies = column0_bodies(raw) if bodies is None else bodies
     skipped = [] if keep is None else skipped_interiors(bodies, keep)
