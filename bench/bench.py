@@ -34,7 +34,7 @@ from pathlib import Path
 
 from kscan.discover.files import discover
 from kscan.discover.treeinfo import find_root
-from kscan.workers import default_jobs
+from kscan.facts.workers import default_jobs
 
 HERE = Path(__file__).resolve().parent
 

@@ -41,7 +41,7 @@ from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from kscan.facts import Call, FileFacts, new_call
+from kscan.facts.records import Call, FileFacts, new_call
 
 if TYPE_CHECKING:
     import networkx as nx

@@ -21,13 +21,13 @@ from kscan.config import Config, ConfigError
 from kscan.discover.files import DiscoverError
 from kscan.discover.treeinfo import SEMANTICS, TreeInfoError, find_root, read_tree_info
 from kscan.engine import Options, Scan, scan
+from kscan.facts.workers import default_jobs
 from kscan.findings import Level
 from kscan.judge import ModelError, contexts
 from kscan.model.geometry import PRESETS
 from kscan.report import FORMATS, SERIES_FORMATS, render, render_series
 from kscan.rules import RULES, rule_by_id
 from kscan.suppress import BaselineError, read_baseline, settle, subtract, write_baseline
-from kscan.workers import default_jobs
 
 app = typer.Typer(
     add_completion=False,
@@ -565,7 +565,7 @@ app.add_typer(cache_app, name="cache")
 
 @cache_app.command("info", help="Print the cache's path, entries and size.")
 def cache_info_command() -> None:
-    from kscan import cache
+    from kscan.facts import cache
 
     facts = cache.info()
     print(f"path: {facts['path']}")
@@ -578,7 +578,7 @@ def cache_info_command() -> None:
 
 @cache_app.command("clear", help="Remove the cache (kscan's facts database files only).")
 def cache_clear_command() -> None:
-    from kscan import cache
+    from kscan.facts import cache
 
     try:
         removed = cache.clear()

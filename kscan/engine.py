@@ -17,7 +17,8 @@ from kscan.callgraph import graph_files, tree_sources
 from kscan.discover.files import SourceFile, discover
 from kscan.discover.prefilter import Needs, Prefilter
 from kscan.discover.treeinfo import TreeInfo, find_root, read_tree_info
-from kscan.facts import FileFacts
+from kscan.facts.records import FileFacts
+from kscan.facts.workers import Problem, default_jobs, facts_for, parse_all, total_size
 from kscan.findings import Finding
 from kscan.judge import contexts, judge
 from kscan.project import Project
@@ -25,10 +26,9 @@ from kscan.results import ScanResult, Stats
 from kscan.rule import Rule, rule_info
 from kscan.rules import RULES
 from kscan.vocab import CONTIG_APIS
-from kscan.workers import Problem, default_jobs, facts_for, parse_all, total_size
 
 if TYPE_CHECKING:
-    from kscan.cache import FactsCache
+    from kscan.facts.cache import FactsCache
 
 
 @dataclass
@@ -43,7 +43,7 @@ class Options:
     graph_scope: str = "paths"  # "tree": also index callers of the contig APIs tree-wide
     model_preset: str | None = None  # judge under this geometry only (else judge.JUDGE_ORDER)
     layout: Path | None = None  # a memory layout file for the model
-    cache: bool = True  # reuse per-file facts from the user's cache (kscan.cache)
+    cache: bool = True  # reuse per-file facts from the user's cache (kscan.facts.cache)
     prefilter: bool = True  # parse only files whose bytes can matter (kscan.discover.prefilter)
 
 
@@ -111,7 +111,7 @@ def scan(options: Options, progress: Progress | None = None) -> Scan:
 
 
 def _open_cache(warn, every_body: bool) -> FactsCache | None:
-    from kscan.cache import FactsCache  # and sqlite3: not for --no-cache
+    from kscan.facts.cache import FactsCache  # and sqlite3: not for --no-cache
 
     return FactsCache.open(warn, every_body)
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from kscan.discover.prefilter import needs
 from kscan.discover.treeinfo import nr_pages_semantics
-from kscan.facts import FileFacts, NameUse
+from kscan.facts.records import FileFacts, NameUse
 from kscan.project import Project
 from kscan.vocab import ORDER_NAMES
 

@@ -9,7 +9,7 @@ from functools import cached_property
 from kscan.callgraph import CallGraph
 from kscan.callgraph import build as build_callgraph
 from kscan.discover.treeinfo import TreeInfo
-from kscan.facts import Call, FileFacts, Function, Loop
+from kscan.facts.records import Call, FileFacts, Function, Loop
 from kscan.vocab import VALIDITY_CHECKS
 
 

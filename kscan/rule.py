@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterable
 
 from kscan.discover.prefilter import Needs
-from kscan.facts import FileFacts
+from kscan.facts.records import FileFacts
 from kscan.findings import Finding, Level, Location, OrderAsk, Related, Walk
 from kscan.project import Project
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from kscan.discover.prefilter import Needs, needs
-from kscan.facts import Exit, FileFacts, Function, Loop, LoopCall
+from kscan.facts.records import Exit, FileFacts, Function, Loop, LoopCall
 from kscan.findings import Location, Related
 from kscan.project import Project
 from kscan.rule import Rule

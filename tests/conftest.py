@@ -8,7 +8,7 @@ from importlib import resources
 import jsonschema
 import pytest
 
-from kscan import cache
+from kscan.facts import cache
 
 
 @pytest.fixture(autouse=True)

@@ -6,8 +6,8 @@ import pytest
 import tree_sitter as ts
 
 from kscan.engine import _prefilter
-from kscan.extract import extract
-from kscan.facts import Call
+from kscan.facts.extract import extract
+from kscan.facts.records import Call
 from kscan.parse.bodies import calls_in, column0_bodies, parts, skipped_interiors
 from kscan.parse.parser import LANGUAGE, new_parser, parse
 
@@ -35,7 +35,7 @@ static int report(struct zone *zone, unsigned long nr)
 
 
 def kept(src: bytes, path: str = "mm/x.c") -> list[bool]:
-    """The bodies the first round parses (kscan/workers.py)."""
+    """The bodies the first round parses (kscan/facts/workers.py)."""
     return _prefilter().wants_each(src, parts(src, column0_bodies(src)), path)[:-1]
 
 

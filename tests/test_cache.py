@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from kscan import cache
-from kscan.cache import MISS, FactsCache
 from kscan.cli import app
 from kscan.engine import Options, scan
-from kscan.facts import FileFacts
+from kscan.facts import cache
+from kscan.facts.cache import MISS, FactsCache
+from kscan.facts.records import FileFacts
 
 DEMO = Path(__file__).resolve().parent / "fixtures" / "demo"
 OLD = time.time() - 3600  # an mtime old enough for the stat index

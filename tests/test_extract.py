@@ -2,8 +2,8 @@
 
 import pickle
 
-from kscan.extract import extract
-from kscan.facts import Call, Function, Span
+from kscan.facts.extract import extract
+from kscan.facts.records import Call, Function, Span
 from kscan.parse.parser import blank_attributes, new_parser, parse
 
 

@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 from kscan.rules import RULES
 
 from kscan.discover.treeinfo import read_tree_info
-from kscan.extract import extract
-from kscan.facts import FileFacts
+from kscan.facts.extract import extract
+from kscan.facts.records import FileFacts
 from kscan.judge import contexts, judge
 from kscan.parse.parser import new_parser, parse
 from kscan.project import Project

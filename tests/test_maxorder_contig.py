@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from kscan.callgraph import build
 from kscan.cli import app
 from kscan.engine import Options, scan
-from kscan.facts import Call, Define, FileFacts, Function, Span
+from kscan.facts.records import Call, Define, FileFacts, Function, Span
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TREE_612 = FIXTURES / "tree-6.12"

@@ -20,12 +20,12 @@ import pytest
 from snippets import WALK, WALK_LINE
 from typer.testing import CliRunner
 
-import kscan.workers
+import kscan.facts.workers
 from kscan.cli import app
-from kscan.extract import extract
-from kscan.facts import FileFacts
+from kscan.facts.extract import extract
+from kscan.facts.records import FileFacts
+from kscan.facts.workers import Problem, facts_for
 from kscan.parse.parser import new_parser, parse
-from kscan.workers import Problem, facts_for
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
@@ -206,7 +206,7 @@ def test_crlf_file_reports_the_same_lines(in_tmp):
 
 
 def test_file_over_the_size_limit_is_skipped_with_a_warning(in_tmp, monkeypatch):
-    monkeypatch.setattr(kscan.workers, "MAX_FILE_BYTES", 1 << 20)
+    monkeypatch.setattr(kscan.facts.workers, "MAX_FILE_BYTES", 1 << 20)
     write(in_tmp / "src" / "big.c", WALK + " " * (3 << 20))
     write(in_tmp / "src" / "walk.c", WALK)
     code, report, warnings = scan("src")
@@ -250,7 +250,7 @@ def refuse(monkeypatch, suffix: str) -> None:
             raise PermissionError(13, "Permission denied", os.fspath(path))
         return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr(kscan.workers, "open", refusing_open, raising=False)
+    monkeypatch.setattr(kscan.facts.workers, "open", refusing_open, raising=False)
 
 
 def test_hostile_tree_warns_and_goes_on(tmp_path, monkeypatch):

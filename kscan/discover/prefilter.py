@@ -4,7 +4,7 @@ Each rule declares what a file must contain for the rule to report in it (`Rule.
 groups of words, every group matched by at least one of its words.  A file that meets no
 rule's needs is not parsed; nor is one where no part does (a function with the text
 before it, or the text after the last one, comments blanked), and the same test on
-each function decides which bodies of the others are (kscan/workers.py, bodies.py).
+each function decides which bodies of the others are (kscan/facts/workers.py, bodies.py).
 Files that matter only as context are pulled in by later rounds (`Rule.follow`): a
 validity helper defined elsewhere, a wrapper of a contiguous-range API.  The engine
 repeats rounds until no rule asks for more, so the findings are those of a run that

@@ -18,7 +18,7 @@ their arguments only when they call one of the file's static functions (the rang
 caller hands a static walker).  Anything not in kernel style is parsed whole.  A file
 whose words meet a need only when taken from several functions at once (a hugetlb
 helper here, a `struct page` count there) has no part that can give a finding, and is
-not parsed at all (kscan/workers.py); what it offers as context, later prefilter
+not parsed at all (kscan/facts/workers.py); what it offers as context, later prefilter
 rounds ask for by name.  `--no-prefilter` parses every file and body; tests compare
 the two runs' findings.
 """
@@ -31,7 +31,7 @@ from itertools import accumulate, repeat
 from operator import itemgetter, sub
 from sys import intern
 
-from kscan.facts import Call, new_call
+from kscan.facts.records import Call, new_call
 from kscan.vocab import ATTRIBUTES_WITH_ARGS
 
 # Keywords, operators and attributes that look like calls in the bytes but are no call

@@ -49,10 +49,10 @@ _BUSY_MS = 30_000
 FACT_MODULES = (
     "parse/parser.py",
     "parse/bodies.py",
-    "extract.py",
-    "facts.py",
+    "facts/extract.py",
+    "facts/records.py",
     "vocab.py",
-    "workers.py",
+    "facts/workers.py",
     "discover/prefilter.py",
 )
 
@@ -142,7 +142,7 @@ _IRRELEVANT = encode(None)
 
 def keyed_facts(path: str, rel: str, prefilter=None, bodies=None):
     """The worker's unit with a cache: (blake2b of the bytes parsed, facts_for's result)."""
-    from kscan.workers import Problem, facts_from_bytes, read_source
+    from kscan.facts.workers import Problem, facts_from_bytes, read_source
 
     try:
         raw = read_source(path)
@@ -365,7 +365,7 @@ class FactsCache:
 
         Facts stored are FileFacts or None; anything else (a Problem) is not cached.
         """
-        from kscan.facts import FileFacts
+        from kscan.facts.records import FileFacts
 
         now = time.time_ns()
         entries: dict[str, bytes] = {}

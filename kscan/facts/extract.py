@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import tree_sitter as ts
 
-from kscan.facts import (
+from kscan.facts.records import (
     Assign,
     Call,
     Define,

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from kscan.discover.files import SourceFile
 from kscan.discover.prefilter import Prefilter
-from kscan.extract import extract
-from kscan.facts import FileFacts
+from kscan.facts.extract import extract
+from kscan.facts.records import FileFacts
 from kscan.parse.bodies import blank_comments, column0_bodies, parts
 from kscan.parse.parser import new_parser, parse
 

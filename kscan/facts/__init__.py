@@ -1,0 +1,2 @@
+"""Facts: the compact, picklable records rules read, extracted from each parsed file in
+worker processes, and the per-file cache that keeps them."""
