@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from kscan import __version__, config
-from kscan.callgraph import display
+from kscan.callgraph.graph import display
 from kscan.config import Config, ConfigError
 from kscan.discover.files import DiscoverError
 from kscan.discover.treeinfo import SEMANTICS, TreeInfoError, find_root, read_tree_info
@@ -154,7 +154,7 @@ def scan_command(
     if not quiet:
         _print_warnings(done, verbose)
     if fmt != "sarif":
-        from kscan.hotspots import report_rows  # after suppressions and the baseline
+        from kscan.callgraph.hotspots import report_rows  # after suppressions and the baseline
 
         done.result.hotspots = report_rows(done.project, done.result.findings)
     _write_report(done, fmt, output)
@@ -412,7 +412,7 @@ def _graph_scan(paths, graph_scope, semantics, jobs, no_cache=False) -> Scan:
 
 
 def _hotspots(done: Scan, top: int):
-    from kscan import hotspots  # networkx: only these commands pay for importing it
+    from kscan.callgraph import hotspots  # networkx: only these commands pay for importing it
 
     scanned = {f.path for f in done.project.files}
     return hotspots.rank(done.project.callgraph, done.result.findings, scanned, top)
@@ -462,7 +462,7 @@ def graph_command(
 ) -> None:
     if fmt not in ("dot", "json"):
         raise fail(f"unknown format {fmt!r} (choose from dot, json)")
-    from kscan import hotspots
+    from kscan.callgraph import hotspots
 
     done = _graph_scan(paths, graph_scope, max_order_semantics, jobs, no_cache)
     graph = done.project.callgraph

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kscan import __version__
-from kscan.callgraph import graph_files, tree_sources
+from kscan.callgraph.graph import graph_files, tree_sources
 from kscan.discover.files import SourceFile, discover
 from kscan.discover.prefilter import Needs, Prefilter
 from kscan.discover.treeinfo import TreeInfo, find_root, read_tree_info

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from kscan.callgraph import CallGraph
-from kscan.callgraph import build as build_callgraph
+from kscan.callgraph.graph import CallGraph
+from kscan.callgraph.graph import build as build_callgraph
 from kscan.discover.treeinfo import TreeInfo
 from kscan.facts.records import Call, FileFacts, Function, Loop
 from kscan.vocab import VALIDITY_CHECKS
@@ -23,7 +23,7 @@ class Project:
 
     @cached_property
     def callgraph(self) -> CallGraph:
-        """Callers -> callees over the scanned files and graph_files (see kscan/callgraph.py)."""
+        """Callers -> callees over the scanned files and graph_files (kscan/callgraph/graph.py)."""
         return build_callgraph([*self.files, *self.graph_files])
 
     def callable_elsewhere(self, name: str) -> bool:

@@ -40,7 +40,7 @@ class Stats:
 
 @dataclass(frozen=True, slots=True)
 class HotspotRow:
-    """A function where fixing an assumption matters most (see kscan/hotspots.py)."""
+    """A function where fixing an assumption matters most (see kscan/callgraph/hotspots.py)."""
 
     function: str
     path: str

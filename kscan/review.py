@@ -8,10 +8,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from kscan import __version__
+from kscan.callgraph.hotspots import report_rows
 from kscan.config import Config
 from kscan.engine import Options, scan, selected_rules, tree_for
 from kscan.findings import Finding
-from kscan.hotspots import report_rows
 from kscan.judge import ModelError, contexts
 from kscan.project import Project
 from kscan.results import HotspotRow, Patch, ScanResult, SeriesResult, Stats

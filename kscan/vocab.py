@@ -126,7 +126,7 @@ def block_granularity(text: str) -> str | None:
 
 
 # The contiguous-range APIs: callers pick the range, its alignment and its size.  Their
-# `_noprof` forms are reached through the aliasing macros (see kscan/callgraph.py).
+# `_noprof` forms are reached through the aliasing macros (see kscan/callgraph/graph.py).
 CONTIG_APIS = frozenset(
     {
         "alloc_contig_range",

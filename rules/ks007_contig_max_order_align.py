@@ -34,7 +34,7 @@ caller needs, not by the buddy allocator's largest order.
 
 import re
 
-from kscan.callgraph import display
+from kscan.callgraph.graph import display
 from kscan.discover.prefilter import needs
 from kscan.findings import Level, Location, Related
 from kscan.maxorder import MAX_ORDER_NEEDS

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from kscan.callgraph import build
+from kscan.callgraph.graph import build
 from kscan.cli import app
 from kscan.engine import Options, scan
 from kscan.facts.records import Call, Define, FileFacts, Function, Span

@@ -25,7 +25,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from kscan.callgraph import CallGraph, display
+from kscan.callgraph.graph import CallGraph, display
 
 if TYPE_CHECKING:
     import networkx as nx
