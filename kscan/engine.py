@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kscan import __version__
+from kscan.analysis.project import Project
+from kscan.analysis.rule import Rule, rule_info
 from kscan.callgraph.graph import graph_files, tree_sources
 from kscan.discover.files import SourceFile, discover
 from kscan.discover.prefilter import Needs, Prefilter
@@ -21,9 +23,7 @@ from kscan.facts.records import FileFacts
 from kscan.facts.workers import Problem, default_jobs, facts_for, parse_all, total_size
 from kscan.findings import Finding
 from kscan.judge import contexts, judge
-from kscan.project import Project
 from kscan.results import ScanResult, Stats
-from kscan.rule import Rule, rule_info
 from kscan.rules import RULES
 from kscan.vocab import CONTIG_APIS
 

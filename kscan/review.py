@@ -8,14 +8,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from kscan import __version__
+from kscan.analysis.project import Project
+from kscan.analysis.rule import rule_info
 from kscan.callgraph.hotspots import report_rows
 from kscan.config import Config
 from kscan.engine import Options, scan, selected_rules, tree_for
 from kscan.findings import Finding
 from kscan.judge import ModelError, contexts
-from kscan.project import Project
 from kscan.results import HotspotRow, Patch, ScanResult, SeriesResult, Stats
-from kscan.rule import rule_info
 from kscan.series import SeriesError, run_series
 from kscan.suppress import settle
 

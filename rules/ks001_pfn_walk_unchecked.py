@@ -36,8 +36,8 @@ Use pfn_to_online_page() when offline memory must be skipped, pfn_valid() when o
 the memmap's existence matters, pageblock_pfn_to_page() for pageblock strides.
 """
 
+from kscan.analysis.walks import PfnWalkRule, pfn_walks, walk_check_note
 from kscan.findings import Level, Walk
-from kscan.walks import PfnWalkRule, pfn_walks, walk_check_note
 
 _BY_EXTENT = {
     "zone-span": (

@@ -36,8 +36,8 @@ In 5.15+ nothing is needed today; keep the block within one section
 pfn_valid() if the walk can cross a section.
 """
 
+from kscan.analysis.walks import PfnWalkRule, pfn_walks, walk_check_note
 from kscan.findings import Level, Walk
-from kscan.walks import PfnWalkRule, pfn_walks, walk_check_note
 
 _HOW = {
     "aligned": "validity is checked only at block-aligned PFNs",

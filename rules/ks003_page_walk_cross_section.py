@@ -27,9 +27,10 @@ Fix:
 or, for folios, `folio_page(folio, i)`; or walk PFNs and use pfn_to_page(pfn + i).
 """
 
+from kscan.analysis.rule import Rule
+from kscan.analysis.walks import unit_step_vars
 from kscan.discover.prefilter import needs
 from kscan.findings import Level, Walk
-from kscan.rule import Rule
 from kscan.vocab import (
     CONTIG_COUNTS,
     CONTIG_FUNCTION_WORDS,
@@ -41,7 +42,6 @@ from kscan.vocab import (
     contig_context,
     identifiers,
 )
-from kscan.walks import unit_step_vars
 
 _STRUCT_PAGE = (b"struct page", b"struct folio")
 

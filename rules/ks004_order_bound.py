@@ -35,9 +35,9 @@ another era's meaning ("would this backport be off by one on 6.1?").
 
 import re
 
+from kscan.analysis.maxorder import COUNT, MAX_ORDER_NEEDS, assigned_to, clamped, operands, uses
+from kscan.analysis.rule import Rule
 from kscan.findings import Level, OrderAsk
-from kscan.maxorder import COUNT, MAX_ORDER_NEEDS, assigned_to, clamped, operands, uses
-from kscan.rule import Rule
 
 _MASK_SHIFT = re.compile(r"\(?\s*2U?L{0,2}\s*\)?")
 _NEXT_ORDER_OPS = (">=", "<")  # `order >= N - 1` is `order + 1 >= N`

@@ -21,9 +21,9 @@ Fix: `PAGE_SIZE << (MAX_ORDER - 1)` before 6.4; `PAGE_SIZE << MAX_PAGE_ORDER` af
 
 import re
 
+from kscan.analysis.maxorder import COUNT, MAX_ORDER_NEEDS, defines, operands, uses
+from kscan.analysis.rule import Rule
 from kscan.findings import Level, OrderAsk
-from kscan.maxorder import COUNT, MAX_ORDER_NEEDS, defines, operands, uses
-from kscan.rule import Rule
 
 _MASK_SHIFT = re.compile(r"\(?\s*2U?L{0,2}\s*\)?")
 

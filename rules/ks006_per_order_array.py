@@ -29,9 +29,9 @@ Fix: `[NR_PAGE_ORDERS]` and `order < NR_PAGE_ORDERS` (or `order <= MAX_PAGE_ORDE
 
 import re
 
+from kscan.analysis.maxorder import LARGEST, MAX_ORDER_NEEDS, operands, uses
+from kscan.analysis.rule import Rule
 from kscan.findings import Level
-from kscan.maxorder import LARGEST, MAX_ORDER_NEEDS, operands, uses
-from kscan.rule import Rule
 
 
 class PerOrderArray(Rule):

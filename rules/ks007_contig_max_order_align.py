@@ -34,11 +34,11 @@ caller needs, not by the buddy allocator's largest order.
 
 import re
 
+from kscan.analysis.maxorder import MAX_ORDER_NEEDS
+from kscan.analysis.rule import Rule
 from kscan.callgraph.graph import display
 from kscan.discover.prefilter import needs
 from kscan.findings import Level, Location, Related
-from kscan.maxorder import MAX_ORDER_NEEDS
-from kscan.rule import Rule
 from kscan.vocab import CONTIG_APIS
 
 WRAPPER_DEPTH = 3

@@ -22,12 +22,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kscan.rules import RULES
 
+from kscan.analysis.project import Project
 from kscan.discover.treeinfo import read_tree_info
 from kscan.facts.extract import extract
 from kscan.facts.records import FileFacts
 from kscan.judge import contexts, judge
 from kscan.parse.parser import new_parser, parse
-from kscan.project import Project
 
 TESTS = Path(__file__).resolve().parent
 FIXTURES = TESTS / "fixtures"

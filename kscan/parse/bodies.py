@@ -130,7 +130,7 @@ def calls_in(
     A call in a skipped body (`skipped`: their interiors) keeps its argument list only
     when it calls one of `args_for`, the file's static functions: the one thing rules
     read of such arguments is how a caller sizes the range it hands a static walker
-    (kscan/walks.py).  Dropping the others cuts mm/'s argument text by two thirds.
+    (kscan/analysis/walks.py).  Dropping the others cuts mm/'s argument text by two thirds.
 
     The files mm/ parses hold 24,000 calls: after one search per body, each step runs
     over all the calls at once in C (map, slices, counts) instead of a Python loop per

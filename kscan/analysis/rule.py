@@ -11,10 +11,10 @@ import inspect
 import sys
 from collections.abc import Iterable
 
+from kscan.analysis.project import Project
 from kscan.discover.prefilter import Needs
 from kscan.facts.records import FileFacts
 from kscan.findings import Finding, Level, Location, OrderAsk, Related, Walk
-from kscan.project import Project
 
 
 class Rule:

@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from kscan.analysis.project import Project
+from kscan.analysis.rule import Rule
 from kscan.discover.prefilter import Needs, needs
 from kscan.facts.records import Exit, FileFacts, Function, Loop, LoopCall
 from kscan.findings import Location, Related
-from kscan.project import Project
-from kscan.rule import Rule
 from kscan.vocab import (
     ALIGNED_TEST,
     BLOCK_WORDS,

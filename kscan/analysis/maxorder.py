@@ -18,10 +18,10 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from kscan.analysis.project import Project
 from kscan.discover.prefilter import needs
 from kscan.discover.treeinfo import nr_pages_semantics
 from kscan.facts.records import FileFacts, NameUse
-from kscan.project import Project
 from kscan.vocab import ORDER_NAMES
 
 COUNT, LARGEST = "count", "largest"
