@@ -23,8 +23,8 @@ from kscan.discover.treeinfo import SEMANTICS, TreeInfoError, find_root, read_tr
 from kscan.engine import Options, Scan, scan
 from kscan.facts.workers import default_jobs
 from kscan.findings import Level
-from kscan.judge import ModelError, contexts
 from kscan.model.geometry import PRESETS
+from kscan.model.judge import ModelError, contexts
 from kscan.report import FORMATS, SERIES_FORMATS, render, render_series
 from kscan.rules import RULES, rule_by_id
 from kscan.suppress import BaselineError, read_baseline, settle, subtract, write_baseline

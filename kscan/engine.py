@@ -22,7 +22,7 @@ from kscan.discover.treeinfo import TreeInfo, find_root, read_tree_info
 from kscan.facts.records import FileFacts
 from kscan.facts.workers import Problem, default_jobs, facts_for, parse_all, total_size
 from kscan.findings import Finding
-from kscan.judge import contexts, judge
+from kscan.model.judge import contexts, judge
 from kscan.results import ScanResult, Stats
 from kscan.rules import RULES
 from kscan.vocab import CONTIG_APIS

@@ -14,7 +14,7 @@ from kscan.callgraph.hotspots import report_rows
 from kscan.config import Config
 from kscan.engine import Options, scan, selected_rules, tree_for
 from kscan.findings import Finding
-from kscan.judge import ModelError, contexts
+from kscan.model.judge import ModelError, contexts
 from kscan.results import HotspotRow, Patch, ScanResult, SeriesResult, Stats
 from kscan.series import SeriesError, run_series
 from kscan.suppress import settle

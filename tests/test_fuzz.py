@@ -26,7 +26,7 @@ from kscan.analysis.project import Project
 from kscan.discover.treeinfo import read_tree_info
 from kscan.facts.extract import extract
 from kscan.facts.records import FileFacts
-from kscan.judge import contexts, judge
+from kscan.model.judge import contexts, judge
 from kscan.parse.parser import new_parser, parse
 
 TESTS = Path(__file__).resolve().parent
