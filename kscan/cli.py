@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kscan import __version__, config
+from kscan import __version__
 from kscan.callgraph.graph import display
-from kscan.config import Config, ConfigError
 from kscan.discover.files import DiscoverError
 from kscan.discover.treeinfo import SEMANTICS, TreeInfoError, find_root, read_tree_info
 from kscan.engine import Options, Scan, scan
@@ -26,8 +25,10 @@ from kscan.findings import Level
 from kscan.model.geometry import PRESETS
 from kscan.model.judge import ModelError, contexts
 from kscan.report import FORMATS, SERIES_FORMATS, render, render_series
+from kscan.review import config
+from kscan.review.config import Config, ConfigError
+from kscan.review.suppress import BaselineError, read_baseline, settle, subtract, write_baseline
 from kscan.rules import RULES, rule_by_id
-from kscan.suppress import BaselineError, read_baseline, settle, subtract, write_baseline
 
 app = typer.Typer(
     add_completion=False,
@@ -297,7 +298,7 @@ def series_command(
     preset: PresetOpt = None,
     no_cache: NoCacheOpt = False,
 ) -> None:
-    from kscan.series import load_patches
+    from kscan.review.series import load_patches
 
     _review(
         tree,
@@ -330,7 +331,7 @@ def diff_command(
     if (revs is None) == (base is None):
         raise fail("give a range (A..B) or --base REV, not both")
     spec = revs or f"{base}..HEAD"
-    from kscan.series import commit_range
+    from kscan.review.series import commit_range
 
     _review(
         tree,
@@ -349,8 +350,8 @@ def diff_command(
 def _review(
     tree, load, fmt, output, fail_on, select, jobs, validity_check, preset, no_cache=False
 ) -> None:
-    from kscan.review import review  # patches, git and unidiff: only for series and diff
-    from kscan.series import SeriesError
+    from kscan.review.review import review  # patches, git and unidiff: only for series and diff
+    from kscan.review.series import SeriesError
 
     if fmt not in SERIES_FORMATS:
         raise fail(f"unknown format {fmt!r} (choose from {', '.join(SERIES_FORMATS)})")

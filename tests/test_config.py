@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from kscan import config
 from kscan.cli import main
-from kscan.config import Config, ConfigError
 from kscan.findings import Level
+from kscan.review import config
+from kscan.review.config import Config, ConfigError
 
 DEMO = Path(__file__).parent / "fixtures" / "demo"
 

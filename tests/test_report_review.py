@@ -29,7 +29,7 @@ from kscan.results import (
     SeriesResult,
     Stats,
 )
-from kscan.series import parse_patch
+from kscan.review.series import parse_patch
 
 GOLDEN = Path(__file__).parent / "golden"
 DATA = Path(__file__).parent / "data"

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from kscan import series
 from kscan.cli import main
-from kscan.config import Config
 from kscan.engine import Options
-from kscan.review import review
-from kscan.series import SeriesError, load_patches
+from kscan.review import series
+from kscan.review.config import Config
+from kscan.review.review import review
+from kscan.review.series import SeriesError, load_patches
 
 DEMO = Path(__file__).parent / "fixtures" / "demo"
 

@@ -10,7 +10,7 @@ import pytest
 
 from kscan.cli import main
 from kscan.findings import Finding, Level, Location
-from kscan.suppress import (
+from kscan.review.suppress import (
     BaselineError,
     drop_inline,
     ignored_ids,

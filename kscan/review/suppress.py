@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 from kscan.findings import Finding
 
 if TYPE_CHECKING:
-    from kscan.config import Config
     from kscan.results import ScanResult
+    from kscan.review.config import Config
 
 BASELINE_VERSION = 1
 _IGNORE = re.compile(r"kscan:\s*ignore\s+(KS\d+(?:\s*,\s*KS\d+)*)", re.IGNORECASE)

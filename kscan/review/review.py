@@ -11,13 +11,13 @@ from kscan import __version__
 from kscan.analysis.project import Project
 from kscan.analysis.rule import rule_info
 from kscan.callgraph.hotspots import report_rows
-from kscan.config import Config
 from kscan.engine import Options, scan, selected_rules, tree_for
 from kscan.findings import Finding
 from kscan.model.judge import ModelError, contexts
 from kscan.results import HotspotRow, Patch, ScanResult, SeriesResult, Stats
-from kscan.series import SeriesError, run_series
-from kscan.suppress import settle
+from kscan.review.config import Config
+from kscan.review.series import SeriesError, run_series
+from kscan.review.suppress import settle
 
 
 def review(

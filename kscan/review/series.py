@@ -30,7 +30,7 @@ from unidiff import PatchSet, UnidiffParseError
 from kscan.discover.treeinfo import MAKEFILE, MMZONE
 from kscan.findings import Finding
 from kscan.results import Change, Hunk, Patch, PatchResult
-from kscan.suppress import subtract
+from kscan.review.suppress import subtract
 
 # What a copy needs besides the touched files: the tree's version and MAX_ORDER era.
 TREE_FILES = (MAKEFILE, MMZONE)

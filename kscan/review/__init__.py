@@ -1,0 +1,3 @@
+"""Review: living with findings.  A patch series or a commit range judged patch by
+patch, inline suppressions and baselines, and the tree's .kscan.toml (which rules,
+which severities, when to fail)."""
