@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from kscan import __version__
-from kscan.callgraph.graph import display
+from kscan.analysis.rule import CATALOG_COLUMNS, catalog_row, explanation
 from kscan.discover.files import DiscoverError
 from kscan.discover.treeinfo import SEMANTICS, TreeInfoError, find_root, read_tree_info
 from kscan.engine import Options, Scan, scan
@@ -220,16 +220,8 @@ def _print_warnings(done: Scan, verbose: bool) -> None:
         stderr().print(f"kscan: warning: {warning}", markup=False, highlight=False)
     if not verbose:
         return
-    for facts in done.project.files:
-        if facts.has_errors or facts.recovered_regions or facts.not_utf8:
-            notes = ["ERROR nodes"] if facts.has_errors else []
-            if facts.recovered_regions:
-                notes.append(f"{facts.recovered_regions} runaway regions re-parsed")
-            if facts.unrecovered_bodies:
-                notes.append(f"{facts.unrecovered_bodies} function bodies not recovered")
-            if facts.not_utf8:
-                notes.append("not UTF-8, decoded leniently")
-            stderr().print(f"kscan: parse: {facts.path}: {', '.join(notes)}", markup=False)
+    for note in done.parse_notes():
+        stderr().print(f"kscan: parse: {note}", markup=False)
 
 
 def _write_report(done: Scan, fmt: str, output: Path | None) -> None:
@@ -245,6 +237,32 @@ def _write(text: str, output: Path | None) -> None:
         output.write_text(text if text.endswith("\n") else text + "\n")
     except OSError as err:
         raise fail(f"cannot write {output}: {err.strerror or err}") from None
+
+
+def _stdout(width: int | None = None, soft_wrap: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(width=width, soft_wrap=soft_wrap)
+
+
+def _table(columns: tuple[str, ...], rows: list[tuple[str, ...]], title: str | None = None):
+    from rich.table import Table
+
+    table = Table(*columns, box=None, title=title)
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def _print_table(
+    columns: tuple[str, ...], rows: list[tuple[str, ...]], width: int | None = None
+) -> None:
+    _stdout(width=width).print(_table(columns, rows))
+
+
+def _print_lines(out: Console, lines: list[str]) -> None:
+    for line in lines:
+        out.print(line, markup=False)
 
 
 def _check_rules(select: list[str] | None) -> None:
@@ -298,18 +316,17 @@ def series_command(
     preset: PresetOpt = None,
     no_cache: NoCacheOpt = False,
 ) -> None:
-    from kscan.review.series import load_patches
+    from kscan.review.review import review_patches  # git and unidiff: only for series and diff
 
     _review(
         tree,
-        lambda _root: (None, load_patches(patches)),
+        lambda root, options, settings: review_patches(root, patches, options, settings, preset),
         fmt,
         output,
         fail_on,
         select,
         jobs,
         validity_check,
-        preset,
         no_cache,
     )
 
@@ -331,26 +348,22 @@ def diff_command(
     if (revs is None) == (base is None):
         raise fail("give a range (A..B) or --base REV, not both")
     spec = revs or f"{base}..HEAD"
-    from kscan.review.series import commit_range
+    from kscan.review.review import review_range
 
     _review(
         tree,
-        lambda root: commit_range(root, spec),
+        lambda root, options, settings: review_range(root, spec, options, settings, preset),
         fmt,
         output,
         fail_on,
         select,
         jobs,
         validity_check,
-        preset,
         no_cache,
     )
 
 
-def _review(
-    tree, load, fmt, output, fail_on, select, jobs, validity_check, preset, no_cache=False
-) -> None:
-    from kscan.review.review import review  # patches, git and unidiff: only for series and diff
+def _review(tree, judge, fmt, output, fail_on, select, jobs, validity_check, no_cache) -> None:
     from kscan.review.series import SeriesError
 
     if fmt not in SERIES_FORMATS:
@@ -373,8 +386,7 @@ def _review(
         cache=not no_cache,
     )
     try:
-        base, patches = load(root)
-        series = review(root, patches, options, settings, base, preset)
+        series = judge(root, options, settings)
     except (SeriesError, DiscoverError, TreeInfoError) as err:
         raise fail(str(err)) from None
     except KeyboardInterrupt:
@@ -412,13 +424,6 @@ def _graph_scan(paths, graph_scope, semantics, jobs, no_cache=False) -> Scan:
     return _run_scan(options, show_progress=sys.stderr.isatty())
 
 
-def _hotspots(done: Scan, top: int):
-    from kscan.callgraph import hotspots  # networkx: only these commands pay for importing it
-
-    scanned = {f.path for f in done.project.files}
-    return hotspots.rank(done.project.callgraph, done.result.findings, scanned, top)
-
-
 @app.command("hotspots", help="Rank functions by where fixing an assumption matters most.")
 def hotspots_command(
     paths: Annotated[list[str] | None, typer.Argument(help="Files, directories or globs.")] = None,
@@ -428,26 +433,12 @@ def hotspots_command(
     jobs: JobsOpt = DEFAULT_JOBS,
     no_cache: NoCacheOpt = False,
 ) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from kscan.callgraph import hotspots  # networkx: only these commands pay for importing it
 
     done = _graph_scan(paths, graph_scope, max_order_semantics, jobs, no_cache)
-    table = Table("#", "score", "function", "file", "own", "below", "callers", "why hot", box=None)
-    for i, spot in enumerate(_hotspots(done, top), 1):
-        why = " -> ".join(display(n) for n in spot.chain)
-        marks = "".join(m for m, on in (("A ", spot.alloc), ("C ", spot.contig)) if on)
-        table.add_row(
-            str(i),
-            f"{spot.score:g}",
-            spot.name,
-            f"{spot.path}:{spot.line}",
-            f"{spot.own:g}",
-            f"{spot.below:g}",
-            str(spot.callers),
-            marks + why,
-        )
-    Console(width=200).print(table)
-    print("A: reached from the allocator's entry points; C: on a contiguous-range path")
+    spots = hotspots.top_spots(done.project, done.result.findings, top)
+    _print_table(hotspots.TABLE_COLUMNS, hotspots.table_rows(spots), width=200)
+    print(hotspots.TABLE_LEGEND)
 
 
 @app.command("graph", help="Export the hotspot call subgraph (dot or json).")
@@ -466,9 +457,7 @@ def graph_command(
     from kscan.callgraph import hotspots
 
     done = _graph_scan(paths, graph_scope, max_order_semantics, jobs, no_cache)
-    graph = done.project.callgraph
-    sub = hotspots.subgraph(graph, _hotspots(done, top))
-    _write(hotspots.to_dot(sub) if fmt == "dot" else hotspots.to_json(sub, graph), output)
+    _write(hotspots.export(done.project, done.result.findings, top, fmt), output)
 
 
 @app.command("model", help="Show the memory geometry and layout kscan judges findings under.")
@@ -490,7 +479,15 @@ def model_command(
         bool, typer.Option("--emit-cmdline", help="Print memmap= arguments for a VM with holes.")
     ] = False,
 ) -> None:
-    from kscan.model import model_report, svg_text
+    from kscan.model.cmdline import boot_recipe_lines
+    from kscan.model.render import svg_text
+    from kscan.model.report import (
+        MODEL_COLUMNS,
+        model_report,
+        problem_lines,
+        what_if,
+        what_if_lines,
+    )
 
     tree = read_tree_info(find_root(Path(paths[0])) if paths else None)
     try:
@@ -498,66 +495,22 @@ def model_command(
     except ModelError as err:
         raise fail(str(err)) from None
     if emit_cmdline:
-        _print_boot_recipe(current)
+        try:
+            print("\n".join(boot_recipe_lines(current.geometry)))
+        except ValueError as err:
+            raise fail(str(err)) from None
         return
-    ctx = (
-        current.with_geometry(current.geometry.with_max_page_order(max_order))
-        if max_order is not None
-        else current
-    )
-    from rich.console import Console
-    from rich.table import Table
-
+    ctx = what_if(current, max_order)
     rows, problems = model_report(ctx)
-    table = Table("", "value", "note", box=None, title=ctx.title)
-    for row in rows:
-        table.add_row(*row)
-    out = Console(soft_wrap=True)
-    out.print(table)
-    _print_problem_blocks(out, problems)
+    out = _stdout(soft_wrap=True)
+    out.print(_table(MODEL_COLUMNS, rows, title=ctx.title))
+    _print_lines(out, problem_lines(problems))
     if svg is not None:
         _write(svg_text(ctx), svg)
         out.print(f"memory map written to {svg}")
     if max_order is not None and paths:
-        _print_what_if(out, paths, current, ctx)
-
-
-def _print_problem_blocks(out: Console, problems, limit: int = 12) -> None:
-    if not problems:
-        out.print("No MAX_ORDER block contains a hole or crosses a section or node.")
-        return
-    out.print(f"{len(problems)} MAX_ORDER blocks contain a hole or cross a section or node:")
-    for block in problems[:limit]:
-        out.print(f"  {block.pfns}: {'; '.join(block.reasons)}", markup=False)
-    if len(problems) > limit:
-        out.print(f"  ... and {len(problems) - limit} more")
-
-
-def _print_what_if(out: Console, paths: list[str], current, what_if) -> None:
-    from kscan.model import newly_breaking
-
-    findings = [f for f in _run_scan(Options(paths=paths), False).result.findings if f.walk]
-    changes = newly_breaking([f.walk for f in findings], current, what_if.geometry)
-    out.print(
-        f"What-if largest order {what_if.geometry.max_page_order}: "
-        f"{len(changes)} of {len(findings)} walk findings turn from safe to breaking."
-    )
-    for change in changes:
-        loc = findings[change.index].location
-        out.print(f"  {loc.path}:{loc.line}: {loc.function}(): {change.after.reason}", markup=False)
-
-
-def _print_boot_recipe(ctx) -> None:
-    from kscan.model import emit_cmdline
-
-    try:
-        recipe = emit_cmdline(ctx.geometry)
-    except ValueError as err:
-        raise fail(str(err)) from None
-    print(f"kernel command line: {recipe.cmdline}")
-    print(f"QEMU memory: -m {recipe.qemu_memory}")
-    print(f"boot: {recipe.qemu_command()}")
-    print("check: dmesg | grep -E 'user-defined physical RAM map|user:' shows the holes")
+        findings = _run_scan(Options(paths=paths), False).result.findings
+        _print_lines(out, what_if_lines(findings, current, ctx))
 
 
 cache_app = typer.Typer(help="The per-file facts cache: where it is, and clearing it.")
@@ -568,13 +521,7 @@ app.add_typer(cache_app, name="cache")
 def cache_info_command() -> None:
     from kscan.facts import cache
 
-    facts = cache.info()
-    print(f"path: {facts['path']}")
-    print(f"size: {_size(facts['bytes'])}")
-    print(f"facts entries: {facts['entries']} ({facts['current']} for this kscan)")
-    print(f"indexed files: {facts['files']}")
-    if "error" in facts:
-        print(f"error: {facts['error']}")
+    print("\n".join(cache.info_lines()))
 
 
 @cache_app.command("clear", help="Remove the cache (kscan's facts database files only).")
@@ -582,34 +529,14 @@ def cache_clear_command() -> None:
     from kscan.facts import cache
 
     try:
-        removed = cache.clear()
+        print("\n".join(cache.clear_lines()))
     except OSError as err:
         raise fail(f"cannot clear the cache: {err.strerror or err}") from None
-    if not removed:
-        print(f"no cache to remove in {cache.cache_dir()}")
-    for path, size in removed:
-        print(f"removed {path} ({_size(size)})")
-
-
-def _size(n: int) -> str:
-    for unit in ("bytes", "KiB", "MiB"):
-        if n < 1024 or unit == "MiB":
-            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} bytes"
 
 
 @app.command("rules", help="List the rules.")
 def rules_command() -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("id", "name", "family", "severity", "confidence", "summary", box=None)
-    for rule in RULES:
-        table.add_row(
-            rule.id, rule.name, rule.family, str(rule.severity), str(rule.confidence), rule.summary
-        )
-    Console().print(table)
+    _print_table(CATALOG_COLUMNS, [catalog_row(rule) for rule in RULES])
 
 
 @app.command("explain", help="Print what a rule finds, why it matters, an example and the fix.")
@@ -619,11 +546,7 @@ def explain_command(
     rule = rule_by_id(rule_id)
     if rule is None:
         raise fail(f"unknown rule {rule_id!r} (see `kscan rules`)")
-    print(
-        f"{rule.id} {rule.name}  [family {rule.family}, severity {rule.severity}, "
-        f"confidence {rule.confidence}]\n"
-    )
-    print(rule.doc)
+    print(explanation(rule))
 
 
 @app.command("version", help="Print kscan's version.")

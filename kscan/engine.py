@@ -72,6 +72,21 @@ class Scan:
     result: ScanResult
     project: Project
 
+    def parse_notes(self) -> list[str]:
+        """`kscan -v`: each file the parser had trouble with, and what the trouble was."""
+        out = []
+        for facts in self.project.files:
+            if facts.has_errors or facts.recovered_regions or facts.not_utf8:
+                notes = ["ERROR nodes"] if facts.has_errors else []
+                if facts.recovered_regions:
+                    notes.append(f"{facts.recovered_regions} runaway regions re-parsed")
+                if facts.unrecovered_bodies:
+                    notes.append(f"{facts.unrecovered_bodies} function bodies not recovered")
+                if facts.not_utf8:
+                    notes.append("not UTF-8, decoded leniently")
+                out.append(f"{facts.path}: {', '.join(notes)}")
+        return out
+
 
 def scan(options: Options, progress: Progress | None = None) -> Scan:
     started = time.perf_counter()

@@ -82,3 +82,19 @@ def rule_info(rule: Rule):
     return RuleInfo(
         rule.id, rule.name, rule.family, rule.severity, rule.confidence, rule.summary, rule.doc
     )
+
+
+# `kscan rules`: one row per rule
+CATALOG_COLUMNS = ("id", "name", "family", "severity", "confidence", "summary")
+
+
+def catalog_row(rule: Rule) -> tuple[str, ...]:
+    return (rule.id, rule.name, rule.family, str(rule.severity), str(rule.confidence), rule.summary)
+
+
+def explanation(rule: Rule) -> str:
+    """`kscan explain`: what the rule is, then its documentation."""
+    return (
+        f"{rule.id} {rule.name}  [family {rule.family}, severity {rule.severity}, "
+        f"confidence {rule.confidence}]\n\n{rule.doc}"
+    )

@@ -143,15 +143,52 @@ def _chain(graph, node, from_alloc, contig_path, heaviest) -> tuple[str, ...]:
     return (*up, *down)
 
 
+def top_spots(project, findings: list[Finding], top: int) -> list[Hotspot]:
+    """The top hotspots among the functions of the files the scan parsed."""
+    scanned = {f.path for f in project.files}
+    return rank(project.callgraph, findings, scanned, top)
+
+
 def report_rows(project, findings: list[Finding], top: int = 5) -> list[HotspotRow]:
     """The report's short hotspot list, over the files the scan parsed."""
     if not findings:
         return []
-    scanned = {f.path for f in project.files}
     return [
         HotspotRow(s.name, s.path, s.line, s.score, tuple(map(display, s.chain)))
-        for s in rank(project.callgraph, findings, scanned, top)
+        for s in top_spots(project, findings, top)
     ]
+
+
+# `kscan hotspots`: the table, and what its marks mean
+TABLE_COLUMNS = ("#", "score", "function", "file", "own", "below", "callers", "why hot")
+TABLE_LEGEND = "A: reached from the allocator's entry points; C: on a contiguous-range path"
+
+
+def table_rows(spots: list[Hotspot]) -> list[tuple[str, ...]]:
+    rows = []
+    for i, spot in enumerate(spots, 1):
+        why = " -> ".join(display(n) for n in spot.chain)
+        marks = "".join(m for m, on in (("A ", spot.alloc), ("C ", spot.contig)) if on)
+        rows.append(
+            (
+                str(i),
+                f"{spot.score:g}",
+                spot.name,
+                f"{spot.path}:{spot.line}",
+                f"{spot.own:g}",
+                f"{spot.below:g}",
+                str(spot.callers),
+                marks + why,
+            )
+        )
+    return rows
+
+
+def export(project, findings: list[Finding], top: int, fmt: str) -> str:
+    """`kscan graph`: the subgraph of the top hotspots, as dot or JSON."""
+    graph = project.callgraph
+    sub = subgraph(graph, top_spots(project, findings, top))
+    return to_dot(sub) if fmt == "dot" else to_json(sub, graph)
 
 
 def subgraph(graph: CallGraph, spots: list[Hotspot]) -> nx.DiGraph:

@@ -562,3 +562,33 @@ def info() -> dict[str, object]:
     except sqlite3.DatabaseError as err:
         out["error"] = str(err)
     return out
+
+
+def info_lines() -> list[str]:
+    """`kscan cache info`: where the cache is, its size and entries."""
+    facts = info()
+    lines = [
+        f"path: {facts['path']}",
+        f"size: {_size(facts['bytes'])}",
+        f"facts entries: {facts['entries']} ({facts['current']} for this kscan)",
+        f"indexed files: {facts['files']}",
+    ]
+    if "error" in facts:
+        lines.append(f"error: {facts['error']}")
+    return lines
+
+
+def clear_lines() -> list[str]:
+    """`kscan cache clear`: remove the cache, say what went.  Raises OSError."""
+    removed = clear()
+    if not removed:
+        return [f"no cache to remove in {cache_dir()}"]
+    return [f"removed {path} ({_size(size)})" for path, size in removed]
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB"):
+        if n < 1024 or unit == "MiB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} bytes"

@@ -103,3 +103,14 @@ def emit_cmdline(
         name += ", one absent section"
     memory = f"{memory_mib // 1024}G" if memory_mib % 1024 == 0 else f"{memory_mib}M"
     return BootRecipe(args, memory, Layout(tuple(ram), name=name, source="memmap= recipe"))
+
+
+def boot_recipe_lines(geometry: Geometry) -> list[str]:
+    """`kscan model --emit-cmdline`: how to boot a VM with holes, and check them."""
+    recipe = emit_cmdline(geometry)
+    return [
+        f"kernel command line: {recipe.cmdline}",
+        f"QEMU memory: -m {recipe.qemu_memory}",
+        f"boot: {recipe.qemu_command()}",
+        "check: dmesg | grep -E 'user-defined physical RAM map|user:' shows the holes",
+    ]

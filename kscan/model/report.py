@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kscan.findings import Finding
 from kscan.model.buddy import Buddy
 from kscan.model.context import ModelContext
+from kscan.model.crosscheck import newly_breaking
 from kscan.model.geometry import MAX_ORDER_MEANINGS, SUBSECTION_SHIFT, fmt_size
 from kscan.model.ranges import PfnRange, align_down, clipped, touches
 
@@ -16,6 +18,9 @@ _ERA_OF_MEANING = {"exclusive": "before 6.4", "inclusive": "6.4-6.7", "inclusive
 class ProblemBlock:
     pfns: PfnRange
     reasons: tuple[str, ...]  # "hole [0x9f, 0x100)", "spans 8 sections", ...
+
+
+MODEL_COLUMNS = ("", "value", "note")
 
 
 def model_report(ctx: ModelContext) -> tuple[list[tuple[str, str, str]], list[ProblemBlock]]:
@@ -143,3 +148,37 @@ def problem_blocks(ctx: ModelContext) -> list[ProblemBlock]:
         if reasons:
             blocks.append(ProblemBlock(block, tuple(reasons)))
     return blocks
+
+
+def problem_lines(problems: list[ProblemBlock], limit: int = 12) -> list[str]:
+    """The problem blocks as `kscan model` lists them, the first `limit` of them."""
+    if not problems:
+        return ["No MAX_ORDER block contains a hole or crosses a section or node."]
+    lines = [f"{len(problems)} MAX_ORDER blocks contain a hole or cross a section or node:"]
+    lines += [f"  {block.pfns}: {'; '.join(block.reasons)}" for block in problems[:limit]]
+    if len(problems) > limit:
+        lines.append(f"  ... and {len(problems) - limit} more")
+    return lines
+
+
+def what_if(current: ModelContext, max_order: int | None) -> ModelContext:
+    """`current` with `max_order` as its largest buddy order (None: `current` itself)."""
+    if max_order is None:
+        return current
+    return current.with_geometry(current.geometry.with_max_page_order(max_order))
+
+
+def what_if_lines(
+    findings: list[Finding], current: ModelContext, changed: ModelContext
+) -> list[str]:
+    """The walk findings that are safe under `current` and break under `changed`."""
+    walks = [f for f in findings if f.walk]
+    changes = newly_breaking([f.walk for f in walks], current, changed.geometry)
+    lines = [
+        f"What-if largest order {changed.geometry.max_page_order}: "
+        f"{len(changes)} of {len(walks)} walk findings turn from safe to breaking."
+    ]
+    for change in changes:
+        loc = walks[change.index].location
+        lines.append(f"  {loc.path}:{loc.line}: {loc.function}(): {change.after.reason}")
+    return lines

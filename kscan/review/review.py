@@ -16,7 +16,7 @@ from kscan.findings import Finding
 from kscan.model.judge import ModelError, contexts
 from kscan.results import HotspotRow, Patch, ScanResult, SeriesResult, Stats
 from kscan.review.config import Config
-from kscan.review.series import SeriesError, run_series
+from kscan.review.series import SeriesError, commit_range, load_patches, run_series
 from kscan.review.suppress import settle
 
 
@@ -65,6 +65,21 @@ def review(
     return SeriesResult(
         patch_results, meta, time.perf_counter() - started, _hotspots(introduced, scans)
     )
+
+
+def review_patches(
+    tree: Path, files: Sequence[Path], options: Options, config: Config, preset: str | None
+) -> SeriesResult:
+    """`kscan series`: format-patch files, mbox files or plain diffs, applied on `tree`."""
+    return review(tree, load_patches(files), options, config, None, preset)
+
+
+def review_range(
+    tree: Path, spec: str, options: Options, config: Config, preset: str | None
+) -> SeriesResult:
+    """`kscan diff`: the commits of `spec` ("A..B", or "A" for A..HEAD) in a git tree."""
+    base, patches = commit_range(tree, spec)
+    return review(tree, patches, options, config, base, preset)
 
 
 def _hotspots(introduced: list[Finding], scans) -> list[HotspotRow]:
