@@ -155,7 +155,7 @@ ALLOCATOR_ENTRIES = frozenset(
 
 
 # Attribute and annotation macros, where C has no room for an identifier: the parser
-# never sees them (kscan/parse/parser.py), and `__acquires(x)` is no call (kscan/parse/bodies.py).
+# never sees them (kscan/parse/parser.py), and `__acquires(x)` is no call (kscan/facts/calls.py).
 BARE_ATTRIBUTES = [
     "__init",
     "__meminit",

@@ -6,9 +6,10 @@ import pytest
 import tree_sitter as ts
 
 from kscan.engine import _prefilter
+from kscan.facts.calls import calls_in
 from kscan.facts.extract import extract
 from kscan.facts.records import Call
-from kscan.parse.bodies import calls_in, column0_bodies, parts, skipped_interiors
+from kscan.parse.bodies import column0_bodies, parts, skipped_interiors
 from kscan.parse.parser import LANGUAGE, new_parser, parse
 
 FIXTURES = Path(__file__).parent / "fixtures"

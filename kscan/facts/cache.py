@@ -49,6 +49,7 @@ _BUSY_MS = 30_000
 FACT_MODULES = (
     "parse/parser.py",
     "parse/bodies.py",
+    "facts/calls.py",
     "facts/extract.py",
     "facts/records.py",
     "vocab.py",

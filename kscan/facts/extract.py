@@ -5,7 +5,7 @@ everything here is driven by tree-sitter queries (run in C) and byte-range arith
 One query over the whole file finds functions, calls and loops; a second, richer query
 runs only over loops that can matter (their text mentions pfn, page or folio) to
 collect guards, exits, steps and pointer arithmetic.  #defines and #if branches come
-from byte regexes, and the calls of kernel-style bodies from kscan/parse/bodies.py (the
+from byte regexes, and the calls of kernel-style bodies from kscan/facts/calls.py (the
 same whether the parser saw the body or skipped it).
 
 Iterator macros come out of tree-sitter-c in several shapes; each is mapped back to a
@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 import tree_sitter as ts
 
+from kscan.facts.calls import calls_in
 from kscan.facts.records import (
     Assign,
     Call,
@@ -39,7 +40,6 @@ from kscan.facts.records import (
     Step,
     mentions,
 )
-from kscan.parse.bodies import calls_in
 from kscan.parse.parser import LANGUAGE, ParsedFile
 from kscan.vocab import ORDER_FAMILY
 
@@ -320,7 +320,7 @@ def _name_end(src: bytes, call: ts.Node) -> int:
 
 
 def _calls(text: _Text, nodes: list[ts.Node], parsed: ParsedFile, statics: set[str]) -> list[Call]:
-    """Calls in kernel-style bodies are read from the bytes (kscan/parse/bodies.py), whether
+    """Calls in kernel-style bodies are read from the bytes (kscan/facts/calls.py), whether
     the parser saw the body or not, so skipping one never changes its calls (those in a
     skipped body keep their arguments only when they call one of this file's `statics`).
     Others come from the tree: a call node starts with its callee's name, read from the

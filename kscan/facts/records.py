@@ -30,7 +30,7 @@ class Span(NamedTuple):
 class Call(NamedTuple):
     name: str
     # the argument list as written, parentheses included; "" in a body the parser
-    # skipped, unless it calls a static function of the file (kscan/parse/bodies.py calls_in)
+    # skipped, unless it calls a static function of the file (kscan/facts/calls.py calls_in)
     args_text: str
     line: int
     col: int
