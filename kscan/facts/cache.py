@@ -46,16 +46,7 @@ _CHUNK = 900  # sqlite host parameters per statement
 _RACY_SECONDS = 2.0  # an mtime this recent is not trusted for the stat index
 _BUSY_MS = 30_000
 # The modules whose code shapes the facts, relative to the kscan package
-FACT_MODULES = (
-    "parse/parser.py",
-    "parse/bodies.py",
-    "facts/calls.py",
-    "facts/extract.py",
-    "facts/records.py",
-    "vocab.py",
-    "facts/workers.py",
-    "discover/prefilter.py",
-)
+FACT_MODULES = ("parse/*.py", "facts/*.py", "vocab.py", "discover/prefilter.py")
 
 
 class _Miss:
@@ -92,7 +83,7 @@ def fact_layer_fingerprint(every_body: bool = False) -> str:
     import kscan
 
     h.update(kscan.__version__.encode() + (b" every-body" if every_body else b""))
-    sources = [package_dir() / name for name in FACT_MODULES]
+    sources = [path for name in FACT_MODULES for path in sorted(package_dir().glob(name))]
     rules = find_spec("kscan.rules")
     for where in (rules.submodule_search_locations or []) if rules else []:
         sources += sorted(Path(where).glob("*.py"))

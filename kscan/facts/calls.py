@@ -9,14 +9,19 @@ come from the tree.
 
 from __future__ import annotations
 
+import bisect
 import re
 from functools import partial
 from itertools import accumulate, repeat
 from operator import itemgetter, sub
 from sys import intern
 
+import tree_sitter as ts
+
 from kscan.facts.records import Call, new_call
+from kscan.facts.source import Text
 from kscan.parse.bodies import COMMENT, LITERAL, spaces
+from kscan.parse.parser import ParsedFile
 from kscan.vocab import ATTRIBUTES_WITH_ARGS
 
 # Keywords, operators and attributes that look like calls in the bytes but are no call
@@ -42,6 +47,54 @@ _CALL_BACKWARDS = re.compile(
 _ARGS = re.compile(
     rb"\((?:[^()]++|\((?:[^()]++|\((?:[^()]++|\((?:[^()]++|\([^()]*+\))*+\))*+\))*+\))*+\)"
 )
+
+
+_BYTE = itemgetter(4)  # Call.byte, as a C-level sort key
+
+
+_NAME_AT = re.compile(rb"[A-Za-z_$\x80-\xff][\w$\x80-\xff]*")
+
+
+def callee_end(src: bytes, call: ts.Node) -> int:
+    """End of a call's callee name: read from the bytes, or (for `$` or non-ASCII
+    identifiers, which GNU C allows) from the tree."""
+    match = _NAME_AT.match(src, call.start_byte)
+    if match is not None:
+        return match.end()
+    return call.child_by_field_name("function").end_byte
+
+
+def file_calls(
+    text: Text, nodes: list[ts.Node], parsed: ParsedFile, statics: set[str]
+) -> list[Call]:
+    """Calls in kernel-style bodies are read from the bytes (calls_in below), whether
+    the parser saw the body or not, so skipping one never changes its calls (those in a
+    skipped body keep their arguments only when they call one of this file's `statics`).
+    Others come from the tree: a call node starts with its callee's name, read from the
+    bytes too (node navigation such as next_sibling costs more than everything else
+    here)."""
+    src, bodies = text.src, parsed.bodies
+    calls = []
+    body_starts = [open_ for open_, _ in bodies]
+    for node in nodes:
+        start = node.start_byte
+        i = bisect.bisect_left(body_starts, start) - 1
+        if i >= 0 and start < bodies[i][1]:
+            continue  # inside a body: read from the bytes below
+        name_end = callee_end(src, node)
+        row, col = node.start_point
+        calls.append(
+            Call(
+                intern(src[start:name_end].decode("utf-8", "replace")),
+                intern(src[name_end : node.end_byte].decode("utf-8", "replace").strip()),
+                row + 1,
+                col + 1,
+                start,
+            )
+        )
+    calls += calls_in(src, bodies, parsed.skipped, statics)
+    calls.sort(key=_BYTE)
+    return calls
 
 
 def calls_in(

@@ -1,0 +1,48 @@
+"""Local variables of the functions that hold a detailed loop: which point to which
+struct (`struct page *p`), and the values assigned to them.
+"""
+
+from __future__ import annotations
+
+import tree_sitter as ts
+
+from kscan.facts.records import FileFacts
+from kscan.facts.source import Text, declared_name, query, root_for
+from kscan.parse.parser import ParsedFile
+
+_LOCALS_QUERY = """
+    (declaration type: (struct_specifier name: (type_identifier) @struct)) @decl
+    (parameter_declaration type: (struct_specifier name: (type_identifier) @struct)) @decl
+    (init_declarator declarator: (_) @var value: (_) @value)
+    (assignment_expression left: (identifier) @var operator: "=" right: (_) @value)
+    """
+
+
+def add_local_facts(parsed: ParsedFile, text: Text, facts: FileFacts) -> None:
+    """Struct-pointer types and assigned values, for functions that hold detailed loops."""
+    wanted = {lp.function for lp in facts.loops if lp.detailed and lp.function}
+    for i, fn in enumerate(facts.functions):
+        if fn.name not in wanted:
+            continue
+        cursor = ts.QueryCursor(query(_LOCALS_QUERY))
+        cursor.set_byte_range(fn.span.start_byte, fn.span.end_byte)
+        pointers: dict[str, str] = {}
+        values: list[tuple[str, str]] = []
+        for _, caps in cursor.matches(root_for(parsed, fn.span.start_byte)):
+            if "struct" in caps:
+                _record_pointers(text, caps, pointers)
+            else:
+                var = declared_name(text.of(caps["var"][0]))
+                values.append((var, text.flat(caps["value"][0])))
+        facts.functions[i] = fn._replace(
+            pointer_types=tuple(pointers.items()), values=tuple(values)
+        )
+
+
+def _record_pointers(text: Text, caps, pointers: dict[str, str]) -> None:
+    struct = text.of(caps["struct"][0])
+    for declarator in caps["decl"][0].children_by_field_name("declarator"):
+        decl_text = text.of(declarator).split("=", 1)[0]
+        stars = decl_text.count("*") + decl_text.count("[")  # `*pages[]`: pointers, not pages
+        if stars:
+            pointers.setdefault(declared_name(decl_text), struct + "*" * stars)
