@@ -17,8 +17,9 @@ from typer.testing import CliRunner
 
 from kscan.cli import app
 from kscan.engine import Options, scan
-from kscan.facts import cache
-from kscan.facts.cache import MISS, FactsCache
+from kscan.facts import cache, cache_format
+from kscan.facts.cache import FactsCache
+from kscan.facts.cache_format import MISS
 from kscan.facts.records import FileFacts
 
 DEMO = Path(__file__).resolve().parent / "fixtures" / "demo"
@@ -106,13 +107,13 @@ def test_recent_mtime_is_not_trusted(tree):
 
 def test_fingerprint_reads_every_fact_module():
     """A module the fingerprint names but cannot find would leave its edits unseen."""
-    for name in cache.FACT_MODULES:
-        assert list(cache.package_dir().glob(name)), name
+    for name in cache_format.FACT_MODULES:
+        assert list(cache_format.package_dir().glob(name)), name
 
 
 def test_fingerprint_change_is_a_miss(tree, monkeypatch):
     findings(tree)
-    assert len(cache.fact_layer_fingerprint()) == 16
+    assert len(cache_format.fact_layer_fingerprint()) == 16
     monkeypatch.setattr(
         cache, "fact_layer_fingerprint", lambda every_body=False: "0123456789abcdef"
     )
@@ -160,11 +161,11 @@ def test_damaged_blob_is_rebuilt(tree, damage):
 
 
 def test_blob_checksum_catches_a_flipped_byte():
-    blob = bytearray(cache.encode(FileFacts("a.c", lines=3)))
-    assert cache.decode(bytes(blob)).lines == 3
+    blob = bytearray(cache_format.encode(FileFacts("a.c", lines=3)))
+    assert cache_format.decode(bytes(blob)).lines == 3
     blob[-1] ^= 1
-    assert cache.decode(bytes(blob)) is MISS
-    assert cache.decode(b"KSF1") is MISS
+    assert cache_format.decode(bytes(blob)) is MISS
+    assert cache_format.decode(b"KSF1") is MISS
 
 
 @pytest.mark.parametrize("junk", [b"this is not a database" * 500, b""])
