@@ -67,12 +67,13 @@ def fail(message: str) -> typer.Exit:
 
 
 SCAN_HELP = "Scan PATHs (default: the current directory) and report findings."
+FORMAT_HELP = f"{', '.join(FORMATS[:-1])} or {FORMATS[-1]}."  # "text, json or sarif."
 
 
 @app.command("scan", help=SCAN_HELP)
 def scan_command(
     paths: Annotated[list[str] | None, typer.Argument(help="Files, directories or globs.")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="text, json or sarif.")] = "text",
+    fmt: Annotated[str, typer.Option("--format", "-f", help=FORMAT_HELP)] = "text",
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the report here.")
     ] = None,
