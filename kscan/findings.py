@@ -110,5 +110,5 @@ class Finding:
         key = "\0".join((self.rule_id, self.location.path, self.location.function or "", text))
         return hashlib.sha256(key.encode()).hexdigest()[:32]
 
-    def sort_key(self) -> tuple:
+    def sort_key(self) -> tuple[str, int, int, str]:
         return (self.location.path, self.location.line, self.location.col, self.rule_id)

@@ -95,7 +95,7 @@ CONTIG_FUNCTION_WORDS = ("cma_", "_cma", "contig_", "_contig", "hugetlb", "gigan
 CONTIG_PATH_WORDS = ("cma", "contig", "hugetlb", "gigantic")
 
 
-def _words(words) -> re.Pattern[str]:
+def _words(words: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("|".join(words))
 
 

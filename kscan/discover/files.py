@@ -116,7 +116,7 @@ class _Namer:
         self.cwd = os.getcwd()
 
     def rel(self, path: str) -> str:
-        if self.root_abs:
+        if self.root_abs and self.root_real:
             # The root may have been found through a symlink the user did not type.
             for candidate, base in (
                 (path, self.root_abs),

@@ -151,7 +151,7 @@ def _tree_semantics(
     """What the tree says MAX_ORDER means, and where it says so; mmzone.h beats the Makefile."""
     implied = _semantics_for(version) if version else None
     if mmzone and mmzone.semantics:
-        if implied and implied != mmzone.semantics:
+        if version and implied and implied != mmzone.semantics:
             notes.append(
                 f"{mmzone.where} says {mmzone.semantics} but Makefile version "
                 f"{_text(version)} implies {implied}; trusting mmzone.h"
@@ -168,7 +168,7 @@ def _tree_holes(
     implied = _holes_for(version) if version else None
     if mmzone is None:
         return implied
-    if implied is not None and implied != mmzone.holes:
+    if version and implied is not None and implied != mmzone.holes:
         has = "mentions" if mmzone.holes else "does not mention"
         notes.append(
             f"{MMZONE} {has} pfn_valid_within() but Makefile version {_text(version)} "
@@ -181,7 +181,7 @@ def _makefile_version(root: Path, notes: list[str]) -> tuple[int, int, int] | No
     text = _read_text(root, MAKEFILE, notes, limit=_MAKEFILE_BYTES)
     if text is None:
         return None
-    found = {}
+    found: dict[str, str] = {}
     for line in text.splitlines()[:_MAKEFILE_LINES]:
         match = _MAKE_VAR.match(line)
         if match:
@@ -206,11 +206,11 @@ def _read_mmzone(root: Path, notes: list[str]) -> _Mmzone | None:
         if match[1] == "MAX_ORDER_NR_PAGES":
             nr_pages.append((number, "".join(_COMMENT.sub("", match[2]).split())))
     holes = "pfn_valid_within" in text
-    semantics, line = _classify(nr_pages, first_define)
+    semantics, decided_at = _classify(nr_pages, first_define)
     if semantics is None:
         spelled = " / ".join(value for _, value in nr_pages) or "not defined"
         notes.append(f"{MMZONE}: MAX_ORDER_NR_PAGES {spelled}; cannot tell MAX_ORDER semantics")
-    return _Mmzone(semantics, line, holes)
+    return _Mmzone(semantics, decided_at, holes)
 
 
 def _classify(

@@ -29,15 +29,18 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TypedDict, TypeVar
 
 from kscan.facts.cache_format import (
     MISS,
+    Miss,
     content_digest,
     decode,
     encode,
     fact_layer_fingerprint,
     keyed_facts,
 )
+from kscan.facts.records import FileFacts
 
 SCHEMA = 2  # bumped: the `checked` table
 _CHUNK = 900  # sqlite host parameters per statement
@@ -64,6 +67,9 @@ class CacheError(Exception):
 
 
 _Stat = tuple[int, int, int, int]  # size, mtime_ns, ctime_ns, ino
+_Row = tuple[_Stat, str, bytes | None]  # a file's stat and digest, and its facts' blob
+Cached = FileFacts | None | Miss  # a file's facts, None (irrelevant), or MISS
+_T = TypeVar("_T")
 
 
 class FactsCache:
@@ -154,7 +160,7 @@ class FactsCache:
             _warned.add(message)
             self.warn(message)
 
-    def _run(self, work: Callable[[sqlite3.Connection], object], default: object):
+    def _run(self, work: Callable[[sqlite3.Connection], _T], default: _T) -> _T:
         """work(conn), or default if the cache fails (which disables it, with a warning)."""
         if self.disabled:
             return default
@@ -182,13 +188,13 @@ class FactsCache:
 
     # lookups
 
-    def get_many(self, entries: Sequence[tuple[str, str]]) -> dict[str, object]:
+    def get_many(self, entries: Sequence[tuple[str, str]]) -> dict[str, Cached]:
         """{rel: facts (FileFacts or None) or MISS} for (path, rel) entries.
 
         Unchanged files (same stat as indexed) are not read; changed or new ones are read
         and hashed here, so a touched or copied file is still a hit.
         """
-        out: dict[str, object] = dict.fromkeys((rel for _, rel in entries), MISS)
+        out: dict[str, Cached] = dict.fromkeys((rel for _, rel in entries), MISS)
         stats: dict[str, _Stat | None] = {}
         for path, _ in entries:
             try:
@@ -198,7 +204,7 @@ class FactsCache:
                 stats[path] = None
         self._known = {path: (stat, None) for path, stat in stats.items()}
         self._current = set()
-        rows = self._run(lambda conn: self._indexed(conn, list(stats)), {})
+        rows: dict[str, _Row] = self._run(lambda conn: self._indexed(conn, list(stats)), {})
         if self.disabled:
             return out
         unread: list[tuple[str, str]] = []
@@ -219,7 +225,7 @@ class FactsCache:
         self.stats["misses"] = len(out) - self.stats["hits"]
         return out
 
-    def _indexed(self, conn: sqlite3.Connection, paths: list[str]) -> dict:
+    def _indexed(self, conn: sqlite3.Connection, paths: list[str]) -> dict[str, _Row]:
         rows = {}
         for i in range(0, len(paths), _CHUNK):
             chunk = paths[i : i + _CHUNK]
@@ -233,7 +239,7 @@ class FactsCache:
                 rows[path] = ((size, mtime, ctime, ino), digest, blob)
         return rows
 
-    def _by_content(self, unread: list[tuple[str, str]], out: dict[str, object]) -> None:
+    def _by_content(self, unread: list[tuple[str, str]], out: dict[str, Cached]) -> None:
         digests: dict[str, str] = {}
         for path, _ in unread:
             try:
@@ -244,7 +250,7 @@ class FactsCache:
             self._known[path] = (self._known[path][0], digests[path])
         self.stats["read"] += len(digests)
         keys = sorted({d + self.fingerprint for d in digests.values()})
-        blobs = self._run(lambda conn: self._blobs(conn, keys), {})
+        blobs: dict[str, bytes] = self._run(lambda conn: self._blobs(conn, keys), {})
         for path, rel in unread:
             digest = digests.get(path)
             facts = decode(blobs.get(digest + self.fingerprint)) if digest else MISS
@@ -252,7 +258,7 @@ class FactsCache:
                 out[rel] = _placed(facts, rel)
 
     def _blobs(self, conn: sqlite3.Connection, keys: list[str]) -> dict[str, bytes]:
-        blobs = {}
+        blobs: dict[str, bytes] = {}
         for i in range(0, len(keys), _CHUNK):
             chunk = keys[i : i + _CHUNK]
             marks = ",".join("?" * len(chunk))
@@ -266,8 +272,6 @@ class FactsCache:
 
         Facts stored are FileFacts or None; anything else (a Problem) is not cached.
         """
-        from kscan.facts.records import FileFacts
-
         now = time.time_ns()
         entries: dict[str, bytes] = {}
         known = dict(self._known)
@@ -287,7 +291,12 @@ class FactsCache:
             return
         self._run(lambda conn: self._write(conn, entries, index), None)
 
-    def _write(self, conn: sqlite3.Connection, entries: dict[str, bytes], index: list) -> None:
+    def _write(
+        self,
+        conn: sqlite3.Connection,
+        entries: dict[str, bytes],
+        index: list[tuple[str, int, int, int, int, str]],
+    ) -> None:
         with _transaction(conn):
             old = conn.execute("SELECT value FROM meta WHERE name = 'fingerprint'").fetchone()
             if old is None or old[0] != self.fingerprint:
@@ -316,7 +325,7 @@ class FactsCache:
             except OSError:
                 continue
             stats[path] = (rel, (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
-        rows = self._run(lambda conn: self._indexed(conn, list(stats)), {})
+        rows: dict[str, _Row] = self._run(lambda conn: self._indexed(conn, list(stats)), {})
         return {
             stats[path][0]: digest
             for path, (stat, digest, _) in rows.items()
@@ -328,7 +337,7 @@ class FactsCache:
         keys = list(keys)
 
         def select(conn: sqlite3.Connection) -> set[str]:
-            found = set()
+            found: set[str] = set()
             for i in range(0, len(keys), _CHUNK):
                 chunk = [k[:32] + self.fingerprint + k[32:] for k in keys[i : i + _CHUNK]]
                 marks = ",".join("?" * len(chunk))
@@ -364,7 +373,7 @@ class FactsCache:
         missing = [item for item in items if found[item[1]] is MISS]
         advance(len(items) - len(missing))
         self.close()  # no sqlite connection across the workers' fork
-        fresh = {}
+        fresh: dict[str, object] = {}
         done = []
         for (path, rel), (digest, result) in zip(missing, parse(missing), strict=True):
             fresh[rel] = result
@@ -389,7 +398,7 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
         raise
 
 
-def _placed(facts, rel: str):
+def _placed(facts: FileFacts | None, rel: str) -> FileFacts | None:
     if facts is not None:
         facts.path = rel
     return facts
@@ -438,9 +447,18 @@ def clear() -> list[tuple[Path, int]]:
     return removed
 
 
-def info() -> dict[str, object]:
+class CacheInfo(TypedDict, total=False):
+    path: str
+    bytes: int
+    files: int
+    entries: int
+    current: int
+    error: str  # the database could not be read
+
+
+def info() -> CacheInfo:
     path = db_path()
-    out: dict[str, object] = {
+    out: CacheInfo = {
         "path": str(path),
         "bytes": sum(p.stat().st_size for p in cache_files() if p.exists()),
         "files": 0,

@@ -17,9 +17,17 @@ import os
 import pickle
 import struct
 import zlib
+from enum import Enum
 from functools import cache
 from importlib.util import find_spec
 from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+from kscan.facts.records import FileFacts
+
+if TYPE_CHECKING:
+    from kscan.discover.prefilter import Prefilter
+    from kscan.facts.workers import Problem
 
 _MAGIC = b"KSF1"
 _HEADER = struct.Struct(">4sI")  # magic, crc32 of the compressed payload
@@ -27,13 +35,17 @@ _HEADER = struct.Struct(">4sI")  # magic, crc32 of the compressed payload
 FACT_MODULES = ("parse/*.py", "facts/*.py", "vocab.py", "discover/prefilter.py")
 
 
-class _Miss:
+class Miss(Enum):
+    """get_many's value for a file that must be parsed (a singleton the type checker
+    can tell apart from facts)."""
+
+    MISS = "MISS"
+
     def __repr__(self) -> str:
         return "MISS"
 
 
-MISS = _Miss()
-"""get_many's value for a file that must be parsed."""
+MISS: Final = Miss.MISS
 
 
 def package_dir() -> Path:
@@ -72,12 +84,12 @@ def fact_layer_fingerprint(every_body: bool = False) -> str:
 # -- blobs -----------------------------------------------------------------------------
 
 
-def encode(facts) -> bytes:
+def encode(facts: FileFacts | None) -> bytes:
     payload = zlib.compress(pickle.dumps(facts, pickle.HIGHEST_PROTOCOL), 1)
     return _HEADER.pack(_MAGIC, zlib.crc32(payload)) + payload
 
 
-def decode(blob: bytes | None):
+def decode(blob: bytes | None) -> FileFacts | None | Miss:
     """The facts in a blob, or MISS if it is absent, truncated or corrupt."""
     if blob == _IRRELEVANT:  # most files of a tree: skip zlib and pickle
         return None
@@ -88,7 +100,8 @@ def decode(blob: bytes | None):
     if magic != _MAGIC or zlib.crc32(payload) != crc:
         return MISS
     try:
-        return pickle.loads(zlib.decompress(payload))
+        facts: FileFacts | None = pickle.loads(zlib.decompress(payload))
+        return facts
     except Exception:  # a blob from a foreign pickle, whatever it raises, is a miss
         return MISS
 
@@ -99,7 +112,9 @@ _IRRELEVANT = encode(None)
 # -- worker side -----------------------------------------------------------------------
 
 
-def keyed_facts(path: str, rel: str, prefilter=None, bodies=None):
+def keyed_facts(
+    path: str, rel: str, prefilter: Prefilter | None = None, bodies: Prefilter | None = None
+) -> tuple[str | None, FileFacts | Problem | None]:
     """The worker's unit with a cache: (blake2b of the bytes parsed, facts_for's result)."""
     from kscan.facts.workers import Problem, facts_from_bytes, read_source
 

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from functools import partial
 from itertools import accumulate, repeat
 from operator import itemgetter, sub
 from sys import intern
+from typing import cast
 
 import tree_sitter as ts
 
@@ -61,7 +64,9 @@ def callee_end(src: bytes, call: ts.Node) -> int:
     match = _NAME_AT.match(src, call.start_byte)
     if match is not None:
         return match.end()
-    return call.child_by_field_name("function").end_byte
+    callee = call.child_by_field_name("function")
+    assert callee is not None  # the file query matches only calls with a callee
+    return callee.end_byte
 
 
 def file_calls(
@@ -100,8 +105,8 @@ def file_calls(
 def calls_in(
     src: bytes,
     bodies: list[tuple[int, int]],
-    skipped: list[tuple[int, int]] = (),
-    args_for: set[str] = frozenset(),
+    skipped: Sequence[tuple[int, int]] = (),
+    args_for: AbstractSet[str] = frozenset(),
 ) -> list[Call]:
     """The calls in the bodies' interiors, in file order, as the parser would report
     them: name, argument list as written, 1-based line and byte column, byte offset.
@@ -135,7 +140,15 @@ def calls_in(
     return list(map(new_call, zip(names, texts, lines, cols, starts, strict=True)))
 
 
-def _args_texts(src, code, found, owners, names, skipped, args_for) -> list[str]:
+def _args_texts(
+    src: bytes,
+    code: bytes,
+    found: list[re.Match[bytes]],
+    owners: list[tuple[int, int]],
+    names: list[str],
+    skipped: Sequence[tuple[int, int]],
+    args_for: AbstractSet[str],
+) -> list[str]:
     """Each call's argument list as written, or "" (see calls_in)."""
     size = len(code)
     dropped = {(start - 1, end) for start, end in skipped}  # the skipped bodies
@@ -156,7 +169,7 @@ def _args_texts(src, code, found, owners, names, skipped, args_for) -> list[str]
     return texts
 
 
-class _Names(dict):
+class _Names(dict[bytes, str]):
     """Backwards name bytes -> the name, interned; a worker meets each name once."""
 
     def __missing__(self, backwards: bytes) -> str:
@@ -172,7 +185,7 @@ def _args_ends(code: bytes, parens: list[int], owners: list[tuple[int, int]]) ->
     """Where each call's argument list ends, within its body."""
     matches = list(map(_ARGS.match, repeat(code), parens, map(itemgetter(1), owners)))
     if None not in matches:
-        return list(map(re.Match.end, matches))
+        return list(map(re.Match.end, cast(list[re.Match[bytes]], matches)))
     closing: dict[tuple[int, int], dict[int, int]] = {}  # body -> its ( -> ), when needed
     ends = []
     for paren, body, match in zip(parens, owners, matches, strict=True):

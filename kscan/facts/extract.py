@@ -41,9 +41,9 @@ def extract(path: str, parsed: ParsedFile) -> FileFacts:
     captures = _capture_all(parsed)
     facts.has_errors = any(root.has_error for root in parsed.roots())
 
-    heads, fake_fn_nodes = function_heads(text, captures.get("function", ()))
+    heads, fake_fn_nodes = function_heads(text, captures.get("function", []))
     statics = {text.of(head.name) for head in heads if head.static}
-    calls = file_calls(text, captures.get("call", ()), parsed, statics)
+    calls = file_calls(text, captures.get("call", []), parsed, statics)
     facts.functions = function_facts(text, heads, calls)
     finder = FunctionFinder(facts.functions)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import tree_sitter as ts
 
@@ -17,15 +17,16 @@ from kscan.facts.records import Call, Function
 from kscan.facts.source import Text
 
 
-def _function_declarator(node: ts.Node) -> ts.Node | None:
-    """The function_declarator of a real definition; None for macro-shaped fakes."""
+def _function_declarator(node: ts.Node) -> tuple[ts.Node, ts.Node] | None:
+    """The function_declarator of a real definition and its name; None for macro-shaped
+    fakes."""
     decl = node.child_by_field_name("declarator")
     while decl is not None and decl.type in ("pointer_declarator", "attributed_declarator"):
         decl = decl.child_by_field_name("declarator")
     if decl is None or decl.type != "function_declarator":
         return None
     name = decl.child_by_field_name("declarator")
-    return decl if name is not None and name.type == "identifier" else None
+    return (decl, name) if name is not None and name.type == "identifier" else None
 
 
 class _Head(NamedTuple):
@@ -42,11 +43,11 @@ def function_heads(text: Text, nodes: list[ts.Node]) -> tuple[list[_Head], list[
     """The real definitions' heads, in file order, and the macro-shaped fakes."""
     heads, fake = [], []
     for node in nodes:
-        decl = _function_declarator(node)
-        if decl is None:
+        declared = _function_declarator(node)
+        if declared is None:
             fake.append(node)
             continue
-        name = decl.child_by_field_name("declarator")
+        decl, name = declared
         head = text.src[node.start_byte : name.start_byte]
         static, inline = _STATIC.search(head) is not None, _INLINE.search(head) is not None
         heads.append(_Head(node, decl, name, static, inline))
@@ -128,7 +129,7 @@ _RETURN_FAILURE = re.compile(rb"\breturn\s+(?:NULL|false)\s*;")
 _RETURN_CALL = re.compile(rb"\breturn\s+!?\s*\(?\s*([A-Za-z_]\w*)\s*\(")
 
 
-def _pfn_function_returns(src: bytes, body: ts.Node) -> dict:
+def _pfn_function_returns(src: bytes, body: ts.Node) -> dict[str, Any]:
     """How a function given a PFN reports an invalid one (validity helpers, see Project)."""
     start, end = body.start_byte, body.end_byte
     return {

@@ -39,7 +39,7 @@ def add_local_facts(parsed: ParsedFile, text: Text, facts: FileFacts) -> None:
         )
 
 
-def _record_pointers(text: Text, caps, pointers: dict[str, str]) -> None:
+def _record_pointers(text: Text, caps: dict[str, list[ts.Node]], pointers: dict[str, str]) -> None:
     struct = text.of(caps["struct"][0])
     for declarator in caps["decl"][0].children_by_field_name("declarator"):
         decl_text = text.of(declarator).split("=", 1)[0]

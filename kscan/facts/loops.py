@@ -15,6 +15,7 @@ import re
 import tree_sitter as ts
 
 from kscan.facts.calls import callee_end
+from kscan.facts.functions import FunctionFinder
 from kscan.facts.records import (
     Assign,
     Call,
@@ -48,6 +49,7 @@ _LOOP_QUERY = """
     """
 
 
+_Branch = tuple[ts.Node, ts.Node, ts.Node | None]  # condition, then, else
 _LOOP_KINDS = {"for_statement": "for", "while_statement": "while", "do_statement": "do"}
 
 
@@ -66,7 +68,9 @@ def plain_loop(text: Text, node: ts.Node) -> Loop:
     )
 
 
-def macro_loops(text: Text, captures: dict, fake_fns: list[ts.Node]) -> list[Loop]:
+def macro_loops(
+    text: Text, captures: dict[str, list[ts.Node]], fake_fns: list[ts.Node]
+) -> list[Loop]:
     """Iterator-macro loops in the shapes tree-sitter-c gives them.
 
     - `m(a, b) { ... }` / `m(a, b)\\n stmt;`: a call statement with a MISSING `;`, whose
@@ -108,7 +112,9 @@ def _macro_call_body(call: ts.Node) -> ts.Node | None:
     return None
 
 
-def _macro_loop(text: Text, name: str, head: ts.Node, args: ts.Node | None, body: ts.Node):
+def _macro_loop(
+    text: Text, name: str, head: ts.Node, args: ts.Node | None, body: ts.Node
+) -> Loop:
     arg_nodes = [a for a in args.named_children if a.type != "comment"] if args else []
     start = Text.span(head)
     end = body.end_point
@@ -124,7 +130,9 @@ def _macro_loop(text: Text, name: str, head: ts.Node, args: ts.Node | None, body
     )
 
 
-def detail_loops(parsed, text, loops, calls, finder) -> list[Loop]:
+def detail_loops(
+    parsed: ParsedFile, text: Text, loops: list[Loop], calls: list[Call], finder: FunctionFinder
+) -> list[Loop]:
     call_starts = [c.byte for c in calls]
     loop_starts = [lp.span.start_byte for lp in loops]  # loops are sorted by start
     out = []
@@ -152,7 +160,9 @@ def detail_loops(parsed, text, loops, calls, finder) -> list[Loop]:
 class _LoopDetail:
     """Body facts for one loop: guards, exits, steps, assignments, pointer arithmetic."""
 
-    def __init__(self, parsed: ParsedFile, text: Text, loop: Loop, calls: list[Call], loops):
+    def __init__(
+        self, parsed: ParsedFile, text: Text, loop: Loop, calls: list[Call], loops: list[Loop]
+    ) -> None:
         self.text = text
         self.loop = loop
         self.calls = calls
@@ -188,7 +198,7 @@ class _LoopDetail:
         hi = bisect.bisect_left(self.call_bytes, end)
         return tuple(c.name for c in self.calls[lo:hi])
 
-    def _branches(self) -> list[tuple[ts.Node, ts.Node, ts.Node | None]]:
+    def _branches(self) -> list[_Branch]:
         """(condition, then, else) of every if / ?: inside the body."""
         out = []
         for node in self.captures.get("if", []) + self.captures.get("ternary", []):
@@ -202,7 +212,7 @@ class _LoopDetail:
         out.sort(key=lambda b: b[0].start_byte)
         return out
 
-    def _guards(self, byte: int, branches) -> tuple[Guard, ...]:
+    def _guards(self, byte: int, branches: list[_Branch]) -> tuple[Guard, ...]:
         guards = []
         for cond, then, other in branches:
             if cond.start_byte <= byte < cond.end_byte:
@@ -220,7 +230,7 @@ class _LoopDetail:
     def _guard(self, cond: ts.Node, negated: bool) -> Guard:
         return Guard(self.text.flat(cond), self._calls_in(cond.start_byte, cond.end_byte), negated)
 
-    def _exits(self, branches) -> tuple[Exit, ...]:
+    def _exits(self, branches: list[_Branch]) -> tuple[Exit, ...]:
         exits = []
         for kind in ("continue", "break", "return", "goto"):
             for jump in self.captures.get(kind, []):
@@ -306,8 +316,8 @@ class _LoopDetail:
             )
         return tuple(sorted((a for a in out if a), key=lambda a: a.byte))
 
-    def _assign(self, left: ts.Node, call: ts.Node, byte: int) -> Assign | None:
-        fn = call.child_by_field_name("function")
+    def _assign(self, left: ts.Node | None, call: ts.Node | None, byte: int) -> Assign | None:
+        fn = call.child_by_field_name("function") if call is not None else None
         if left is None or fn is None or fn.type != "identifier":
             return None
         if not self.loop.body.contains(byte):
@@ -337,7 +347,7 @@ class _LoopDetail:
         return Index(self.text.of(base), self.text.flat(offset), row + 1, col + 1, node.start_byte)
 
 
-def _innermost_then(branches, byte: int) -> ts.Node | None:
+def _innermost_then(branches: list[_Branch], byte: int) -> ts.Node | None:
     owner = None
     for cond, then, _ in branches:
         if then.start_byte <= byte < then.end_byte:

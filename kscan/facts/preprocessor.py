@@ -50,17 +50,16 @@ def branches(src: bytes) -> tuple[tuple[int, int, int, int], ...]:
 
 def defines(src: bytes) -> list[Define]:
     """Function-like macros (aliases for the call graph) and those that involve MAX_ORDER."""
-    defines = []
+    found: list[Define] = []
     if src.find(b"define") < 0:
-        return defines
+        return found
     line, counted = 1, 0
     for match in _DEFINE.finditer(src):
         line_start = _line_start(src, match.start())
         if line_start is None:
             continue
-        name, params, value = (
-            g.decode("utf-8", "replace") if g is not None else None for g in match.groups()
-        )
+        name, value = match[1].decode("utf-8", "replace"), match[3].decode("utf-8", "replace")
+        params = match[2].decode("utf-8", "replace") if match[2] is not None else None
         if params is None and not _ORDER_NAME_RE.search(f"{name} {value}"):
             continue
         line += src.count(b"\n", counted, line_start)
@@ -69,5 +68,5 @@ def defines(src: bytes) -> list[Define]:
         params_tuple = (
             tuple(p.strip() for p in params[1:-1].split(",") if p.strip()) if params else None
         )
-        defines.append(Define(name, params_tuple, value, line))
-    return defines
+        found.append(Define(name, params_tuple, value, line))
+    return found

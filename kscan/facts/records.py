@@ -11,9 +11,10 @@ without a Python call per record.  Positions are 1-based lines and columns (byte
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 
 class Span(NamedTuple):
@@ -215,7 +216,7 @@ class FileFacts:
     # #if/#elif/#else branches: (conditional, branch number, start byte, end byte)
     branches: tuple[tuple[int, int, int, int], ...] = ()
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Callable[..., FileFacts], tuple[Any, ...]]:
         return _file_facts, (
             self.path,
             self.lines,
@@ -247,7 +248,7 @@ class FileFacts:
 new_call = partial(tuple.__new__, Call)  # a Call from a plain tuple, with no Python frame
 
 
-def _packed(fn: Function) -> tuple:
+def _packed(fn: Function) -> tuple[Any, ...]:
     return (
         fn.name,
         tuple(fn.span),
@@ -263,7 +264,7 @@ def _packed(fn: Function) -> tuple:
     )
 
 
-def _unpacked(row: tuple) -> Function:
+def _unpacked(row: tuple[Any, ...]) -> Function:
     name, span, body, static, inline, params, pointers, values, calls, failure, returns = row
     return tuple.__new__(
         Function,
@@ -283,7 +284,15 @@ def _unpacked(row: tuple) -> Function:
     )
 
 
-def _file_facts(path, lines, functions, loops, defines, name_uses, *flags) -> FileFacts:
+def _file_facts(
+    path: str,
+    lines: int,
+    functions: list[tuple[Any, ...]],
+    loops: list[Loop],
+    defines: list[Define],
+    name_uses: list[NameUse],
+    *flags: Any,
+) -> FileFacts:
     has_errors, recovered_regions, bodies_seen, not_utf8, branches = flags
     return FileFacts(
         path,

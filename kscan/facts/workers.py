@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from kscan.discover.files import SourceFile
 from kscan.discover.prefilter import Prefilter
@@ -25,6 +26,7 @@ _BINARY_PROBE = 8192
 # takes ~1 min and 2 GB in one worker.
 MAX_FILE_BYTES = 32 << 20
 _BATCH = 64
+Result = TypeVar("Result")  # what a unit of work returns for one file
 _POOL_MIN = 32  # fewer files are parsed in this process: a pool costs more
 _SORT_BY_SIZE = 4096  # files; see parse_all
 
@@ -99,15 +101,15 @@ def facts_from_bytes(
     return facts
 
 
-_unit: Callable[[str, str], object] = facts_for  # the pool's work, set once per worker
+_unit: Callable[[str, str], Any] = facts_for  # the pool's work, set once per worker
 
 
-def _install(unit: Callable[[str, str], object]) -> None:
+def _install(unit: Callable[[str, str], Any]) -> None:
     global _unit
     _unit = unit
 
 
-def _batch(items: Sequence[tuple[str, str]]) -> list:
+def _batch(items: Sequence[tuple[str, str]]) -> list[Any]:
     return [_unit(path, rel) for path, rel in items]
 
 
@@ -115,8 +117,9 @@ def parse_all(
     files: Sequence[SourceFile],
     jobs: int,
     advance: Callable[[int], None] = lambda n: None,
-    unit: Callable[[str, str], object] = facts_for,  # a module-level function (pickled)
-) -> Iterator[FileFacts | Problem]:
+    *,
+    unit: Callable[[str, str], Result],  # a module-level function or partial (pickled)
+) -> Iterator[Result]:
     """unit(path, rel) (facts) for every file, in input order; `advance` is told how many
     files are done."""
     items = [(str(f.path), f.rel) for f in files]
@@ -134,7 +137,7 @@ def parse_all(
         order.sort(key=lambda i: -_size(items[i][0]))
     size = max(1, min(_BATCH, len(items) // (jobs * 32)))
     batches = [order[k : k + size] for k in range(0, len(order), size)]
-    results: list = [None] * len(items)
+    results: list[Any] = [None] * len(items)
     # the unit (a prefilter and its needs) goes to each worker once, not with each batch
     with ProcessPoolExecutor(max_workers=jobs, initializer=_install, initargs=(unit,)) as pool:
         done = pool.map(_batch, [[items[i] for i in b] for b in batches])

@@ -18,6 +18,7 @@ way: the parser sees `{}` and every position stays exact.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import tree_sitter as ts
@@ -50,7 +51,7 @@ _RUNAWAY_MIN_BYTES = 2048
 _CLOSING_BRACE = re.compile(rb"^}[^\n]*\n", re.M)
 
 
-def blank_attributes(src: bytes, skipped: list[tuple[int, int]] = ()) -> bytes:
+def blank_attributes(src: bytes, skipped: Sequence[tuple[int, int]] = ()) -> bytes:
     """Replace attribute macros by spaces of the same length (newlines kept), except in
     the skipped ranges, which the parser never sees."""
     patterns = [_ATTRIBUTE_RE]
@@ -133,7 +134,9 @@ def _runaway_regions(root: ts.Node, src: bytes) -> list[tuple[int, int]]:
     return regions
 
 
-def _parse_chunks(parser, src: bytes, start: int, end: int, skipped) -> list[ts.Tree]:
+def _parse_chunks(
+    parser: ts.Parser, src: bytes, start: int, end: int, skipped: Sequence[tuple[int, int]]
+) -> list[ts.Tree]:
     trees = []
     for chunk_start, chunk_end in _split_at_closing_braces(src, start, end):
         ranges = _ranges(src, chunk_start, chunk_end, skipped)
@@ -149,7 +152,9 @@ def _split_at_closing_braces(src: bytes, start: int, end: int) -> list[tuple[int
     return [(a, b) for a, b in zip(edges, edges[1:], strict=False) if b > a]
 
 
-def _ranges(src: bytes, start: int, end: int, skipped: list[tuple[int, int]]) -> list[ts.Range]:
+def _ranges(
+    src: bytes, start: int, end: int, skipped: Sequence[tuple[int, int]]
+) -> list[ts.Range]:
     """src[start:end] without the skipped ranges, as tree-sitter ranges."""
     kept, pos = [], start
     for gap_start, gap_end in skipped:

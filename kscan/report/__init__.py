@@ -11,6 +11,8 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from kscan.results import ScanResult, SeriesResult
 
 # format -> (module in kscan.report, function); a run imports only the one it writes
@@ -46,6 +48,7 @@ def render_series(series: SeriesResult, fmt: str) -> str:
     return _renderer(_SERIES_RENDERERS[fmt])(series)
 
 
-def _renderer(where: tuple[str, str]):
+def _renderer(where: tuple[str, str]) -> Callable[..., str]:
     module, function = where
-    return getattr(import_module(f"kscan.report.{module}"), function)
+    renderer: Callable[..., str] = getattr(import_module(f"kscan.report.{module}"), function)
+    return renderer

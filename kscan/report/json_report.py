@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kscan.findings import Finding, Location
 
@@ -19,13 +19,14 @@ if TYPE_CHECKING:
     from kscan.results import RuleInfo, ScanResult
 
 SCHEMA = "kscan-report/1"
+Json = dict[str, Any]  # a JSON object as json.dumps takes it
 
 
 def render(result: ScanResult) -> str:
     return json.dumps(to_dict(result), indent=2, ensure_ascii=False) + "\n"
 
 
-def to_dict(result: ScanResult) -> dict:
+def to_dict(result: ScanResult) -> Json:
     return {
         "schema": SCHEMA,
         "tool": {"name": "kscan", "version": result.tool_version},
@@ -52,7 +53,7 @@ def to_dict(result: ScanResult) -> dict:
     }
 
 
-def _rule(rule: RuleInfo) -> dict:
+def _rule(rule: RuleInfo) -> Json:
     return {
         "id": rule.id,
         "name": rule.name,
@@ -63,7 +64,7 @@ def _rule(rule: RuleInfo) -> dict:
     }
 
 
-def _finding(finding: Finding) -> dict:
+def _finding(finding: Finding) -> Json:
     return {
         "rule_id": finding.rule_id,
         "rule_name": finding.rule_name,
@@ -84,7 +85,7 @@ def _finding(finding: Finding) -> dict:
     }
 
 
-def _location(location: Location) -> dict:
+def _location(location: Location) -> Json:
     return {
         "path": location.path,
         "line": location.line,

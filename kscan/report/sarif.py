@@ -16,7 +16,7 @@ import json
 import re
 from dataclasses import asdict
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from kscan.findings import Finding, Level, Location
@@ -30,6 +30,7 @@ SCHEMA_URI = (
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 )
 SRCROOT = "SRCROOT"
+Json = dict[str, Any]  # a JSON object as json.dumps takes it
 FINGERPRINT_KEY = "kscanFingerprint/v1"
 
 SARIF_LEVEL = {Level.HIGH: "error", Level.MEDIUM: "warning", Level.LOW: "note"}
@@ -45,12 +46,12 @@ def render(result: ScanResult) -> str:
     return json.dumps(to_log(result), indent=2, ensure_ascii=False) + "\n"
 
 
-def to_log(result: ScanResult, baseline_state: Callable[[Finding], str] | None = None) -> dict:
+def to_log(result: ScanResult, baseline_state: Callable[[Finding], str] | None = None) -> Json:
     """The SARIF log; baseline_state marks each result "new", "absent", ... for a diff."""
     rules = sorted(result.rules, key=lambda r: r.id)
     rule_index = {rule.id: index for index, rule in enumerate(rules)}
     findings = sorted(result.findings, key=Finding.sort_key)
-    run = {"tool": {"driver": _driver(result.tool_version, rules)}}
+    run: Json = {"tool": {"driver": _driver(result.tool_version, rules)}}
     if result.tree_root:
         run["originalUriBaseIds"] = {SRCROOT: {"uri": _directory_uri(result.tree_root)}}
     run["invocations"] = [_invocation(result.warnings)]
@@ -67,8 +68,8 @@ def to_log(result: ScanResult, baseline_state: Callable[[Finding], str] | None =
     return {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
 
 
-def _driver(version: str, rules: list[RuleInfo]) -> dict:
-    driver = {"name": "kscan", "version": version}
+def _driver(version: str, rules: list[RuleInfo]) -> Json:
+    driver: Json = {"name": "kscan", "version": version}
     # Development builds carry PEP 440 versions ("0.2.0.dev3"), which are not SemVer.
     if SEMVER.fullmatch(version):
         driver["semanticVersion"] = version
@@ -76,7 +77,7 @@ def _driver(version: str, rules: list[RuleInfo]) -> dict:
     return driver
 
 
-def _rule(rule: RuleInfo) -> dict:
+def _rule(rule: RuleInfo) -> Json:
     return {
         "id": rule.id,
         "name": rule.name,
@@ -92,8 +93,8 @@ def _rule(rule: RuleInfo) -> dict:
     }
 
 
-def _invocation(warnings: list[str]) -> dict:
-    invocation = {"executionSuccessful": True}
+def _invocation(warnings: list[str]) -> Json:
+    invocation: Json = {"executionSuccessful": True}
     if warnings:
         invocation["toolExecutionNotifications"] = [
             {"level": "warning", "message": {"text": warning}} for warning in warnings
@@ -101,8 +102,8 @@ def _invocation(warnings: list[str]) -> dict:
     return invocation
 
 
-def _result(finding: Finding, rule_index: int) -> dict:
-    result = {
+def _result(finding: Finding, rule_index: int) -> Json:
+    result: Json = {
         "ruleId": finding.rule_id,
         "ruleIndex": rule_index,
         "level": SARIF_LEVEL[finding.severity],
@@ -121,11 +122,11 @@ def _result(finding: Finding, rule_index: int) -> dict:
     return result
 
 
-def _location(location: Location, source_line: str = "") -> dict:
-    region = {"startLine": location.line, "startColumn": location.col}
+def _location(location: Location, source_line: str = "") -> Json:
+    region: Json = {"startLine": location.line, "startColumn": location.col}
     if source_line:
         region["snippet"] = {"text": source_line}
-    sarif_location = {
+    sarif_location: Json = {
         "physicalLocation": {
             "artifactLocation": _artifact_location(location.path),
             "region": region,
@@ -136,7 +137,7 @@ def _location(location: Location, source_line: str = "") -> dict:
     return sarif_location
 
 
-def _artifact_location(path: str) -> dict:
+def _artifact_location(path: str) -> Json:
     pure = PurePath(path)
     if pure.is_absolute():
         return {"uri": pure.as_uri()}
@@ -150,8 +151,8 @@ def _directory_uri(root: str) -> str:
     return uri if uri.endswith("/") else uri + "/"
 
 
-def _result_properties(finding: Finding) -> dict:
-    properties = {
+def _result_properties(finding: Finding) -> Json:
+    properties: Json = {
         **dict(finding.properties),
         "confidence": str(finding.confidence),
         "family": finding.family,
