@@ -2,6 +2,8 @@
 
 from importlib import import_module
 
+from kscan.analysis.rule import Rule
+
 _MODULES = (
     "ks001_pfn_walk_unchecked",
     "ks002_pfn_walk_block_hole",
@@ -12,10 +14,10 @@ _MODULES = (
     "ks007_contig_max_order_align",
 )
 
-RULES = tuple(import_module(f"kscan.rules.{name}").RULE for name in _MODULES)
+RULES: tuple[Rule, ...] = tuple(import_module(f"kscan.rules.{name}").RULE for name in _MODULES)
 
 
-def rule_by_id(rule_id: str):
+def rule_by_id(rule_id: str) -> Rule | None:
     for rule in RULES:
         if rule.id == rule_id.upper() or rule.name == rule_id:
             return rule

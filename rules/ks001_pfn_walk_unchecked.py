@@ -36,8 +36,11 @@ Use pfn_to_online_page() when offline memory must be skipped, pfn_valid() when o
 the memmap's existence matters, pageblock_pfn_to_page() for pageblock strides.
 """
 
+from collections.abc import Iterator
+
+from kscan.analysis.project import Project
 from kscan.analysis.walks import PfnWalkRule, pfn_walks, walk_check_note
-from kscan.findings import Level, Walk
+from kscan.findings import Finding, Level, Related, Walk
 
 _BY_EXTENT = {
     "zone-span": (
@@ -56,7 +59,7 @@ class PfnWalkUnchecked(PfnWalkRule):
     severity = Level.HIGH
     confidence = Level.MEDIUM
 
-    def check(self, project):
+    def check(self, project: Project) -> Iterator[Finding]:
         for walk in pfn_walks(project):
             if walk.block_confined:
                 continue  # KS002's
@@ -66,7 +69,7 @@ class PfnWalkUnchecked(PfnWalkRule):
                 f"{call.name}({call.args[0]}) on every PFN with no validity check: {what}; "
                 "a hole or an absent/offline section there has no initialised memmap"
             )
-            related = ()
+            related: tuple[Related, ...] = ()
             if walk.check is not None:
                 related = (
                     walk_check_note(walk.check, "only the start of the range is checked here"),

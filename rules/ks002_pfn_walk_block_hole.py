@@ -36,8 +36,11 @@ In 5.15+ nothing is needed today; keep the block within one section
 pfn_valid() if the walk can cross a section.
 """
 
+from collections.abc import Iterator
+
+from kscan.analysis.project import Project
 from kscan.analysis.walks import PfnWalkRule, pfn_walks, walk_check_note
-from kscan.findings import Level, Walk
+from kscan.findings import Finding, Level, Related, Walk
 
 _HOW = {
     "aligned": "validity is checked only at block-aligned PFNs",
@@ -54,7 +57,7 @@ class PfnWalkBlockHole(PfnWalkRule):
     severity = Level.LOW
     confidence = Level.HIGH
 
-    def check(self, project):
+    def check(self, project: Project) -> Iterator[Finding]:
         pre_515 = bool(project.tree.holes_in_zone_era)
         for walk in pfn_walks(project):
             if not walk.block_confined:
@@ -73,7 +76,7 @@ class PfnWalkBlockHole(PfnWalkRule):
                     "safe by design since 5.15 (hole pages in a present section are "
                     "initialised); breaks if a block spans an absent section"
                 )
-            related = ()
+            related: tuple[Related, ...] = ()
             if walk.check is not None:
                 related = (walk_check_note(walk.check, "the block-level check"),)
             granularity = walk.check.granularity if walk.check else None

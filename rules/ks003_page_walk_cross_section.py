@@ -27,10 +27,14 @@ Fix:
 or, for folios, `folio_page(folio, i)`; or walk PFNs and use pfn_to_page(pfn + i).
 """
 
+from collections.abc import Iterator
+
+from kscan.analysis.project import Project
 from kscan.analysis.rule import Rule
 from kscan.analysis.walks import unit_step_vars
 from kscan.discover.prefilter import needs
-from kscan.findings import Level, Walk
+from kscan.facts.records import Function, Loop
+from kscan.findings import Finding, Level, Walk
 from kscan.vocab import (
     CONTIG_COUNTS,
     CONTIG_FUNCTION_WORDS,
@@ -57,7 +61,7 @@ class PageWalkCrossSection(Rule):
         needs(CONTIG_FUNCTION_WORDS, COUNT_WORDS, _STRUCT_PAGE, path_words=CONTIG_PATH_WORDS),
     )
 
-    def check(self, project):
+    def check(self, project: Project) -> Iterator[Finding]:
         for facts, loop in project.loops():
             if not loop.detailed or loop.kind == "macro":
                 continue
@@ -85,7 +89,7 @@ class PageWalkCrossSection(Rule):
             )
 
 
-def _reach(count: str, cond: str, path: str, function: str):
+def _reach(count: str, cond: str, path: str, function: str) -> tuple[str, str, Level] | None:
     """(what, walk extent, confidence) when the count can exceed a section, else None."""
     if match := GIGANTIC_COUNTS.search(count):
         return match.group(), "huge-page", Level.HIGH
@@ -98,7 +102,7 @@ def _reach(count: str, cond: str, path: str, function: str):
     return None
 
 
-def _page_arithmetic(loop, function):
+def _page_arithmetic(loop: Loop, function: Function) -> tuple[int, int, str] | None:
     """(line, col, text) of the first one-step struct page pointer walk in the loop."""
     pages = {var for var, kind in function.pointer_types if kind in ("page*", "folio*")}
     steppers = unit_step_vars(loop)
@@ -111,7 +115,7 @@ def _page_arithmetic(loop, function):
     return None
 
 
-def _count_text(loop, function) -> str:
+def _count_text(loop: Loop, function: Function) -> str:
     """The loop bound, with its variables' assigned values substituted one level deep."""
     bound_vars = identifiers(loop.cond) | identifiers(loop.init)
     values = [value for var, value in function.values if var in bound_vars]

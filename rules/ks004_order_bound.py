@@ -34,10 +34,13 @@ another era's meaning ("would this backport be off by one on 6.1?").
 """
 
 import re
+from collections.abc import Iterator
 
 from kscan.analysis.maxorder import COUNT, MAX_ORDER_NEEDS, assigned_to, clamped, operands, uses
+from kscan.analysis.project import Project
 from kscan.analysis.rule import Rule
-from kscan.findings import Level, OrderAsk
+from kscan.facts.records import FileFacts, NameUse
+from kscan.findings import Finding, Level, OrderAsk
 
 _MASK_SHIFT = re.compile(r"\(?\s*2U?L{0,2}\s*\)?")
 _NEXT_ORDER_OPS = (">=", "<")  # `order >= N - 1` is `order + 1 >= N`
@@ -51,7 +54,7 @@ class OrderBound(Rule):
     confidence = Level.MEDIUM
     needs = MAX_ORDER_NEEDS
 
-    def check(self, project):
+    def check(self, project: Project) -> Iterator[Finding]:
         for facts, use, meaning, role in uses(project):
             what = self._count_use(project, facts, use) if role == COUNT else self._largest_use(use)
             if what is None:
@@ -71,7 +74,9 @@ class OrderBound(Rule):
                 properties=(("semantics", meaning.semantics),),
             )
 
-    def _count_use(self, project, facts, use):
+    def _count_use(
+        self, project: Project, facts: FileFacts, use: NameUse
+    ) -> tuple[str, Level] | None:
         name = use.name
         ops = operands(use)
         if ops is not None:
@@ -92,7 +97,7 @@ class OrderBound(Rule):
             return f"passes {name} as `{param}`, which is not a valid order", Level.HIGH
         return None
 
-    def _largest_use(self, use):
+    def _largest_use(self, use: NameUse) -> tuple[str, Level] | None:
         name = use.name
         ops = operands(use)
         if ops is None:
@@ -109,13 +114,13 @@ class OrderBound(Rule):
         return None
 
 
-def _compared_as_next_order(use) -> bool:
+def _compared_as_next_order(use: NameUse) -> bool:
     ops = "|".join(re.escape(op) for op in _NEXT_ORDER_OPS)
     minus_one = re.escape(use.parent).replace(r"\ ", r"\s*")
     return bool(re.search(rf"(?:{ops})\s*\(?\s*{minus_one}", use.context))
 
 
-def _order_parameter(project, facts, use) -> str | None:
+def _order_parameter(project: Project, facts: FileFacts, use: NameUse) -> str | None:
     """The callee's parameter name when the use is a whole argument of a known function."""
     if use.parent_kind != "argument_list" or clamped(use):
         return None

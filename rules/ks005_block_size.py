@@ -20,10 +20,13 @@ Fix: `PAGE_SIZE << (MAX_ORDER - 1)` before 6.4; `PAGE_SIZE << MAX_PAGE_ORDER` af
 """
 
 import re
+from collections.abc import Iterator
 
 from kscan.analysis.maxorder import COUNT, MAX_ORDER_NEEDS, defines, operands, uses
+from kscan.analysis.project import Project
 from kscan.analysis.rule import Rule
-from kscan.findings import Level, OrderAsk
+from kscan.facts.records import NameUse
+from kscan.findings import Finding, Level, OrderAsk
 
 _MASK_SHIFT = re.compile(r"\(?\s*2U?L{0,2}\s*\)?")
 
@@ -36,7 +39,7 @@ class BlockSize(Rule):
     confidence = Level.HIGH
     needs = MAX_ORDER_NEEDS
 
-    def check(self, project):
+    def check(self, project: Project) -> Iterator[Finding]:
         for facts, use, meaning, role in uses(project):
             if role == COUNT and _shifted_by(use):
                 yield self.finding(
@@ -64,7 +67,7 @@ class BlockSize(Rule):
                     )
 
 
-def _shifted_by(use) -> bool:
+def _shifted_by(use: NameUse) -> bool:
     """`x << NAME` (not the `2U << NAME` mask), or `1 << (PAGE_SHIFT + NAME)`."""
     ops = operands(use)
     if ops is None:
@@ -76,7 +79,7 @@ def _shifted_by(use) -> bool:
     return False
 
 
-def _shift_text(use) -> str:
+def _shift_text(use: NameUse) -> str:
     return use.parent if "<<" in use.parent else f"<< ({use.parent})"
 
 

@@ -28,10 +28,13 @@ Fix: `[NR_PAGE_ORDERS]` and `order < NR_PAGE_ORDERS` (or `order <= MAX_PAGE_ORDE
 """
 
 import re
+from collections.abc import Iterator
 
 from kscan.analysis.maxorder import LARGEST, MAX_ORDER_NEEDS, operands, uses
+from kscan.analysis.project import Project
 from kscan.analysis.rule import Rule
-from kscan.findings import Level
+from kscan.facts.records import FileFacts, NameUse
+from kscan.findings import Finding, Level
 
 
 class PerOrderArray(Rule):
@@ -42,7 +45,7 @@ class PerOrderArray(Rule):
     confidence = Level.MEDIUM
     needs = MAX_ORDER_NEEDS
 
-    def check(self, project):
+    def check(self, project: Project) -> Iterator[Finding]:
         for facts, use, meaning, role in uses(project):
             if role != LARGEST:
                 continue
@@ -62,7 +65,7 @@ class PerOrderArray(Rule):
             )
 
 
-def _enumerates_below(facts, use) -> bool:
+def _enumerates_below(facts: FileFacts, use: NameUse) -> bool:
     ops = operands(use)
     if ops is None or ops.normalised_op != "<" or ops.name_left:
         return False

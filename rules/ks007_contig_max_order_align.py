@@ -33,12 +33,15 @@ caller needs, not by the buddy allocator's largest order.
 """
 
 import re
+from collections.abc import Iterator
 
 from kscan.analysis.maxorder import MAX_ORDER_NEEDS
+from kscan.analysis.project import Project
 from kscan.analysis.rule import Rule
-from kscan.callgraph.graph import display
-from kscan.discover.prefilter import needs
-from kscan.findings import Level, Location, Related
+from kscan.callgraph.graph import CallGraph, display
+from kscan.discover.prefilter import Needs, needs
+from kscan.facts.records import FileFacts, Function, NameUse
+from kscan.findings import Finding, Level, Location, Related
 from kscan.vocab import CONTIG_APIS
 
 WRAPPER_DEPTH = 3
@@ -58,7 +61,7 @@ class ContigMaxOrderAlign(Rule):
     # callers name an API; MAX_ORDER-derived helpers name MAX_ORDER
     needs = (needs(sorted(CONTIG_APIS)), *MAX_ORDER_NEEDS)
 
-    def follow(self, project):
+    def follow(self, project: Project) -> Needs | None:
         """Files that may call the wrappers found so far (up to WRAPPER_DEPTH); a static
         wrapper of a .c file (graph node "path:name") has no callers elsewhere."""
         graph = project.callgraph
@@ -71,7 +74,7 @@ class ContigMaxOrderAlign(Rule):
         }
         return needs(sorted(wrappers - CONTIG_APIS)) if wrappers - CONTIG_APIS else None
 
-    def check(self, project):
+    def check(self, project: Project) -> Iterator[Finding]:
         graph = project.callgraph
         apis = [n for name in sorted(CONTIG_APIS) for n in graph.nodes_named(name)]
         nearest: dict[str, tuple[int, str]] = {}  # node -> (calls away, the API it reaches)
@@ -85,9 +88,9 @@ class ContigMaxOrderAlign(Rule):
         for facts in project.files:
             for fn in facts.functions:
                 node = graph.resolve(facts.path, fn.name)
-                api = reaching.get(node)
-                if api is None:
+                if node not in reaching:
                     continue
+                api = reaching[node]
                 towards = [
                     c.byte
                     for c in fn.calls
@@ -106,13 +109,15 @@ class ContigMaxOrderAlign(Rule):
                     )
 
 
-def _derived(use) -> bool:
+def _derived(use: NameUse) -> bool:
     return use.name == "MAX_ORDER_NR_PAGES" or (
         use.name in _DERIVED_NAMES and bool(_RANGE_CONTEXT.search(use.context))
     )
 
 
-def _derivations(graph, facts, fn, helpers, towards: list[int]):
+def _derivations(
+    graph: CallGraph, facts: FileFacts, fn: Function, helpers: dict[str, str], towards: list[int]
+) -> Iterator[tuple[int, int, str]]:
     """(line, col, description) of each MAX_ORDER-derived range quantity in fn: its own
     uses, and calls to helpers (functions or macros) that compute one.  A quantity in
     another #if branch than every call towards the API (`towards`: their bytes) is
@@ -121,7 +126,7 @@ def _derivations(graph, facts, fn, helpers, towards: list[int]):
     def with_a_call(byte: int) -> bool:
         return any(not facts.exclusive(byte, call) for call in towards)
 
-    seen = set()
+    seen: set[str] = set()
     for use in facts.name_uses:
         mine = use.function == fn.name and fn.span.contains(use.byte)
         if mine and _derived(use) and use.context not in seen and with_a_call(use.byte):
@@ -134,11 +139,11 @@ def _derivations(graph, facts, fn, helpers, towards: list[int]):
             yield call.line, call.col, f"{call.name}() (derived from {why})"
 
 
-def _deriving(project) -> dict[str, str]:
+def _deriving(project: Project) -> dict[str, str]:
     """Graph node -> MAX_ORDER name, for functions and function-like macros whose body
     aligns or sizes by MAX_ORDER."""
     graph = project.callgraph
-    found = {}
+    found: dict[str, str] = {}
     for facts in [*project.files, *project.graph_files]:
         for define in facts.defines:
             names = [n for n in _DERIVED_NAMES if re.search(rf"\b{n}\b", define.value)]
@@ -154,7 +159,7 @@ def _deriving(project) -> dict[str, str]:
     return found
 
 
-def _chain_notes(graph, node, api) -> tuple[Related, ...]:
+def _chain_notes(graph: CallGraph, node: str, api: str) -> tuple[Related, ...]:
     path = graph.chain(node, api)
     notes = []
     for caller, callee in zip(path, path[1:], strict=False):

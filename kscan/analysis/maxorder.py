@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from kscan.analysis.project import Project
 from kscan.discover.prefilter import needs
 from kscan.discover.treeinfo import nr_pages_semantics
-from kscan.facts.records import FileFacts, NameUse
+from kscan.facts.records import Define, FileFacts, NameUse
 from kscan.vocab import ORDER_NAMES
 
 COUNT, LARGEST = "count", "largest"
@@ -138,7 +138,7 @@ def uses(project: Project) -> Iterator[tuple[FileFacts, NameUse, Meaning, str]]:
                 yield facts, use, meaning, role
 
 
-def defines(project: Project):
+def defines(project: Project) -> Iterator[tuple[FileFacts, Define, Meaning]]:
     """(file, define, meaning) for object-like and function-like defines naming an order."""
     tree = project.tree
     for facts in project.files:

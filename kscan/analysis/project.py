@@ -19,7 +19,9 @@ class Project:
     tree: TreeInfo
     extra_validity_checks: frozenset[str] = field(default_factory=frozenset)
     graph_files: list[FileFacts] = field(default_factory=list)  # outside the paths, graph only
-    _calls_within: dict[str, dict] = field(default_factory=dict, repr=False)
+    _calls_within: dict[str, dict[str, list[tuple[Function, Call]]]] = field(
+        default_factory=dict, repr=False
+    )
 
     @cached_property
     def callgraph(self) -> CallGraph:
@@ -106,7 +108,10 @@ class Project:
         return None
 
 
-def _index_functions(index: dict[str, list], files: list[FileFacts]) -> dict[str, list]:
+_FunctionIndex = dict[str, list[tuple[FileFacts, Function]]]  # name -> its definitions
+
+
+def _index_functions(index: _FunctionIndex, files: list[FileFacts]) -> _FunctionIndex:
     for facts in files:
         for fn in facts.functions:
             index.setdefault(fn.name, []).append((facts, fn))

@@ -15,6 +15,7 @@ from kscan.analysis.project import Project
 from kscan.discover.prefilter import Needs
 from kscan.facts.records import FileFacts
 from kscan.findings import Finding, Level, Location, OrderAsk, Related, Walk
+from kscan.results import RuleInfo
 
 
 class Rule:
@@ -71,14 +72,14 @@ class Rule:
             properties=properties,
         )
 
-    def related(self, facts: FileFacts, line: int, message: str, function: str | None = None):
+    def related(
+        self, facts: FileFacts, line: int, message: str, function: str | None = None
+    ) -> Related:
         return Related(Location(facts.path, line, 1, function), message)
 
 
-def rule_info(rule: Rule):
+def rule_info(rule: Rule) -> RuleInfo:
     """Plain metadata for reporters, which never import rules."""
-    from kscan.results import RuleInfo
-
     return RuleInfo(
         rule.id, rule.name, rule.family, rule.severity, rule.confidence, rule.summary, rule.doc
     )

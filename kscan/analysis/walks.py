@@ -154,7 +154,9 @@ def _dominated(loop: Loop, lc: LoopCall, checks: frozenset[str], per_pfn_only: b
     return False
 
 
-def _checking_exits(loop: Loop, checks, validated: set[str], before: int) -> list[Exit]:
+def _checking_exits(
+    loop: Loop, checks: frozenset[str], validated: set[str], before: int
+) -> list[Exit]:
     return [
         e
         for e in loop.exits
@@ -162,7 +164,9 @@ def _checking_exits(loop: Loop, checks, validated: set[str], before: int) -> lis
     ]
 
 
-def _classify(project, facts, loop, access, checks) -> PfnWalk:
+def _classify(
+    project: Project, facts: FileFacts, loop: Loop, access: LoopCall, checks: frozenset[str]
+) -> PfnWalk:
     function = project.function(facts, loop)
     extent = _extent(loop, function)
     check = (
@@ -176,7 +180,9 @@ def _classify(project, facts, loop, access, checks) -> PfnWalk:
     return PfnWalk(facts, loop, function, access, extent, check)
 
 
-def _aligned_check(facts, loop, access, checks) -> Check | None:
+def _aligned_check(
+    facts: FileFacts, loop: Loop, access: LoopCall, checks: frozenset[str]
+) -> Check | None:
     for exit_ in _checking_exits(loop, checks, set(), access.call.byte):
         if ALIGNED_TEST.search(exit_.cond):
             return Check(
@@ -216,7 +222,7 @@ def _loop_text(loop: Loop) -> str:
     return f"{loop.init} ; {loop.cond} ; " + " ".join(s.amount for s in loop.steps)
 
 
-def _outer_loop_check(facts: FileFacts, loop: Loop, checks) -> Check | None:
+def _outer_loop_check(facts: FileFacts, loop: Loop, checks: frozenset[str]) -> Check | None:
     """An enclosing loop that validates (once per iteration) before reaching this one."""
     before = loop.span.start_byte
     for outer in facts.loops:
@@ -240,7 +246,13 @@ def _outer_loop_check(facts: FileFacts, loop: Loop, checks) -> Check | None:
 _CALLER_DEPTH = 3
 
 
-def _caller_check(project, facts, function, checks, depth=_CALLER_DEPTH) -> Check | None:
+def _caller_check(
+    project: Project,
+    facts: FileFacts,
+    function: Function | None,
+    checks: frozenset[str],
+    depth: int = _CALLER_DEPTH,
+) -> Check | None:
     """Every caller validates before calling (directly, or through its own callers)."""
     if function is None or not function.static or depth == 0:
         return None
@@ -259,7 +271,9 @@ def _caller_check(project, facts, function, checks, depth=_CALLER_DEPTH) -> Chec
     return first
 
 
-def _check_before_loop(facts, function, loop, checks) -> Check | None:
+def _check_before_loop(
+    facts: FileFacts, function: Function | None, loop: Loop, checks: frozenset[str]
+) -> Check | None:
     if function is None:
         return None
     found = [c for c in function.calls if c.name in checks and c.byte < loop.span.start_byte]

@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable
 from functools import cached_property
 from operator import attrgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TypedDict, cast
 
 from kscan.facts.records import Call, FileFacts, new_call
 
@@ -67,6 +67,13 @@ WRAPPER_ROUNDS = 2
 _NAME = attrgetter("name")  # of a Call
 
 
+class NodeAttrs(TypedDict, total=False):
+    kind: str  # "function" | "macro" | "external"
+    files: tuple[str, ...]  # where it is defined
+    line: int  # of the definition in the first of those files
+    score: float  # set on a hotspot in an exported subgraph
+
+
 class Site(NamedTuple):
     path: str
     line: int
@@ -84,7 +91,7 @@ class CallGraph:
     """
 
     def __init__(self) -> None:
-        self.attrs: dict[str, dict] = {}
+        self.attrs: dict[str, NodeAttrs] = {}
         self.succ: dict[str, set[str]] = {}
         self.pred: dict[str, set[str]] = {}
         # node -> (path, calls, statics of the file) of each of its definitions
@@ -124,14 +131,17 @@ class CallGraph:
             )
             self._add_calls(node, path, calls, local)
 
-    def _add_calls(self, node: str, path: str, calls, local: dict[str, str]) -> None:
+    def _add_calls(
+        self, node: str, path: str, calls: tuple[Call, ...], local: dict[str, str]
+    ) -> None:
         """Link node to what it calls.  The callees are collected by set, map and dict
         calls, not a Python loop per call: mm/ has 21,000 edges."""
         if not calls:
             return
         self._bodies.setdefault(node, []).append((path, calls, local))
         names = list(map(_NAME, calls))
-        callees = set(map(local.get, names, names)) if local else set(names)
+        # local.get(name, name) is a str: the cast says what map() hides from mypy
+        callees = cast("set[str]", set(map(local.get, names, names))) if local else set(names)
         callees.discard(node)  # recursion: a site, not a link
         if not callees:
             return
@@ -212,11 +222,11 @@ class CallGraph:
         }
 
     @cached_property
-    def graph(self) -> nx.DiGraph:
+    def graph(self) -> nx.DiGraph[str]:
         import networkx as nx  # only hotspots and exports need it: keep scans light
 
-        graph = nx.DiGraph()
-        graph.add_nodes_from(self.attrs.items())
+        graph: nx.DiGraph[str] = nx.DiGraph()
+        graph.add_nodes_from((node, dict(attrs)) for node, attrs in self.attrs.items())
         graph.add_edges_from((a, b) for a, callees in self.succ.items() for b in callees)
         return graph
 
@@ -262,7 +272,7 @@ class CallGraph:
         return Site(*found) if found else None
 
     def kind(self, node: str) -> str:
-        return self.attrs.get(node, {}).get("kind", "external")
+        return self.attrs.get(node, NodeAttrs()).get("kind", "external")
 
     def is_function(self, node: str) -> bool:
         return self.kind(node) == "function"
@@ -337,8 +347,11 @@ def graph_files(
     return parsed
 
 
-def _split(pending: list[tuple[str, str]], names: list[bytes]):
-    hits, rest = [], []
+def _split(
+    pending: list[tuple[str, str]], names: list[bytes]
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    hits: list[tuple[str, str]] = []
+    rest: list[tuple[str, str]] = []
     for item in pending:
         try:
             with open(item[0], "rb") as f:

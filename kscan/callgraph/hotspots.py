@@ -22,16 +22,19 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from kscan.callgraph.graph import CallGraph, display
-
-if TYPE_CHECKING:
-    import networkx as nx
 from kscan.findings import Finding, Level
 from kscan.results import HotspotRow
 from kscan.vocab import ALLOCATOR_ENTRIES, CONTIG_APIS
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+    from kscan.facts.records import FileFacts
 
 BELOW_DEPTH = 3
 _WEIGHT = {Level.HIGH: 3, Level.MEDIUM: 2, Level.LOW: 1}
@@ -55,7 +58,19 @@ class Hotspot:
         return display(self.node)
 
 
-def rank(graph: CallGraph, findings: list[Finding], scanned: set[str], top: int = 10):
+class Scanned(Protocol):
+    """What hotspots read of a scan: the files it parsed and their call graph."""
+
+    @property
+    def files(self) -> list[FileFacts]: ...
+
+    @property
+    def callgraph(self) -> CallGraph: ...
+
+
+def rank(
+    graph: CallGraph, findings: list[Finding], scanned: set[str], top: int = 10
+) -> list[Hotspot]:
     """The top hotspots among functions defined in the `scanned` files."""
     own: dict[str, float] = {}
     for finding in findings:
@@ -102,10 +117,10 @@ def rank(graph: CallGraph, findings: list[Finding], scanned: set[str], top: int 
     return spots[:top]
 
 
-def _reached_from(graph: CallGraph, names) -> dict[str, str | None]:
+def _reached_from(graph: CallGraph, names: Iterable[str]) -> dict[str, str | None]:
     """Node -> its caller on a shortest path from the nearest entry point (None: an entry)."""
     parent: dict[str, str | None] = {}
-    queue = deque()
+    queue: deque[str] = deque()
     for name in sorted(names):
         for entry in graph.nodes_named(name):
             parent.setdefault(entry, None)
@@ -131,25 +146,31 @@ def _contig_path(graph: CallGraph) -> dict[str, str]:
     return on_path
 
 
-def _chain(graph, node, from_alloc, contig_path, heaviest) -> tuple[str, ...]:
+def _chain(
+    graph: CallGraph,
+    node: str,
+    from_alloc: dict[str, str | None],
+    contig_path: dict[str, str],
+    heaviest: str | None,
+) -> tuple[str, ...]:
     """entry -> ... -> node -> ... -> the heaviest finding below it; without an entry
     point, node -> ... -> the contig API it reaches stands in for the upper half."""
     up = [node]
-    while from_alloc.get(up[0]) is not None:
-        up.insert(0, from_alloc[up[0]])
+    while (caller := from_alloc.get(up[0])) is not None:
+        up.insert(0, caller)
     down = graph.chain(node, heaviest)[1:] if heaviest else []
     if node not in from_alloc and not down and node in contig_path:
         down = graph.chain(node, contig_path[node])[1:]
     return (*up, *down)
 
 
-def top_spots(project, findings: list[Finding], top: int) -> list[Hotspot]:
+def top_spots(project: Scanned, findings: list[Finding], top: int) -> list[Hotspot]:
     """The top hotspots among the functions of the files the scan parsed."""
     scanned = {f.path for f in project.files}
     return rank(project.callgraph, findings, scanned, top)
 
 
-def report_rows(project, findings: list[Finding], top: int = 5) -> list[HotspotRow]:
+def report_rows(project: Scanned, findings: list[Finding], top: int = 5) -> list[HotspotRow]:
     """The report's short hotspot list, over the files the scan parsed."""
     if not findings:
         return []
@@ -165,7 +186,7 @@ TABLE_LEGEND = "A: reached from the allocator's entry points; C: on a contiguous
 
 
 def table_rows(spots: list[Hotspot]) -> list[tuple[str, ...]]:
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for i, spot in enumerate(spots, 1):
         why = " -> ".join(display(n) for n in spot.chain)
         marks = "".join(m for m, on in (("A ", spot.alloc), ("C ", spot.contig)) if on)
@@ -184,14 +205,14 @@ def table_rows(spots: list[Hotspot]) -> list[tuple[str, ...]]:
     return rows
 
 
-def export(project, findings: list[Finding], top: int, fmt: str) -> str:
+def export(project: Scanned, findings: list[Finding], top: int, fmt: str) -> str:
     """`kscan graph`: the subgraph of the top hotspots, as dot or JSON."""
     graph = project.callgraph
     sub = subgraph(graph, top_spots(project, findings, top))
     return to_dot(sub) if fmt == "dot" else to_json(sub, graph)
 
 
-def subgraph(graph: CallGraph, spots: list[Hotspot]) -> nx.DiGraph:
+def subgraph(graph: CallGraph, spots: list[Hotspot]) -> nx.DiGraph[str]:
     """The hotspots and the chains that make them hot."""
     nodes = {n for spot in spots for n in (spot.node, *spot.chain)}
     sub = graph.graph.subgraph(nodes).copy()
@@ -200,7 +221,7 @@ def subgraph(graph: CallGraph, spots: list[Hotspot]) -> nx.DiGraph:
     return sub
 
 
-def to_json(sub: nx.DiGraph, graph: CallGraph) -> str:
+def to_json(sub: nx.DiGraph[str], graph: CallGraph) -> str:
     import json  # `kscan graph -f json` only: a scan does not load it
 
     nodes = [
@@ -211,7 +232,7 @@ def to_json(sub: nx.DiGraph, graph: CallGraph) -> str:
             "files": list(a.get("files", ())),
             "score": a.get("score"),
         }
-        for n, a in sorted(sub.nodes(data=True))
+        for n, a in sorted(iter(sub.nodes(data=True)))  # iter(): its items, not its nodes
     ]
     edges = []
     for caller, callee in sorted(sub.edges()):
@@ -226,9 +247,9 @@ def to_json(sub: nx.DiGraph, graph: CallGraph) -> str:
     return json.dumps({"nodes": nodes, "edges": edges}, indent=2)
 
 
-def to_dot(sub: nx.DiGraph) -> str:
+def to_dot(sub: nx.DiGraph[str]) -> str:
     lines = ["digraph hotspots {", "  rankdir=LR;", "  node [shape=box, fontname=monospace];"]
-    for node, attrs in sorted(sub.nodes(data=True)):
+    for node, attrs in sorted(iter(sub.nodes(data=True))):
         label = display(node)
         if attrs.get("score") is not None:
             label += f"\\nscore {attrs['score']}"
