@@ -197,7 +197,7 @@ class _RichProgress:
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            console=stderr,
+            console=stderr(),
             transient=True,
         )
         self.bar.__enter__()
