@@ -240,8 +240,10 @@ def _write(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return
+    from kscan import atomic
+
     try:
-        output.write_text(text if text.endswith("\n") else text + "\n")
+        atomic.write_text(output, text if text.endswith("\n") else text + "\n")
     except OSError as err:
         raise fail(f"cannot write {output}: {err.strerror or err}") from None
 

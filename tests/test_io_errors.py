@@ -1,0 +1,137 @@
+"""Input and output that fail under kscan: a full disk, a full device, a closed pipe,
+a folder it may not read.  Each ends in one line and a non-zero exit (a closed pipe in
+silence), never a traceback, and never with half a file where a whole one was."""
+
+from __future__ import annotations
+
+import builtins
+import errno
+import io
+import os
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+
+from kscan.cli import main
+from kscan.suppress import read_baseline
+
+TESTS = Path(__file__).resolve().parent
+DEMO_MM = TESTS / "fixtures" / "demo" / "mm"
+ENOSPC = os.strerror(errno.ENOSPC)
+
+
+def run_main(capsys, *argv: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exited:
+        main(list(argv))
+    out, err = capsys.readouterr()
+    return exited.value.code, out, err
+
+
+def assert_one_line_error(err: str, *fragments: str) -> None:
+    assert "Traceback" not in err and "internal error" not in err, err
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("kscan: error: "), err
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+class _FullFile:
+    """A file on a full disk: half of the first write lands, then ENOSPC."""
+
+    def __init__(self, real) -> None:
+        self._real = real
+
+    def write(self, text):
+        self._real.write(text[: len(text) // 2])
+        self._real.flush()
+        raise OSError(errno.ENOSPC, ENOSPC)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._real.close()
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+@pytest.fixture
+def full_disk(tmp_path, monkeypatch) -> Path:
+    """tmp_path/out on a full disk, holding kept.txt from before it filled up: what is
+    opened for writing there (by name, or as a descriptor, as a temporary file is) fails
+    part way."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "kept.txt").write_text("the previous content\n")
+    real_open = io.open
+
+    def open_on_full_disk(file, mode="r", *args, **kwargs):
+        opened = real_open(file, mode, *args, **kwargs)
+        if "w" in mode and (isinstance(file, int) or str(file).startswith(str(folder))):
+            return _FullFile(opened)
+        return opened
+
+    monkeypatch.setattr(io, "open", open_on_full_disk)
+    monkeypatch.setattr(builtins, "open", open_on_full_disk)
+    return folder
+
+
+# Every file kscan writes for the user, and the one-line error each gives on a full disk.
+WRITERS = {
+    "scan -o": ([str(DEMO_MM), "-j", "1", "-q", "-o"], "cannot write"),
+    "scan --write-baseline": ([str(DEMO_MM), "-j", "1", "-q", "--write-baseline"],
+                              "cannot write baseline"),
+    "graph -o": (["graph", str(DEMO_MM), "-j", "1", "-o"], "cannot write"),
+    "model --svg": (["model", "--svg"], "cannot write"),
+}
+
+
+@pytest.mark.parametrize("writer", WRITERS)
+def test_a_full_disk_keeps_the_previous_file(full_disk, capsys, writer):
+    argv, message = WRITERS[writer]
+    target = full_disk / "kept.txt"
+    code, _, err = run_main(capsys, *argv, str(target))
+    assert code == 2
+    assert_one_line_error(err, message, str(target), ENOSPC)
+    assert target.read_text() == "the previous content\n"
+    assert sorted(p.name for p in full_disk.iterdir()) == ["kept.txt"]  # no temporary left
+
+
+def test_a_written_file_keeps_its_mode_and_its_symlink(tmp_path, capsys):
+    real = tmp_path / "reports" / "report.json"
+    real.parent.mkdir()
+    real.write_text("old\n")
+    real.chmod(0o640)
+    link = tmp_path / "latest.json"
+    link.symlink_to(real)
+    code, _, _ = run_main(capsys, str(DEMO_MM), "-j", "1", "-q", "-f", "json", "-o", str(link))
+    assert code == 1
+    assert link.is_symlink() and '"findings"' in real.read_text()
+    assert stat.S_IMODE(real.stat().st_mode) == 0o640
+    assert sorted(p.name for p in real.parent.iterdir()) == ["report.json"]
+    new = tmp_path / "new.json"
+    umask = os.umask(0o022)
+    try:
+        run_main(capsys, str(DEMO_MM), "-j", "1", "-q", "--write-baseline", str(new))
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(new.stat().st_mode) == 0o644  # as open() makes it, not mkstemp's 0600
+    assert len(read_baseline(new)) > 0
+
+
+def test_output_to_a_fifo_is_written_through(tmp_path, capsys):
+    """A FIFO (or /dev/stdout, a terminal) is not replaced by a regular file: it gets
+    the report."""
+    fifo = tmp_path / "report.fifo"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()))
+    reader.start()
+    code, _, err = run_main(capsys, str(DEMO_MM), "-j", "1", "-q", "-o", str(fifo))
+    reader.join(timeout=30)
+    assert code == 1, err
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert "findings in 3 files" in received[0]
