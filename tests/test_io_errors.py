@@ -9,10 +9,13 @@ import errno
 import io
 import os
 import stat
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pytest
+from snippets import WALK
 
 from kscan.cli import main
 from kscan.suppress import read_baseline
@@ -135,3 +138,62 @@ def test_output_to_a_fifo_is_written_through(tmp_path, capsys):
     assert code == 1, err
     assert stat.S_ISFIFO(fifo.lstat().st_mode)
     assert "findings in 3 files" in received[0]
+
+
+# --- standard output: a full device, a closed descriptor, a reader that went away ---
+
+
+def kscan_process(*args: str, stdout, unbuffered: str, cwd: Path = TESTS.parent):
+    return subprocess.Popen(
+        [sys.executable, "-m", "kscan", *args],
+        cwd=cwd,
+        env={**os.environ, "PYTHONUNBUFFERED": unbuffered},
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+# PYTHONUNBUFFERED: print() meets the error inside the command; unset: at the last flush
+BUFFERING = pytest.mark.parametrize("unbuffered", ["1", ""], ids=["unbuffered", "buffered"])
+
+
+@BUFFERING
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("argv", [["tests/fixtures/demo/mm"], ["rules"]], ids=["scan", "rules"])
+def test_stdout_on_a_full_device(unbuffered, argv):
+    with open("/dev/full", "w") as full:
+        proc = kscan_process(*argv, stdout=full, unbuffered=unbuffered)
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert_one_line_error(err, f"cannot write the output: {ENOSPC}")
+
+
+@BUFFERING
+def test_stdout_closed(unbuffered):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kscan", "tests/fixtures/demo/mm", "-j", "1"],
+        cwd=TESTS.parent,
+        env={**os.environ, "PYTHONUNBUFFERED": unbuffered},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: os.close(1),
+    )
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert_one_line_error(err, "cannot write the output: standard output is closed")
+
+
+@BUFFERING
+def test_a_reader_that_goes_away_is_no_error(tmp_path, unbuffered):
+    """`kscan mm | head -1`: the report is cut short in silence, with the scan's status."""
+    walks = "".join(WALK.replace("mark(", f"mark{i}(") for i in range(400))  # > a pipe buffer
+    (tmp_path / "walks.c").write_text(walks)
+    proc = kscan_process("walks.c", "-q", "-j", "1", stdout=subprocess.PIPE, unbuffered=unbuffered,
+                         cwd=tmp_path)
+    assert proc.stdout.read(10)
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 1
+    assert err == ""
