@@ -125,7 +125,7 @@ def scan_command(
         raise fail(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
     _check_rules(select)
     paths = paths or ["."]
-    settings = _load_config(find_root(Path(paths[0])))
+    settings = _load_config(_root_of(Path(paths[0])))
     options = Options(
         paths=paths,
         excludes=exclude or settings.exclude,
@@ -254,6 +254,13 @@ def _check_rules(select: list[str] | None) -> None:
             raise fail(f"unknown rule {rule_id!r} (see `kscan rules`)")
 
 
+def _root_of(path: Path) -> Path | None:
+    try:
+        return find_root(path)
+    except TreeInfoError as err:
+        raise fail(str(err)) from None
+
+
 def _load_config(root: Path | None) -> Config:
     try:
         return config.load(root)
@@ -357,7 +364,7 @@ def _review(
     if fmt not in SERIES_FORMATS:
         raise fail(f"unknown format {fmt!r} (choose from {', '.join(SERIES_FORMATS)})")
     _check_rules(select)
-    root = find_root(tree)
+    root = _root_of(tree)
     if root is None:
         raise fail(f"{tree} is not in a kernel tree (Makefile, mm/, include/linux/mmzone.h)")
     settings = _load_config(root)
@@ -493,7 +500,7 @@ def model_command(
 ) -> None:
     from kscan.model import model_report, svg_text
 
-    tree = read_tree_info(find_root(Path(paths[0])) if paths else None)
+    tree = read_tree_info(_root_of(Path(paths[0])) if paths else None)
     try:
         current = contexts(tree, arch, layout)[0]
     except ModelError as err:

@@ -8,6 +8,7 @@ import builtins
 import errno
 import io
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -197,3 +198,113 @@ def test_a_reader_that_goes_away_is_no_error(tmp_path, unbuffered):
     err = proc.stderr.read()
     assert proc.wait(timeout=120) == 1
     assert err == ""
+
+
+# --- folders kscan may not read ---------------------------------------------------
+# The suite may run as root, whom chmod 000 does not stop: the refusal is made in-process.
+
+
+@pytest.fixture
+def deny(monkeypatch):
+    """deny(folder): what chmod 000 does to a folder for anyone but root.  It can be
+    stat'ed, but not listed, and nothing below it can be reached.  deny(folder,
+    listing=True): chmod 100, it cannot be listed but what is inside can be reached."""
+
+    def refuse(folder: Path, listing: bool = False) -> None:
+        folder = os.path.abspath(folder)
+
+        def denied(path, itself: bool) -> bool:
+            if isinstance(path, int):
+                return False
+            path = os.path.abspath(os.fspath(path))
+            return (itself and path == folder) or (
+                not listing and path.startswith(folder + os.sep)
+            )
+
+        def guarded(real, itself: bool = False):
+            def call(path=".", *args, **kwargs):
+                if denied(path, itself):
+                    raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+                return real(path, *args, **kwargs)
+
+            return call
+
+        for name in ("stat", "lstat"):
+            monkeypatch.setattr(os, name, guarded(getattr(os, name)))
+        for name in ("scandir", "listdir"):
+            monkeypatch.setattr(os, name, guarded(getattr(os, name), itself=True))
+        monkeypatch.setattr(io, "open", guarded(io.open))
+        monkeypatch.setattr(builtins, "open", guarded(io.open))
+
+    return refuse
+
+
+@pytest.fixture
+def tree(tmp_path) -> Path:
+    root = tmp_path / "linux"
+    shutil.copytree(TESTS / "fixtures" / "demo", root)
+    return root
+
+
+DENIED = os.strerror(errno.EACCES)
+
+
+@pytest.mark.parametrize(
+    ("locked", "argv", "named"),
+    [
+        ("outside", ["{tmp}/outside"], "{tmp}/outside"),
+        ("linux", ["{tmp}/linux"], "{tmp}/linux"),
+        ("linux/mm", ["{tmp}/linux/mm"], "{tmp}/linux/mm"),
+        ("linux/include", ["{tmp}/linux/mm"], "{tmp}/linux/include/linux"),
+        ("linux", ["hotspots", "{tmp}/linux"], "{tmp}/linux"),
+        ("linux", ["graph", "{tmp}/linux"], "{tmp}/linux"),
+        ("linux", ["model", "{tmp}/linux"], "{tmp}/linux"),
+        ("linux", ["series", "{tmp}/p.patch", "--tree", "{tmp}/linux"], "{tmp}/linux"),
+    ],
+    ids=["path", "tree", "tree-mm", "tree-include", "hotspots", "graph", "model", "series"],
+)
+def test_a_folder_that_may_not_be_read(tree, deny, capsys, locked, argv, named):
+    tmp = tree.parent
+    (tmp / "outside").mkdir()
+    (tmp / "outside" / "walk.c").write_text(WALK)
+    (tmp / "p.patch").write_text("")
+    deny(tmp / locked)
+    code, out, err = run_main(capsys, *(a.format(tmp=tmp) for a in argv))
+    assert code == 2
+    assert out == ""
+    assert_one_line_error(err, f"cannot read {named.format(tmp=tmp)}: {DENIED}")
+
+
+def test_the_current_folder_that_may_not_be_read(tree, deny, capsys, monkeypatch):
+    monkeypatch.chdir(tree)
+    deny(tree)
+    code, _, err = run_main(capsys, "-j", "1")
+    assert code == 2
+    assert_one_line_error(err, f"cannot read {tree}: {DENIED}")
+
+
+def test_a_folder_that_may_be_entered_but_not_listed(tree, deny, capsys):
+    """chmod 100 on mm/: the tree is found (mm/ is a folder), but there is nothing to scan
+    (it was "No findings", exit 0, behind a warning)."""
+    deny(tree / "mm", listing=True)
+    code, out, err = run_main(capsys, str(tree / "mm"), "-j", "1")
+    assert code == 2
+    assert out == ""
+    assert_one_line_error(err, f"cannot read {tree / 'mm'}: {DENIED}")
+
+
+def test_an_unreadable_folder_inside_is_a_warning(tree, deny, capsys):
+    (tree / "mm" / "private").mkdir()
+    deny(tree / "mm" / "private")
+    code, out, err = run_main(capsys, str(tree / "mm"), "-j", "1")
+    assert code == 1  # the rest is scanned
+    assert "kscan: warning: mm/private: cannot read (Permission denied)" in err
+    assert "Traceback" not in err and "internal error" not in err
+
+
+def test_an_unreadable_arch_folder_leaves_the_built_in_presets(tree, deny, capsys):
+    (tree / "arch").mkdir()
+    deny(tree / "arch")
+    code, out, err = run_main(capsys, str(tree / "mm"), "-j", "1", "-q")
+    assert code == 1, err
+    assert "model: breaks (" in out
