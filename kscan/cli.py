@@ -48,7 +48,7 @@ def stderr() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 MODEL_PRESET_HELP = (
     "Judge findings under this geometry only, e.g. arm64-4k, x86_64, x86_64:sparsemem "
     "(default: the first of several presets where the walk breaks)."
@@ -385,9 +385,6 @@ def _review(
         series = review(root, patches, options, settings, base, preset)
     except (SeriesError, DiscoverError, TreeInfoError) as err:
         raise fail(str(err)) from None
-    except KeyboardInterrupt:
-        stderr().print("kscan: interrupted; the temporary copy was removed", markup=False)
-        raise typer.Exit(130) from None
     _write(render_series(series, fmt), output)
     raise typer.Exit(EXIT_FINDINGS if series.failed(threshold) else EXIT_CLEAN)
 
@@ -663,8 +660,7 @@ def main(argv: list[str] | None = None) -> None:
         stderr().print(f"kscan: error: {err.format_message()}", markup=False, highlight=False)
         sys.exit(EXIT_USAGE)
     except (KeyboardInterrupt, typer.Abort):
-        stderr().print("kscan: interrupted", markup=False)
-        sys.exit(130)
+        status = EXIT_INTERRUPTED
     except Exception as err:
         if os.environ.get("KSCAN_DEBUG"):
             raise
@@ -675,4 +671,6 @@ def main(argv: list[str] | None = None) -> None:
             highlight=False,
         )
         sys.exit(EXIT_USAGE)
+    if status == EXIT_INTERRUPTED:  # typer turns Ctrl-C into this status, in silence
+        stderr().print("kscan: interrupted", markup=False)
     sys.exit(status or EXIT_CLEAN)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pexpect
 import pytest
+from snippets import WALK
 from test_series import NEW_WALK, git
 
 TESTS = Path(__file__).resolve().parent
@@ -123,3 +124,30 @@ def test_series(walk_patch):
     assert run.status == 1
     assert "+ mm/page_walks.c:" in run.text
     assert "clear_node_reserved" in run.text
+
+
+@pytest.fixture(scope="module")
+def many_walks(tmp_path_factory) -> Path:
+    """A thousand files of twenty PFN walks each: parsing them takes seconds."""
+    root = tmp_path_factory.mktemp("many-walks")
+    (root / "mm").mkdir()
+    for i in range(1000):
+        text = "".join(WALK.replace("mark(", f"mark{i:04}_{j:02}(") for j in range(20))
+        (root / "mm" / f"walks{i:04}.c").write_text(text)
+    return root
+
+
+def test_ctrl_c_says_interrupted_and_keeps_what_was_parsed(many_walks):
+    child = spawn("mm", "-j", "2", cwd=many_walks)
+    child.expect(r"\b([1-9]\d*)/1000\b")  # the bar shows files done
+    done = int(child.match.group(1))
+    child.sendintr()
+    run = Run(None, child.before + child.after + child.read())
+    child.close()
+    run.status = child.exitstatus
+    assert_clean(run)
+    assert run.status == 130
+    assert run.text.rstrip().endswith("kscan: interrupted")
+    info = in_terminal("cache", "info")
+    kept = int(re.search(r"facts entries: (\d+)", info.text).group(1))
+    assert done <= kept < 1000
