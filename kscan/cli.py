@@ -21,7 +21,7 @@ from kscan.config import Config, ConfigError
 from kscan.discover import DiscoverError
 from kscan.engine import Options, Scan, scan
 from kscan.findings import Level
-from kscan.judge import ModelError, contexts
+from kscan.judge import JUDGE_ORDER, ModelError, contexts
 from kscan.model.geometry import PRESETS
 from kscan.report import FORMATS, SERIES_FORMATS, render, render_series
 from kscan.rules import RULES, rule_by_id
@@ -49,10 +49,12 @@ def stderr() -> Console:
 
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-MODEL_PRESET_HELP = (
-    "Judge findings under this geometry only, e.g. arm64-4k, x86_64, x86_64:sparsemem "
-    "(default: the first of several presets where the walk breaks)."
+PRESET_HELP = (
+    "Judge findings under this geometry only, e.g. arm64-4k, x86_64:sparsemem.  Default: "
+    f"under each of {', '.join(JUDGE_ORDER)} in turn; a finding names the first where "
+    "its walk breaks."
 )
+MODEL_PRESET_HELP = PRESET_HELP + "  With --layout: x86_64."
 MODEL_PRESETS = (*PRESETS, "x86_64:sparsemem")
 LAYOUT_HELP = "Memory layout to judge against: dmesg e820 lines, /proc/iomem, memmap=, .toml/.json."
 NoCacheOpt = Annotated[
@@ -283,9 +285,7 @@ JobsOpt = Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker proces
 ValidityOpt = Annotated[
     list[str] | None, typer.Option("--validity-check", help="Extra PFN-validating function.")
 ]
-PresetOpt = Annotated[
-    str | None, typer.Option(help="Geometry the model judges walks under (default x86_64).")
-]
+PresetOpt = Annotated[str | None, typer.Option(help=PRESET_HELP)]
 DEFAULT_JOBS = default_jobs()
 
 
