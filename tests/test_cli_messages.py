@@ -1,0 +1,48 @@
+"""What the command line tells its user beyond the findings: baselines written and
+applied, the config it read, the model's units, help and error texts, output that
+reaches a pipe whole (issue #19's smaller points)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kscan.cli import main
+
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+DEMO = TESTS / "fixtures" / "demo"
+DEMO_MM = DEMO / "mm"
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exited:
+        main(list(argv))
+    out, err = capsys.readouterr()
+    return exited.value.code, out, err
+
+
+def piped(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    """`kscan ARGS | cat`: stdout is a pipe, in a terminal 80 columns wide."""
+    return subprocess.run(
+        [sys.executable, "-m", "kscan", *args],
+        cwd=cwd,
+        env={**os.environ, "COLUMNS": "80"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    "argv", [[str(DEMO_MM), "--preset", "vax"], ["model", "--arch", "vax"]], ids=["scan", "model"]
+)
+def test_an_unknown_preset_names_the_memory_model_forms(capsys, argv):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err.startswith("kscan: error: unknown preset 'vax'") and len(err.splitlines()) == 1
+    assert "x86_64:sparsemem" in err
