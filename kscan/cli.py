@@ -48,6 +48,25 @@ def stderr() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def stdout() -> Console:
+    """rich for tables on stdout: as wide as the terminal, or piped, as wide as the
+    rows are (rich's 80 columns cut names short with an ellipsis)."""
+    from rich.console import Console
+
+    return Console(soft_wrap=True, width=None if sys.stdout.isatty() else _UNBOUNDED)
+
+
+_UNBOUNDED = 1 << 16  # columns: wider than any row kscan prints
+
+
+def table(*headers: str, **options):
+    """A rich table for stdout() whose cells fold on a narrow terminal: a path or a
+    name cut short with an ellipsis is lost."""
+    from rich.table import Column, Table
+
+    return Table(*(Column(h, overflow="fold") for h in headers), box=None, **options)
+
+
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 PRESET_HELP = (
     "Judge findings under this geometry only, e.g. arm64-4k, x86_64:sparsemem.  Default: "
@@ -433,15 +452,12 @@ def hotspots_command(
     jobs: JobsOpt = DEFAULT_JOBS,
     no_cache: NoCacheOpt = False,
 ) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     done = _graph_scan(paths, graph_scope, max_order_semantics, jobs, no_cache)
-    table = Table("#", "score", "function", "file", "own", "below", "callers", "why hot", box=None)
+    rows = table("#", "score", "function", "file", "own", "below", "callers", "why hot")
     for i, spot in enumerate(_hotspots(done, top), 1):
         why = " -> ".join(display(n) for n in spot.chain)
         marks = "".join(m for m, on in (("A ", spot.alloc), ("C ", spot.contig)) if on)
-        table.add_row(
+        rows.add_row(
             str(i),
             f"{spot.score:g}",
             spot.name,
@@ -451,7 +467,7 @@ def hotspots_command(
             str(spot.callers),
             marks + why,
         )
-    Console(width=200).print(table)
+    stdout().print(rows)
     print("A: reached from the allocator's entry points; C: on a contiguous-range path")
 
 
@@ -510,15 +526,12 @@ def model_command(
         if max_order is not None
         else current
     )
-    from rich.console import Console
-    from rich.table import Table
-
     rows, problems = model_report(ctx)
-    table = Table("", "value", "note", box=None, title=ctx.title)
+    shown = table("", "value", "note", title=ctx.title)
     for row in rows:
-        table.add_row(*row)
-    out = Console(soft_wrap=True)
-    out.print(table)
+        shown.add_row(*row)
+    out = stdout()
+    out.print(shown)
     _print_problem_blocks(out, problems)
     if svg is not None:
         _write(svg_text(ctx), svg)
@@ -606,15 +619,12 @@ def _size(n: int) -> str:
 
 @app.command("rules", help="List the rules.")
 def rules_command() -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("id", "name", "family", "severity", "confidence", "summary", box=None)
+    rows = table("id", "name", "family", "severity", "confidence", "summary")
     for rule in RULES:
-        table.add_row(
+        rows.add_row(
             rule.id, rule.name, rule.family, str(rule.severity), str(rule.confidence), rule.summary
         )
-    Console().print(table)
+    stdout().print(rows)
 
 
 @app.command("explain", help="Print what a rule finds, why it matters, an example and the fix.")

@@ -10,8 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from kscan.rules import RULES
 
 from kscan.cli import main
+from kscan.model import ModelContext, model_report
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
@@ -46,3 +48,21 @@ def test_an_unknown_preset_names_the_memory_model_forms(capsys, argv):
     assert code == 2 and out == ""
     assert err.startswith("kscan: error: unknown preset 'vax'") and len(err.splitlines()) == 1
     assert "x86_64:sparsemem" in err
+
+
+def test_rules_reach_a_pipe_whole():
+    proc = piped("rules")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    for rule in RULES:
+        line = next(line for line in lines if line.lstrip().startswith(rule.id))
+        assert rule.name in line and rule.summary in line, line
+
+
+def test_the_model_reaches_a_pipe_whole():
+    proc = piped("model", "--arch", "x86_64")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    rows, _ = model_report(ModelContext.for_preset("x86_64"))
+    for row in rows:
+        assert any(all(cell in line for cell in row) for line in lines), row

@@ -7,6 +7,7 @@ first command crashed there).  So each command a user starts by hand runs here o
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sys
@@ -32,12 +33,14 @@ class Run:
 
 
 def spawn(*args: str, cwd: Path = REPO) -> pexpect.spawn:
-    """`kscan ARGS` with a terminal on stdin, stdout and stderr (the caches stay the
-    test's own: conftest sets XDG_CACHE_HOME in os.environ, which the child inherits)."""
+    """`kscan ARGS` with a terminal on stdin, stdout and stderr, 160 columns wide (the
+    caches stay the test's own: conftest sets XDG_CACHE_HOME in os.environ)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
     return pexpect.spawn(
         sys.executable,
         ["-m", "kscan", *args],
         cwd=str(cwd),
+        env=env,
         encoding="utf-8",
         codec_errors="replace",
         dimensions=(30, 160),
