@@ -502,7 +502,13 @@ def model_command(
     ] = "x86_64",
     layout: Annotated[Path | None, typer.Option("--layout", help=LAYOUT_HELP)] = None,
     max_order: Annotated[
-        int | None, typer.Option("--max-order", min=0, help="What-if: the largest buddy order.")
+        int | None,
+        typer.Option(
+            "--max-order",
+            min=0,
+            help="What-if: the largest buddy order, up to the one whose first block holds "
+            "all of the layout's memory.",
+        ),
     ] = None,
     svg: Annotated[
         Path | None, typer.Option("--svg", help="Write the memory map picture here.")
@@ -521,6 +527,11 @@ def model_command(
     if emit_cmdline:
         _print_boot_recipe(current)
         return
+    if max_order is not None and max_order > current.order_limit:
+        raise fail(
+            f"--max-order {max_order} is past {current.order_limit}, where one block already "
+            f"holds all of the layout's memory (PFNs below {current.memmap.span.end:#x})"
+        )
     ctx = (
         current.with_geometry(current.geometry.with_max_page_order(max_order))
         if max_order is not None

@@ -66,3 +66,15 @@ def test_the_model_reaches_a_pipe_whole():
     rows, _ = model_report(ModelContext.for_preset("x86_64"))
     for row in rows:
         assert any(all(cell in line for cell in row) for line in lines), row
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "arm64-64k"])
+def test_model_max_order_stops_where_one_block_holds_all_memory(capsys, arch):
+    limit = ModelContext.for_preset(arch).order_limit
+    code, out, _ = run(capsys, "model", "--arch", arch, "--max-order", str(limit))
+    assert code == 0
+    assert f"[0x0, {1 << limit:#x}):" in out  # the one block: all memory below its end
+    code, out, err = run(capsys, "model", "--arch", arch, "--max-order", str(limit + 1))
+    assert code == 2 and out == ""
+    assert err.startswith(f"kscan: error: --max-order {limit + 1} is past {limit}, where one "
+                          "block already holds all of the layout's memory")
