@@ -495,7 +495,11 @@ def graph_command(
 @app.command("model", help="Show the memory geometry and layout kscan judges findings under.")
 def model_command(
     paths: Annotated[
-        list[str] | None, typer.Argument(help="With --max-order: findings to re-judge.")
+        list[str] | None,
+        typer.Argument(
+            help="The tree whose arch/ and era to model (default: the one around the "
+            "current folder); with --max-order, the findings to re-judge."
+        ),
     ] = None,
     arch: Annotated[
         str, typer.Option("--arch", help="Preset: " + ", ".join(MODEL_PRESETS))
@@ -519,7 +523,7 @@ def model_command(
 ) -> None:
     from kscan.model import model_report, svg_text
 
-    tree = read_tree_info(_root_of(Path(paths[0])) if paths else None)
+    tree = read_tree_info(_root_of(Path(paths[0] if paths else ".")))
     try:
         current = contexts(tree, arch, layout)[0]
     except ModelError as err:

@@ -78,3 +78,14 @@ def test_model_max_order_stops_where_one_block_holds_all_memory(capsys, arch):
     assert code == 2 and out == ""
     assert err.startswith(f"kscan: error: --max-order {limit + 1} is past {limit}, where one "
                           "block already holds all of the layout's memory")
+
+
+def test_model_without_a_path_models_the_tree_it_runs_in(capsys, monkeypatch):
+    """tree-5.10 predates 5.15: holes inside a zone had no initialised struct pages."""
+    tree = TESTS / "fixtures" / "tree-5.10"
+    code, named, _ = run(capsys, "model", str(tree))
+    assert code == 0 and "before 5.15" in named
+    monkeypatch.chdir(tree / "mm")
+    code, out, _ = run(capsys, "model")
+    assert code == 0
+    assert out == named
