@@ -303,11 +303,12 @@ def test_cli_same_report_warm_as_cold_and_cache_clear(tree, private_cache):
 
 
 def walks_tree(root: Path, count: int) -> Path:
-    """`count` files of one PFN walk each: all different, all of one size (so the
+    """`count` files of four PFN walks each: all different, all of one size (so the
     workers take them in order)."""
     (root / "mm").mkdir(parents=True)
     for i in range(count):
-        (root / "mm" / f"walk{i:03}.c").write_text(WALK.replace("mark(", f"mark{i:03}("))
+        text = "".join(WALK.replace("mark(", f"mark{i:03}_{j}(") for j in range(4))
+        (root / "mm" / f"walk{i:03}.c").write_text(text)
     return root
 
 
@@ -331,18 +332,19 @@ def marking_unit(path: str, rel: str, **kwargs):
 
 @pytest.mark.parametrize("jobs", [1, 2], ids=["in-process", "workers"])
 def test_an_interrupted_scan_keeps_what_it_parsed(tmp_path, monkeypatch, jobs):
-    root = walks_tree(tmp_path / "tree", 64)
+    root = walks_tree(tmp_path / "tree", 120)
     marks = tmp_path / "marks"
     marks.mkdir()
     monkeypatch.setenv("KSCAN_TEST_MARKS", str(marks))
     monkeypatch.setattr(FactsCache, "unit", staticmethod(marking_unit))
     with pytest.raises(KeyboardInterrupt):
         scan(Options(paths=[str(root)], jobs=jobs), InterruptAfter(8))
-    # the workers stopped (leaving the pool's block waited for all 64)
-    assert len(list(marks.iterdir())) <= 16
+    # the workers stopped (leaving the pool's block waited for all of them); how far
+    # they got past the parent depends on the machine's load
+    assert len(list(marks.iterdir())) <= 60
     kept = cache.info()["current"]
     assert kept >= 7  # the files done before the interrupt (less the last batch's)
     for mark in marks.iterdir():
         mark.unlink()
     scan(Options(paths=[str(root)], jobs=1))
-    assert len(list(marks.iterdir())) == 64 - kept  # the others are cache hits
+    assert len(list(marks.iterdir())) == 120 - kept  # the others are cache hits
