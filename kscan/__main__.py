@@ -8,22 +8,63 @@ worker pool is shut down by then.
 """
 
 import contextlib
+import errno
 import gc
 import os
 import sys
+
+
+class Output:
+    """sys.stdout for the command.  A failed write (a full device, a closed pipe or
+    descriptor) is kept, not raised from whichever print() met it, and the rest of the
+    output is dropped: run() then says so in one line, or says nothing for a reader that
+    went away (`kscan mm | head`)."""
+
+    def __init__(self, stream) -> None:
+        self.error: OSError | None = None
+        self._closed = stream is None  # `kscan >&-`: Python gives no sys.stdout at all
+        self._stream = open(os.devnull, "w") if self._closed else stream  # noqa: SIM115
+
+    def write(self, text: str) -> int:
+        if self._closed and text and self.error is None:
+            self.error = OSError(errno.EBADF, "standard output is closed")
+        if self.error is None:
+            try:
+                return self._stream.write(text)
+            except OSError as err:
+                self.error = err
+        return len(text)
+
+    def flush(self) -> None:
+        if self.error is None:
+            try:
+                self._stream.flush()
+            except OSError as err:
+                self.error = err
+
+    def __getattr__(self, name: str):  # isatty, fileno, encoding ... as the stream has them
+        return getattr(self._stream, name)
 
 
 def run() -> None:
     gc.set_threshold(200_000, 20, 20)  # as main() keeps it; see there
     from kscan.cli import EXIT_USAGE, main
 
+    if sys.stderr is None:  # `2>&-`: warnings and errors have nowhere to go
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115
+    out = sys.stdout = Output(sys.stdout)
     status = 0
     try:
         main()
     except SystemExit as done:  # main() always ends here, with an int
         status = done.code if isinstance(done.code, int) else EXIT_USAGE
-    with contextlib.suppress(BrokenPipeError):  # `kscan mm | head`: nobody reads on
-        sys.stdout.flush()
+    except OSError:  # stderr failed as main() reported an error: nowhere left to say it
+        status = EXIT_USAGE
+    out.flush()
+    if out.error is not None and out.error.errno != errno.EPIPE:
+        print(f"kscan: error: cannot write the output: {out.error.strerror}", file=sys.stderr)
+        status = EXIT_USAGE
+    with contextlib.suppress(OSError):  # nowhere left to say it
         sys.stderr.flush()
     os._exit(status)
 

@@ -23,7 +23,7 @@ from kscan.engine import Options, Scan, scan
 from kscan.facts.workers import default_jobs
 from kscan.findings import Level
 from kscan.model.geometry import PRESETS
-from kscan.model.judge import ModelError, contexts
+from kscan.model.judge import JUDGE_ORDER, ModelError, contexts
 from kscan.report import FORMATS, SERIES_FORMATS, render, render_series
 from kscan.review import config
 from kscan.review.config import Config, ConfigError
@@ -49,11 +49,32 @@ def stderr() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
-MODEL_PRESET_HELP = (
-    "Judge findings under this geometry only, e.g. arm64-4k, x86_64, x86_64:sparsemem "
-    "(default: the first of several presets where the walk breaks)."
+def stdout() -> Console:
+    """rich for tables on stdout: as wide as the terminal, or piped, as wide as the
+    rows are (rich's 80 columns cut names short with an ellipsis)."""
+    from rich.console import Console
+
+    return Console(soft_wrap=True, width=None if sys.stdout.isatty() else _UNBOUNDED)
+
+
+_UNBOUNDED = 1 << 16  # columns: wider than any row kscan prints
+
+
+def table(*headers: str, **options):
+    """A rich table for stdout() whose cells fold on a narrow terminal: a path or a
+    name cut short with an ellipsis is lost."""
+    from rich.table import Column, Table
+
+    return Table(*(Column(h, overflow="fold") for h in headers), box=None, **options)
+
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+PRESET_HELP = (
+    "Judge findings under this geometry only, e.g. arm64-4k, x86_64:sparsemem.  Default: "
+    f"under each of {', '.join(JUDGE_ORDER)} in turn; a finding names the first where "
+    "its walk breaks."
 )
+MODEL_PRESET_HELP = PRESET_HELP + "  With --layout: x86_64."
 MODEL_PRESETS = (*PRESETS, "x86_64:sparsemem")
 LAYOUT_HELP = "Memory layout to judge against: dmesg e820 lines, /proc/iomem, memmap=, .toml/.json."
 NoCacheOpt = Annotated[
@@ -127,7 +148,7 @@ def scan_command(
         raise fail(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
     _check_rules(select)
     paths = paths or ["."]
-    settings = _load_config(find_root(Path(paths[0])))
+    settings = _load_config(_root_of(Path(paths[0])))
     options = Options(
         paths=paths,
         excludes=exclude or settings.exclude,
@@ -199,7 +220,7 @@ class _RichProgress:
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            console=stderr,
+            console=stderr(),
             transient=True,
         )
         self.bar.__enter__()
@@ -234,31 +255,23 @@ def _write(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return
+    from kscan import atomic
+
     try:
-        output.write_text(text if text.endswith("\n") else text + "\n")
+        atomic.write_text(output, text if text.endswith("\n") else text + "\n")
     except OSError as err:
         raise fail(f"cannot write {output}: {err.strerror or err}") from None
 
 
-def _stdout(width: int | None = None, soft_wrap: bool = False) -> Console:
-    from rich.console import Console
-
-    return Console(width=width, soft_wrap=soft_wrap)
-
-
 def _table(columns: tuple[str, ...], rows: list[tuple[str, ...]], title: str | None = None):
-    from rich.table import Table
-
-    table = Table(*columns, box=None, title=title)
+    shown = table(*columns, title=title)
     for row in rows:
-        table.add_row(*row)
-    return table
+        shown.add_row(*row)
+    return shown
 
 
-def _print_table(
-    columns: tuple[str, ...], rows: list[tuple[str, ...]], width: int | None = None
-) -> None:
-    _stdout(width=width).print(_table(columns, rows))
+def _print_table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    stdout().print(_table(columns, rows))
 
 
 def _print_lines(out: Console, lines: list[str]) -> None:
@@ -270,6 +283,13 @@ def _check_rules(select: list[str] | None) -> None:
     for rule_id in select or ():
         if rule_by_id(rule_id) is None:
             raise fail(f"unknown rule {rule_id!r} (see `kscan rules`)")
+
+
+def _root_of(path: Path) -> Path | None:
+    try:
+        return find_root(path)
+    except TreeInfoError as err:
+        raise fail(str(err)) from None
 
 
 def _load_config(root: Path | None) -> Config:
@@ -294,9 +314,7 @@ JobsOpt = Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker proces
 ValidityOpt = Annotated[
     list[str] | None, typer.Option("--validity-check", help="Extra PFN-validating function.")
 ]
-PresetOpt = Annotated[
-    str | None, typer.Option(help="Geometry the model judges walks under (default x86_64).")
-]
+PresetOpt = Annotated[str | None, typer.Option(help=PRESET_HELP)]
 DEFAULT_JOBS = default_jobs()
 
 
@@ -370,7 +388,7 @@ def _review(tree, judge, fmt, output, fail_on, select, jobs, validity_check, no_
     if fmt not in SERIES_FORMATS:
         raise fail(f"unknown format {fmt!r} (choose from {', '.join(SERIES_FORMATS)})")
     _check_rules(select)
-    root = find_root(tree)
+    root = _root_of(tree)
     if root is None:
         raise fail(f"{tree} is not in a kernel tree (Makefile, mm/, include/linux/mmzone.h)")
     settings = _load_config(root)
@@ -390,9 +408,6 @@ def _review(tree, judge, fmt, output, fail_on, select, jobs, validity_check, no_
         series = judge(root, options, settings)
     except (SeriesError, DiscoverError, TreeInfoError) as err:
         raise fail(str(err)) from None
-    except KeyboardInterrupt:
-        stderr().print("kscan: interrupted; the temporary copy was removed", markup=False)
-        raise typer.Exit(130) from None
     _write(render_series(series, fmt), output)
     raise typer.Exit(EXIT_FINDINGS if series.failed(threshold) else EXIT_CLEAN)
 
@@ -438,7 +453,7 @@ def hotspots_command(
 
     done = _graph_scan(paths, graph_scope, max_order_semantics, jobs, no_cache)
     spots = hotspots.top_spots(done.project, done.result.findings, top)
-    _print_table(hotspots.TABLE_COLUMNS, hotspots.table_rows(spots), width=200)
+    _print_table(hotspots.TABLE_COLUMNS, hotspots.table_rows(spots))
     print(hotspots.TABLE_LEGEND)
 
 
@@ -464,14 +479,24 @@ def graph_command(
 @app.command("model", help="Show the memory geometry and layout kscan judges findings under.")
 def model_command(
     paths: Annotated[
-        list[str] | None, typer.Argument(help="With --max-order: findings to re-judge.")
+        list[str] | None,
+        typer.Argument(
+            help="The tree whose arch/ and era to model (default: the one around the "
+            "current folder); with --max-order, the findings to re-judge."
+        ),
     ] = None,
     arch: Annotated[
         str, typer.Option("--arch", help="Preset: " + ", ".join(MODEL_PRESETS))
     ] = "x86_64",
     layout: Annotated[Path | None, typer.Option("--layout", help=LAYOUT_HELP)] = None,
     max_order: Annotated[
-        int | None, typer.Option("--max-order", min=0, help="What-if: the largest buddy order.")
+        int | None,
+        typer.Option(
+            "--max-order",
+            min=0,
+            help="What-if: the largest buddy order, up to the one whose first block holds "
+            "all of the layout's memory.",
+        ),
     ] = None,
     svg: Annotated[
         Path | None, typer.Option("--svg", help="Write the memory map picture here.")
@@ -490,7 +515,7 @@ def model_command(
         what_if_lines,
     )
 
-    tree = read_tree_info(find_root(Path(paths[0])) if paths else None)
+    tree = read_tree_info(_root_of(Path(paths[0] if paths else ".")))
     try:
         current = contexts(tree, arch, layout)[0]
     except ModelError as err:
@@ -501,9 +526,14 @@ def model_command(
         except ValueError as err:
             raise fail(str(err)) from None
         return
+    if max_order is not None and max_order > current.order_limit:
+        raise fail(
+            f"--max-order {max_order} is past {current.order_limit}, where one block already "
+            f"holds all of the layout's memory (PFNs below {current.memmap.span.end:#x})"
+        )
     ctx = what_if(current, max_order)
     rows, problems = model_report(ctx)
-    out = _stdout(soft_wrap=True)
+    out = stdout()
     out.print(_table(MODEL_COLUMNS, rows, title=ctx.title))
     _print_lines(out, problem_lines(problems))
     if svg is not None:
@@ -579,8 +609,7 @@ def main(argv: list[str] | None = None) -> None:
         stderr().print(f"kscan: error: {err.format_message()}", markup=False, highlight=False)
         sys.exit(EXIT_USAGE)
     except (KeyboardInterrupt, typer.Abort):
-        stderr().print("kscan: interrupted", markup=False)
-        sys.exit(130)
+        status = EXIT_INTERRUPTED
     except Exception as err:
         if os.environ.get("KSCAN_DEBUG"):
             raise
@@ -591,4 +620,6 @@ def main(argv: list[str] | None = None) -> None:
             highlight=False,
         )
         sys.exit(EXIT_USAGE)
+    if status == EXIT_INTERRUPTED:  # typer turns Ctrl-C into this status, in silence
+        stderr().print("kscan: interrupted", markup=False)
     sys.exit(status or EXIT_CLEAN)

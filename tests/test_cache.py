@@ -13,10 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
+from snippets import WALK
 from typer.testing import CliRunner
 
 from kscan.cli import app
-from kscan.engine import Options, scan
+from kscan.engine import Options, Progress, scan
 from kscan.facts import cache, cache_format
 from kscan.facts.cache import FactsCache
 from kscan.facts.cache_format import MISS
@@ -303,3 +304,54 @@ def test_cli_same_report_warm_as_cold_and_cache_clear(tree, private_cache):
     again = runner.invoke(app, ["cache", "clear"])
     assert again.exit_code == 0 and "no cache to remove" in again.stdout
     assert report() == cold
+
+
+# --- an interrupted scan ---------------------------------------------------------------
+
+
+def walks_tree(root: Path, count: int) -> Path:
+    """`count` files of four PFN walks each: all different, all of one size (so the
+    workers take them in order)."""
+    (root / "mm").mkdir(parents=True)
+    for i in range(count):
+        text = "".join(WALK.replace("mark(", f"mark{i:03}_{j}(") for j in range(4))
+        (root / "mm" / f"walk{i:03}.c").write_text(text)
+    return root
+
+
+class InterruptAfter(Progress):
+    """Ctrl-C once `files` files are done, as the parent sees them come back."""
+
+    def __init__(self, files: int) -> None:
+        self.left = files
+
+    def advance(self, n: int) -> None:
+        self.left -= n
+        if self.left <= 0:
+            raise KeyboardInterrupt
+
+
+def marking_unit(path: str, rel: str, **kwargs):
+    """The cache's unit, leaving a mark for each file it parses (workers are processes)."""
+    (Path(os.environ["KSCAN_TEST_MARKS"]) / Path(rel).name).touch()
+    return cache.keyed_facts(path, rel, **kwargs)
+
+
+@pytest.mark.parametrize("jobs", [1, 2], ids=["in-process", "workers"])
+def test_an_interrupted_scan_keeps_what_it_parsed(tmp_path, monkeypatch, jobs):
+    root = walks_tree(tmp_path / "tree", 120)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    monkeypatch.setenv("KSCAN_TEST_MARKS", str(marks))
+    monkeypatch.setattr(FactsCache, "unit", staticmethod(marking_unit))
+    with pytest.raises(KeyboardInterrupt):
+        scan(Options(paths=[str(root)], jobs=jobs), InterruptAfter(8))
+    # the workers stopped (leaving the pool's block waited for all of them); how far
+    # they got past the parent depends on the machine's load
+    assert len(list(marks.iterdir())) <= 60
+    kept = cache.info()["current"]
+    assert kept >= 7  # the files done before the interrupt (less the last batch's)
+    for mark in marks.iterdir():
+        mark.unlink()
+    scan(Options(paths=[str(root)], jobs=1))
+    assert len(list(marks.iterdir())) == 120 - kept  # the others are cache hits

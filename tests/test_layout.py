@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # sits below analysis because the rules read it; review sits above the engine because
 # it runs scans; the reporters sit below both, seeing results only.
 LAYERS = (
-    ("kscan", "kscan.findings", "kscan.results", "kscan.vocab"),
+    ("kscan", "kscan.atomic", "kscan.findings", "kscan.results", "kscan.vocab"),
     ("kscan.discover",),
     ("kscan.parse",),
     ("kscan.facts",),

@@ -12,6 +12,7 @@ import pytest
 
 from kscan.cli import main
 from kscan.engine import Options
+from kscan.model.judge import JUDGE_ORDER
 from kscan.review import series
 from kscan.review.config import Config
 from kscan.review.review import review
@@ -276,6 +277,19 @@ def test_model_preset_from_flag_and_config(repo, patches, capsys):
     (repo / ".kscan.toml").write_text('preset = "vax"\n')
     code, out, err = run(capsys, "series", *map(str, patches), "--tree", str(repo))
     assert code == 2 and out == "" and err.startswith("kscan: error: unknown preset 'vax'")
+
+
+@pytest.mark.parametrize("command", ["series", "diff"])
+def test_preset_help_says_what_the_default_does(repo, patches, capsys, command):
+    """Without --preset a walk is judged under every preset of JUDGE_ORDER and the report
+    names the first where it breaks, arm64-4k here; the help said "default x86_64"."""
+    code, out, _ = run(capsys, command, "--help")
+    text = " ".join(out.split())
+    assert code == 0
+    assert "default x86_64" not in text.lower()
+    assert f"Default: under each of {', '.join(JUDGE_ORDER)} in turn" in text
+    code, out, _ = run(capsys, "series", *map(str, patches), "--tree", str(repo), "-f", "email")
+    assert code == 1 and f"Model verdict: breaks on {JUDGE_ORDER[0]}:" in out
 
 
 def test_the_repositorys_filters_and_hooks_never_run(repo, patches, tmp_path, capsys):

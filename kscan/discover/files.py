@@ -242,7 +242,8 @@ class _Walker:
         real = os.path.realpath(top)
         self.visited.add(real)
         # Paths are built as dir / name: much cheaper than parsing Path(str) 60k times.
-        dirs = [(Path(top), "", real)]
+        top_path = Path(top)
+        dirs = [(top_path, "", real)]
         links: list[tuple[str, str, str, str]] = []  # (path, sub, name, real parent)
         while dirs or links:
             if not dirs:
@@ -263,6 +264,8 @@ class _Walker:
                 with os.scandir(directory) as it:
                     entries = list(it)
             except OSError as err:
+                if directory == top_path:  # nothing of what was asked for can be scanned
+                    raise DiscoverError(f"cannot read {top}: {err.strerror}") from None
                 shown = self._show(sub) or str(directory)
                 self.warnings.append(f"{shown}: cannot read ({err.strerror})")
                 continue

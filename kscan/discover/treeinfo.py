@@ -9,8 +9,10 @@ include/linux/mmzone.h says so directly; the Makefile version is the fallback.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,7 +51,8 @@ class TreeInfo:
 
 
 class TreeInfoError(Exception):
-    """A bad --kernel-version or --max-order-semantics value (one line)."""
+    """A bad --kernel-version or --max-order-semantics value, or a tree that cannot be
+    read (one line)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,12 +79,23 @@ def find_root(start: Path) -> Path | None:
     start = Path(os.path.abspath(start))
     for candidate in (start, *start.parents):
         if (
-            (candidate / "mm").is_dir()
-            and (candidate / MMZONE).is_file()
+            _is(candidate / "mm", stat.S_ISDIR)
+            and _is(candidate / MMZONE, stat.S_ISREG)
             and _makefile_version(candidate, []) is not None
         ):
             return candidate
     return None
+
+
+def _is(path: Path, kind) -> bool:
+    """Whether `path` is of `kind` (stat.S_ISDIR ...).  A folder on the way that may not
+    be read is an error: the tree kscan was pointed at cannot be examined."""
+    try:
+        return kind(os.stat(path).st_mode)
+    except OSError as err:
+        if err.errno in (errno.EACCES, errno.EPERM):
+            raise TreeInfoError(f"cannot read {path.parent}: {err.strerror}") from None
+        return False  # missing, a symlink loop ...: not a tree root
 
 
 def read_tree_info(

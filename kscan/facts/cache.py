@@ -375,11 +375,16 @@ class FactsCache:
         self.close()  # no sqlite connection across the workers' fork
         fresh: dict[str, object] = {}
         done = []
-        for (path, rel), (digest, result) in zip(missing, parse(missing), strict=True):
-            fresh[rel] = result
-            done.append((path, digest, result))
-        self.put_many(done)
-        self.close()
+        results = parse(missing)
+        try:
+            for (path, rel), (digest, result) in zip(missing, results, strict=True):
+                fresh[rel] = result
+                done.append((path, digest, result))
+        finally:  # interrupted too: what was parsed by then is kept for the next run
+            if hasattr(results, "close"):
+                results.close()  # stop the workers first
+            self.put_many(done)
+            self.close()
         for _, rel in items:
             value = found[rel]
             yield fresh[rel] if value is MISS else value

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ _BATCH = 64
 Result = TypeVar("Result")  # what a unit of work returns for one file
 _POOL_MIN = 32  # fewer files are parsed in this process: a pool costs more
 _SORT_BY_SIZE = 4096  # files; see parse_all
+_PENDING = object()  # a file whose result has not come back yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +109,9 @@ _unit: Callable[[str, str], Any] = facts_for  # the pool's work, set once per wo
 def _install(unit: Callable[[str, str], Any]) -> None:
     global _unit
     _unit = unit
+    # Ctrl-C reaches the whole process group; the parent alone acts on it (it stops
+    # the pool), and a worker finishes the batch it is in
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _batch(items: Sequence[tuple[str, str]]) -> list[Any]:
@@ -137,15 +142,26 @@ def parse_all(
         order.sort(key=lambda i: -_size(items[i][0]))
     size = max(1, min(_BATCH, len(items) // (jobs * 32)))
     batches = [order[k : k + size] for k in range(0, len(order), size)]
-    results: list[Any] = [None] * len(items)
+    results: list[Any] = [_PENDING] * len(items)
+    ready = 0  # results[:ready] are out
     # the unit (a prefilter and its needs) goes to each worker once, not with each batch
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_install, initargs=(unit,)) as pool:
+    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_install, initargs=(unit,))
+    try:
         done = pool.map(_batch, [[items[i] for i in b] for b in batches])
         for batch, result in zip(batches, done, strict=True):
             for i, value in zip(batch, result, strict=True):
                 results[i] = value
             advance(len(result))
-    yield from results
+            # out as soon as every earlier file is done: what an interrupted run's
+            # consumer (the cache) got by then, it keeps
+            while ready < len(results) and results[ready] is not _PENDING:
+                yield results[ready]
+                results[ready] = None
+                ready += 1
+    finally:
+        # Ctrl-C, or a consumer that stops early: the batches not started are dropped
+        # (leaving the pool's block would wait for every one of them)
+        pool.shutdown(cancel_futures=True)
 
 
 def total_size(files: Sequence[SourceFile], limit: int) -> int:

@@ -12,6 +12,7 @@ evaluator cannot read (comparisons, parentheses around alternatives) counts as f
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import replace
 from functools import cache
@@ -65,7 +66,7 @@ def presets_from_tree(
     presets = {}
     for name, base in PRESETS.items():
         arch = root / "arch" / base.arch
-        if not arch.is_dir():
+        if not os.path.isdir(arch):  # absent or unreadable: the built-in preset stands
             continue
         symbols = _COMMON | _SYMBOLS[name]
         kconfig = "\n" + read_once(arch / "Kconfig")

@@ -58,3 +58,9 @@ class ModelContext:
 
     def with_geometry(self, geometry: Geometry) -> ModelContext:
         return ModelContext(geometry, self.layout, self.holes_in_zone_era)
+
+    @property
+    def order_limit(self) -> int:
+        """The largest MAX_ORDER worth a what-if: its first block already holds all of the
+        layout's memory, so a larger order changes no block and no verdict."""
+        return (self.memmap.span.end - 1).bit_length()

@@ -214,7 +214,10 @@ def preset(spec: str, presets: dict[str, Geometry] | None = None) -> Geometry:
     name, _, model = spec.strip().partition(":")
     name = _ALIASES.get(name, name)
     if name not in table:
-        raise ValueError(f"unknown preset {name!r} (known: {', '.join(table)})")
+        raise ValueError(
+            f"unknown preset {name!r} (known: {', '.join(table)}; each may name another "
+            "memory model, :flatmem, :sparsemem or :vmemmap, e.g. x86_64:sparsemem)"
+        )
     geometry = table[name]
     if model:
         wanted = model.upper().replace("-", "_")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from kscan import atomic
 from kscan.model.context import ModelContext
 from kscan.model.ranges import PfnRange, clipped
 from kscan.model.report import ProblemBlock, problem_blocks
@@ -34,7 +35,7 @@ PROBLEM = "#d62728"
 
 
 def render_svg(ctx: ModelContext, path: str | Path) -> None:
-    Path(path).write_text(svg_text(ctx))
+    atomic.write_text(Path(path), svg_text(ctx))
 
 
 def svg_text(ctx: ModelContext) -> str:

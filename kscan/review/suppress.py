@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kscan import atomic
 from kscan.findings import Finding
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ def write_baseline(path: Path, findings: Iterable[Finding]) -> None:
 
     text = json.dumps({"kscan-baseline": BASELINE_VERSION, "findings": entries}, indent=2)
     try:
-        path.write_text(text + "\n")
+        atomic.write_text(path, text + "\n")
     except OSError as err:
         raise BaselineError(f"cannot write baseline {path}: {err.strerror or err}") from None
 

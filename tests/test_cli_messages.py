@@ -1,0 +1,91 @@
+"""What the command line tells its user beyond the findings: baselines written and
+applied, the config it read, the model's units, help and error texts, output that
+reaches a pipe whole (issue #19's smaller points)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from kscan.rules import RULES
+
+from kscan.cli import main
+from kscan.model import ModelContext, model_report
+
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+DEMO = TESTS / "fixtures" / "demo"
+DEMO_MM = DEMO / "mm"
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exited:
+        main(list(argv))
+    out, err = capsys.readouterr()
+    return exited.value.code, out, err
+
+
+def piped(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    """`kscan ARGS | cat`: stdout is a pipe, in a terminal 80 columns wide."""
+    return subprocess.run(
+        [sys.executable, "-m", "kscan", *args],
+        cwd=cwd,
+        env={**os.environ, "COLUMNS": "80"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    "argv", [[str(DEMO_MM), "--preset", "vax"], ["model", "--arch", "vax"]], ids=["scan", "model"]
+)
+def test_an_unknown_preset_names_the_memory_model_forms(capsys, argv):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err.startswith("kscan: error: unknown preset 'vax'") and len(err.splitlines()) == 1
+    assert "x86_64:sparsemem" in err
+
+
+def test_rules_reach_a_pipe_whole():
+    proc = piped("rules")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    for rule in RULES:
+        line = next(line for line in lines if line.lstrip().startswith(rule.id))
+        assert rule.name in line and rule.summary in line, line
+
+
+def test_the_model_reaches_a_pipe_whole():
+    proc = piped("model", "--arch", "x86_64")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    rows, _ = model_report(ModelContext.for_preset("x86_64"))
+    for row in rows:
+        assert any(all(cell in line for cell in row) for line in lines), row
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "arm64-64k"])
+def test_model_max_order_stops_where_one_block_holds_all_memory(capsys, arch):
+    limit = ModelContext.for_preset(arch).order_limit
+    code, out, _ = run(capsys, "model", "--arch", arch, "--max-order", str(limit))
+    assert code == 0
+    assert f"[0x0, {1 << limit:#x}):" in out  # the one block: all memory below its end
+    code, out, err = run(capsys, "model", "--arch", arch, "--max-order", str(limit + 1))
+    assert code == 2 and out == ""
+    assert err.startswith(f"kscan: error: --max-order {limit + 1} is past {limit}, where one "
+                          "block already holds all of the layout's memory")
+
+
+def test_model_without_a_path_models_the_tree_it_runs_in(capsys, monkeypatch):
+    """tree-5.10 predates 5.15: holes inside a zone had no initialised struct pages."""
+    tree = TESTS / "fixtures" / "tree-5.10"
+    code, named, _ = run(capsys, "model", str(tree))
+    assert code == 0 and "before 5.15" in named
+    monkeypatch.chdir(tree / "mm")
+    code, out, _ = run(capsys, "model")
+    assert code == 0
+    assert out == named
