@@ -582,6 +582,9 @@ def vm_command(
     busybox: Annotated[
         Path | None, typer.Option("--busybox", help="A static busybox for the guest.")
     ] = None,
+    console: Annotated[
+        Path | None, typer.Option("--save-console", help="Write the serial console here.")
+    ] = None,
 ) -> None:
     from kscan.vm import ACCELS, PROBES, VmRequest, VmSetupError, render, run_vm
 
@@ -602,6 +605,8 @@ def vm_command(
     except KeyboardInterrupt:
         stderr().print("kscan: interrupted; the VM was stopped", markup=False)
         raise typer.Exit(130) from None
+    if console is not None:
+        _write(result.boot.console, console)
     _write(render(result, fmt), output)
     raise typer.Exit(result.exit_code)
 

@@ -69,7 +69,9 @@ def _verdict(result: VmResult) -> str:
     probes = [p.name for p in result.probes if p.agrees is False]
     splats = len(result.splats) + sum(len(p.splats) for p in result.probes)
     if result.agrees:
-        return f"the kernel agrees with the model ({len(result.checks)} checks)"
+        ran = [p for p in result.probes if p.agrees]
+        probes_text = f", {len(ran)} probes" if ran else ""
+        return f"the kernel agrees with the model ({len(result.checks)} checks{probes_text})"
     parts = []
     if differ:
         parts.append(f"{len(differ)} of {len(result.checks)} checks differ or were not shown")

@@ -3,6 +3,7 @@ comparison and the probes' verdicts."""
 
 from __future__ import annotations
 
+import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -182,6 +183,8 @@ def _recipe(layout: Path | None) -> BootRecipe:
 class _ConsoleProgress:
     """Turns the console stream into progress: the kernel's banner, then each part."""
 
+    _BEGIN = re.compile(rf"{SENTINEL}:begin:(probe:)?(.+?)@@")
+
     def __init__(self, progress: Callable[[str], None]) -> None:
         self.progress, self.tail = progress, b""
 
@@ -190,9 +193,8 @@ class _ConsoleProgress:
         self.tail = lines.pop()
         for line in lines:
             text = line.decode(errors="replace")
-            if "Run /init as init process" in text:
+            begin = self._BEGIN.search(text)
+            if begin:
+                self.progress(f"{'probe' if begin[1] else 'collecting'} {begin[2]}")
+            elif "Run /init as init process" in text:
                 self.progress("kernel up, collecting")
-            elif f"{SENTINEL}:begin:probe:" in text:
-                self.progress(f"probe {text.split('probe:', 1)[1].rstrip('@')}")
-            elif f"{SENTINEL}:begin:" in text:
-                self.progress(f"collecting {text.split('begin:', 1)[1].rstrip('@')}")

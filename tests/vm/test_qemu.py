@@ -102,3 +102,13 @@ def test_ctrl_c_stops_the_vm(tmp_path):
     time.sleep(0.2)
     assert not any(alive(pid) for pid in pids(tmp_path))
     assert subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True).stdout == b""
+
+
+def test_progress_follows_the_console_across_chunks():
+    from kscan.vm.session import _ConsoleProgress
+
+    seen: list[str] = []
+    progress = _ConsoleProgress(seen.append)
+    progress(b"[    1.2] Run /init as init process\r\n@@kscan-vm:beg")
+    progress(b"in:zoneinfo@@\r\nNode 0, zone DMA\r\n@@kscan-vm:begin:probe:offline@@\r\n")
+    assert seen == ["kernel up, collecting", "collecting zoneinfo", "probe offline"]

@@ -49,8 +49,11 @@ def test_replayed_boot_agrees(replay, capsys):
     assert "page_owner=on" in report["boot"]["cmdline"] and "nokaslr" in report["boot"]["cmdline"]
 
 
-def test_replayed_mem_1g_boot_disagrees(replay, capsys):
-    code, out, _ = run_main(replay("mem1g-6.1.console") + ["--append", "mem=1G"], capsys)
+def test_replayed_mem_1g_boot_disagrees(replay, capsys, tmp_path):
+    saved = tmp_path / "console.txt"
+    argv = replay("mem1g-6.1.console") + ["--append", "mem=1G", "--save-console", str(saved)]
+    code, out, _ = run_main(argv, capsys)
+    assert saved.read_text() == (FIXTURES / "mem1g-6.1.console").read_text()
     assert code == 1
     assert "only the model has RAM at 0x48000000-0x7fbfffff (892 MiB)" in out
     assert out.rstrip().endswith("DISAGREE: 7 of 15 checks differ or were not shown")
