@@ -93,6 +93,10 @@ def _geometry(ctx: ModelContext, view: KernelView) -> list[Check]:
                 "geometry", "section / memory block", fmt_size(section), fmt_size(size), whole, note
             )
         )
+    else:
+        checks.append(
+            _missing("geometry", "section / memory block", fmt_size(section), view.why("memory"))
+        )
     return checks
 
 

@@ -112,3 +112,16 @@ def test_progress_follows_the_console_across_chunks():
     progress(b"[    1.2] Run /init as init process\r\n@@kscan-vm:beg")
     progress(b"in:zoneinfo@@\r\nNode 0, zone DMA\r\n@@kscan-vm:begin:probe:offline@@\r\n")
     assert seen == ["kernel up, collecting", "collecting zoneinfo", "probe offline"]
+
+
+def test_a_kernel_that_never_prints_is_a_setup_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(qemu, "TCG_BANNER_SECONDS", 0.5)
+    with pytest.raises(VmSetupError, match=r"TCG: no kernel banner within 0.5 s \(is the serial"):
+        boot(config(tmp_path, "sleep 60"), accel="tcg")
+    body = 'echo "qemu-system-x86_64: linux kernel too old to load a ram disk" >&2; exit 1'
+    with pytest.raises(
+        VmSetupError,
+        match=r"TCG: QEMU exited with status 1 \(qemu-system-x86_64: linux kernel too old",
+    ):
+        boot(config(tmp_path, body), accel="tcg")
+    assert not any(alive(pid) for pid in pids(tmp_path))
