@@ -22,7 +22,7 @@ def to_text(result: VmResult) -> str:
     boot = result.boot
     lines = [
         f"kernel: {result.kernel.version_string}",
-        f"layout: {result.layout.name} ({result.layout.source})",
+        f"layout: {_layout_name(result)}",
         f"booted: {boot.accel.upper()}, 1 vCPU, -m {result.memory}; {boot.ending} after "
         f"{boot.seconds:.1f} s (kscan vm {result.seconds:.1f} s in all)",
         f"kernel command line: {result.cmdline}",
@@ -41,6 +41,11 @@ def to_text(result: VmResult) -> str:
         lines += ["", "kernel splats outside the probes:", *_splats(result.splats, "  ")]
     lines += ["", _verdict(result)]
     return "\n".join(lines) + "\n"
+
+
+def _layout_name(result: VmResult) -> str:
+    layout = result.layout
+    return layout.name if layout.name == layout.source else f"{layout.name} ({layout.source})"
 
 
 def _table(checks: list[Check]) -> list[str]:
