@@ -544,6 +544,58 @@ def model_command(
         _print_lines(out, what_if_lines(findings, current, ctx))
 
 
+VM_HELP = "Boot a kernel in QEMU with the model's holes; compare what it reports with the model."
+VM_PROBE_HELP = "compaction, kpageflags, page_owner, offline, hugetlb, or all; repeatable."
+
+
+@app.command("vm", help=VM_HELP)
+def vm_command(
+    kernel: Annotated[Path, typer.Option("--kernel", "-k", help="bzImage or vmlinuz to boot.")],
+    layout: Annotated[
+        Path | None, typer.Option("--layout", help=LAYOUT_HELP + " Default: --emit-cmdline's.")
+    ] = None,
+    append: Annotated[str, typer.Option("--append", help="More kernel arguments.")] = "",
+    probe: Annotated[list[str] | None, typer.Option("--probe", help=VM_PROBE_HELP)] = None,
+    accel: Annotated[str, typer.Option("--accel", help="auto (KVM if it works), kvm, tcg.")] = (
+        "auto"
+    ),
+    fmt: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
+    output: OutputOpt = None,
+    timeout: Annotated[float, typer.Option("--timeout", min=10, help="Seconds for the boot.")] = (
+        300
+    ),
+    busybox: Annotated[
+        Path | None, typer.Option("--busybox", help="A static busybox for the guest.")
+    ] = None,
+    console: Annotated[
+        Path | None, typer.Option("--save-console", help="Write the serial console here.")
+    ] = None,
+) -> None:
+    from kscan.vm import ACCELS, PROBES, VmRequest, VmSetupError, render, run_vm
+
+    if fmt not in ("text", "json"):
+        raise fail(f"unknown format {fmt!r} (choose from text, json)")
+    if accel not in ACCELS:
+        raise fail(f"unknown accelerator {accel!r} (choose from {', '.join(ACCELS)})")
+    probes = tuple(PROBES) if "all" in (probe or ()) else tuple(probe or ())
+    request = VmRequest(kernel, layout, append, probes, accel, timeout, busybox)
+    try:
+        if sys.stderr.isatty():
+            with stderr().status("kscan vm") as status:
+                result = run_vm(request, lambda text: status.update(f"kscan vm: {text}"))
+        else:
+            result = run_vm(request)
+    except VmSetupError as err:
+        raise fail(str(err)) from None
+    except KeyboardInterrupt:
+        stderr().print("kscan: interrupted; the VM was stopped", markup=False)
+        raise typer.Exit(130) from None
+    if console is not None:
+        _write(result.boot.console, console)
+    _write(render(result, fmt), output)
+    raise typer.Exit(result.exit_code)
+
+
 cache_app = typer.Typer(help="The per-file facts cache: where it is, and clearing it.")
 app.add_typer(cache_app, name="cache")
 

@@ -16,10 +16,10 @@ import threading
 from pathlib import Path
 
 import pytest
-from kscan.review.suppress import read_baseline
 from snippets import WALK
 
 from kscan.cli import main
+from kscan.review.suppress import read_baseline
 
 TESTS = Path(__file__).resolve().parent
 DEMO_MM = TESTS / "fixtures" / "demo" / "mm"

@@ -25,6 +25,7 @@ LAYERS = (
     ("kscan.report",),
     ("kscan.engine",),
     ("kscan.review",),
+    ("kscan.vm",),
     ("kscan.cli", "kscan.__main__"),
 )
 

@@ -96,13 +96,62 @@ def emit_cmdline(
         ram.append(MemRange(start, hole_start))
         start = hole_end
     ram.append(MemRange(start, top))
-    ranges = (f"memmap={_kernel_size(r.end - r.start)}@{r.start:#x}" for r in ram)
-    args = ("memmap=exactmap", *ranges)
     name = f"x86_64 VM, {memory_mib} MiB, {holes} holes in MAX_ORDER blocks"
     if absent_section:
         name += ", one absent section"
-    memory = f"{memory_mib // 1024}G" if memory_mib % 1024 == 0 else f"{memory_mib}M"
-    return BootRecipe(args, memory, Layout(tuple(ram), name=name, source="memmap= recipe"))
+    layout = Layout(tuple(ram), name=name, source="memmap= recipe")
+    return BootRecipe(memmap_arguments(layout), _qemu_size(memory_mib), layout)
+
+
+def memmap_arguments(layout: Layout) -> tuple[str, ...]:
+    """`memmap=exactmap` and one `memmap=SIZE@START` per RAM range of `layout`."""
+    ranges = (f"memmap={_kernel_size(r.end - r.start)}@{r.start:#x}" for r in layout.ram)
+    return ("memmap=exactmap", *ranges)
+
+
+def _qemu_size(memory_mib: int) -> str:
+    return f"{memory_mib // 1024}G" if memory_mib % 1024 == 0 else f"{memory_mib}M"
+
+
+# QEMU's q35 machine keeps all of -m below 4 GiB when it is under 2.75 GiB; otherwise
+# 2 GiB go below 4 GiB and the rest starts at 4 GiB.  SeaBIOS puts its tables at the top
+# of the RAM below 4 GiB, so a layout leaves that last MiB out.
+_Q35_ALL_LOW = 0xB0000000
+_Q35_LOW_WHEN_SPLIT = 2 << 30
+_FOUR_GIB = 4 << 30
+_FIRMWARE_TABLES = _MiB
+
+
+def recipe_for_layout(layout: Layout) -> BootRecipe:
+    """memmap= arguments and a QEMU -m size (q35, SeaBIOS) that back every RAM range
+    of `layout`.  Only RAM and holes can be booted: memmap= has no NOMAP or offline
+    memory, and one QEMU node is one node."""
+    for kind in ("nomap", "offline"):
+        if getattr(layout, kind):
+            raise ValueError(f"{layout.source}: {kind} ranges cannot be made with memmap=")
+    if len(layout.nodes) > 1:
+        raise ValueError(f"{layout.source}: a layout of several nodes cannot be made with memmap=")
+    low = [r for r in layout.ram if r.end <= _FOUR_GIB]
+    high = [r for r in layout.ram if r.start >= _FOUR_GIB]
+    if len(low) + len(high) != len(layout.ram):
+        raise ValueError(f"{layout.source}: a RAM range crosses 4 GiB, where q35 has its PCI hole")
+    low_top = max((r.end for r in low), default=0) + _FIRMWARE_TABLES
+    if high:
+        if low_top > _Q35_LOW_WHEN_SPLIT:
+            raise ValueError(
+                f"{layout.source}: with RAM above 4 GiB, q35 has 2 GiB below it; "
+                "RAM there must end a MiB before"
+            )
+        memory = _Q35_LOW_WHEN_SPLIT + max(r.end for r in high) - _FOUR_GIB
+    else:
+        memory = -(-low_top // (64 * _MiB)) * 64 * _MiB
+        if memory >= _Q35_ALL_LOW:
+            raise ValueError(
+                f"{layout.source}: q35 keeps at most 2.75 GiB below 4 GiB; this layout needs "
+                f"{memory >> 20} MiB there"
+            )
+    memory_mib = -(-memory // _MiB)
+    return BootRecipe(memmap_arguments(layout), _qemu_size(memory_mib), layout)
 
 
 def boot_recipe_lines(geometry: Geometry) -> list[str]:

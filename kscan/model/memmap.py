@@ -116,6 +116,17 @@ class Memmap:
         self.free = subtract(self.online, self.reserved)
         # pfn_valid(): memblock-granular on the HOLES_IN_ZONE architectures, else sections.
         self.valid = subtract(self.ram, self.nomap) if holes_in_zone_era else self.present
+        # pfn_to_online_page() also asks the subsection map (2 MiB), which boot fills
+        # only where memblock has RAM: a subsection of holes in an early section has no
+        # online page, though pfn_valid() holds there (pfn_section_valid()).
+        sub = geometry.subsection_pages
+        self.subsections = (
+            intersection(
+                merged((align_down(a, sub), align_up(b, sub)) for a, b in self.ram), self.present
+            )
+            if geometry.sparse
+            else self.present
+        )
         self.bad = self._bad_ranges()
         self.zone_spans = self._zone_spans()
 
@@ -162,7 +173,11 @@ class Memmap:
 
     def is_online(self, pfn: int) -> bool:
         """pfn_to_online_page() would return the page."""
-        return self.pfn_valid(pfn) and find(self.offline, pfn) is None
+        return (
+            self.pfn_valid(pfn)
+            and find(self.subsections, pfn) is not None
+            and find(self.offline, pfn) is None
+        )
 
     def zone_at(self, pfn: int) -> ZoneSpan | None:
         return next((z for z in self.zone_spans if z.pfns.start <= pfn < z.pfns.end), None)

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kscan.findings import Walk
-from kscan.model import PRESETS, ModelContext, emit_cmdline, parse_e820, parse_memmap_cmdline
+from kscan.model import (
+    PRESETS,
+    Layout,
+    MemRange,
+    ModelContext,
+    emit_cmdline,
+    load_layout,
+    parse_e820,
+    parse_memmap_cmdline,
+)
+from kscan.model.cmdline import recipe_for_layout
 from kscan.model.crosscheck import verdict_for_walk
 from kscan.model.report import problem_blocks
 
 X86 = PRESETS["x86_64"]
+LAYOUTS = Path(__file__).parent.parent / "fixtures" / "layouts"
 
 
 def dmesg_user_map(layout) -> str:
@@ -84,3 +97,31 @@ def test_recipe_errors():
         emit_cmdline(X86, memory_mib=512, holes=3)
     with pytest.raises(ValueError, match="half a pageblock"):
         emit_cmdline(X86, hole_pages=256)
+
+
+def test_recipe_for_a_layout_read_from_dmesg():
+    layout = load_layout(LAYOUTS / "qemu-x86_64-memmap.dmesg")
+    recipe = recipe_for_layout(layout)
+    assert recipe.cmdline == (
+        "memmap=exactmap memmap=636K@0x0 memmap=255M@0x100000 memmap=256M@0x10400000"
+    )
+    assert recipe.qemu_memory == "576M"  # 516 MiB of RAM, a MiB for SeaBIOS, in 64 MiB steps
+    assert parse_memmap_cmdline(recipe.cmdline) == layout
+
+
+def test_recipe_with_ram_above_4_gib():
+    """q35 with more than 2.75 GiB: 2 GiB below 4 GiB, the rest from 4 GiB up."""
+    layout = Layout((MemRange(0x100000, 0x7F000000), MemRange(1 << 32, (1 << 32) + (1 << 30))))
+    assert recipe_for_layout(layout).qemu_memory == "3G"
+    too_low = Layout((MemRange(0x100000, 0x80000000), MemRange(1 << 32, 5 << 30)))
+    with pytest.raises(ValueError, match="RAM there must end a MiB before"):
+        recipe_for_layout(too_low)
+
+
+def test_recipe_refuses_what_memmap_cannot_make():
+    with pytest.raises(ValueError, match="nomap ranges cannot be made"):
+        recipe_for_layout(load_layout(LAYOUTS / "arm64-server.toml"))
+    with pytest.raises(ValueError, match="crosses 4 GiB"):
+        recipe_for_layout(Layout((MemRange(0x100000, 5 << 30),)))
+    with pytest.raises(ValueError, match="at most 2.75 GiB"):
+        recipe_for_layout(Layout((MemRange(0x100000, 0xBF000000),)))

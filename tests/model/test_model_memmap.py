@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from model_toy import TOY, toy_layout
 
+from kscan.model.geometry import PRESETS
 from kscan.model.layout import Layout, LayoutError, MemRange
 from kscan.model.memmap import Memmap, PageState
 from kscan.model.ranges import PfnRange
@@ -104,3 +105,15 @@ def test_partial_pages_round_the_safe_way():
     assert memmap.ram == [PfnRange(1, 16)]  # RAM rounds inward
     assert memmap.nomap == [PfnRange(3, 5)]  # NOMAP rounds outward
     assert Memmap(TOY, layout, False).holes == []
+
+
+def test_pfn_to_online_page_is_subsection_granular():
+    """Booted 6.1 (kscan vm --probe kpageflags): RAM ending 4 MiB below its section's end
+    leaves two 2 MiB subsections with pfn_valid() but no online page; a 64-page hole
+    inside a subsection with RAM keeps its (reserved) online page."""
+    x86 = PRESETS["x86_64"]
+    layout = Layout((MemRange(0x100000, 0x10500000), MemRange(0x10540000, 0x7FC00000)))
+    memmap = Memmap(x86, layout, holes_in_zone_era=False)
+    assert memmap.pfn_valid(0x7FC00) and not memmap.is_online(0x7FC00)
+    assert not memmap.is_online(0x7FFFF) and memmap.is_online(0x7FBFF)
+    assert memmap.is_online(0x10500)  # a hole page, inside a subsection with RAM
