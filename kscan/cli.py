@@ -199,7 +199,7 @@ class _RichProgress:
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            console=stderr,
+            console=stderr(),
             transient=True,
         )
         self.bar.__enter__()
