@@ -9,9 +9,10 @@ from __future__ import annotations
 import gc
 import os
 import sys
+from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -19,7 +20,7 @@ from kscan import __version__
 from kscan.analysis.rule import CATALOG_COLUMNS, catalog_row, explanation
 from kscan.discover.files import DiscoverError
 from kscan.discover.treeinfo import SEMANTICS, TreeInfoError, find_root, read_tree_info
-from kscan.engine import Options, Scan, scan
+from kscan.engine import Options, Progress, Scan, scan
 from kscan.facts.workers import default_jobs
 from kscan.findings import Level
 from kscan.model.geometry import PRESETS
@@ -38,6 +39,9 @@ app = typer.Typer(
 )
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.table import Table
+
+    from kscan.results import SeriesResult
 
 
 @cache
@@ -203,10 +207,10 @@ def _run_scan(options: Options, show_progress: bool) -> Scan:
         raise fail(str(err)) from None
 
 
-class _RichProgress:
+class _RichProgress(Progress):
     """The engine's Progress on a rich bar (terminal only; the CLI checks)."""
 
-    def __enter__(self):
+    def __enter__(self) -> _RichProgress:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -227,8 +231,8 @@ class _RichProgress:
         self.task = self.bar.add_task("parse", total=None)
         return self
 
-    def __exit__(self, *exc):
-        return self.bar.__exit__(*exc)
+    def __exit__(self, *exc: Any) -> None:
+        self.bar.__exit__(*exc)
 
     def start(self, total: int) -> None:
         self.bar.update(self.task, total=total)
@@ -263,14 +267,16 @@ def _write(text: str, output: Path | None) -> None:
         raise fail(f"cannot write {output}: {err.strerror or err}") from None
 
 
-def _table(columns: tuple[str, ...], rows: list[tuple[str, ...]], title: str | None = None):
+def _table(
+    columns: tuple[str, ...], rows: Sequence[tuple[str, ...]], title: str | None = None
+) -> Table:
     shown = table(*columns, title=title)
     for row in rows:
         shown.add_row(*row)
     return shown
 
 
-def _print_table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+def _print_table(columns: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
     stdout().print(_table(columns, rows))
 
 
@@ -382,7 +388,17 @@ def diff_command(
     )
 
 
-def _review(tree, judge, fmt, output, fail_on, select, jobs, validity_check, no_cache) -> None:
+def _review(
+    tree: Path,
+    judge: Callable[[Path, Options, Config], SeriesResult],
+    fmt: str,
+    output: Path | None,
+    fail_on: str | None,
+    select: list[str] | None,
+    jobs: int,
+    validity_check: list[str] | None,
+    no_cache: bool,
+) -> None:
     from kscan.review.series import SeriesError
 
     if fmt not in SERIES_FORMATS:
@@ -428,7 +444,9 @@ def _graph_scope(value: str) -> str:
     return value
 
 
-def _graph_scan(paths, graph_scope, semantics, jobs, no_cache=False) -> Scan:
+def _graph_scan(
+    paths: list[str] | None, graph_scope: str, semantics: str | None, jobs: int, no_cache: bool
+) -> Scan:
     options = Options(
         paths=paths or ["."],
         jobs=jobs,

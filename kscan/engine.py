@@ -6,7 +6,7 @@ Each stage is its own module; this one only wires them and keeps the numbers.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -20,7 +20,7 @@ from kscan.discover.files import SourceFile, discover
 from kscan.discover.prefilter import Needs, Prefilter
 from kscan.discover.treeinfo import TreeInfo, find_root, read_tree_info
 from kscan.facts.records import FileFacts
-from kscan.facts.workers import Problem, default_jobs, facts_for, parse_all, total_size
+from kscan.facts.workers import Parsed, Problem, default_jobs, facts_for, parse_all, total_size
 from kscan.findings import Finding
 from kscan.model.judge import contexts, judge
 from kscan.results import ScanResult, Stats
@@ -125,7 +125,7 @@ def scan(options: Options, progress: Progress | None = None) -> Scan:
     return Scan(result, project)
 
 
-def _open_cache(warn, every_body: bool) -> FactsCache | None:
+def _open_cache(warn: Callable[[str], None], every_body: bool) -> FactsCache | None:
     from kscan.facts.cache import FactsCache  # and sqlite3: not for --no-cache
 
     return FactsCache.open(warn, every_body)
@@ -151,7 +151,7 @@ def _follow(
     """Rounds of parsing the skipped files that the rules' context asks for (validity
     helpers, contig-API wrappers), until a round adds nothing.  Unreadable and binary
     files were reported by the first round already."""
-    asked: set[tuple] = set()
+    asked: set[tuple[object, ...]] = set()
     for _ in range(_FOLLOW_ROUNDS):
         wanted = _unasked([n for rule in rules if (n := rule.follow(project))], asked)
         parsed = {f.path for f in project.files}
@@ -175,14 +175,15 @@ def _follow_round(
     chooses the bodies).  With a cache, content already found not to (digest from the
     stat index + the prefilter's tag) is not read again, and what is found is kept as
     facts."""
-    unit = partial(cache.unit if cache else facts_for, prefilter=prefilter, bodies=bodies)
     if cache is None:
+        unit = partial(facts_for, prefilter=prefilter, bodies=bodies)
         return _collect(parse_all(skipped, _follow_jobs(skipped, jobs), unit=unit))[0]
+    keyed = partial(cache.unit, prefilter=prefilter, bodies=bodies)
     digests = cache.known_digests([(str(f.path), f.rel) for f in skipped])
     done = cache.checked(d + prefilter.tag for d in digests.values())
     todo = [f for f in skipped if digests.get(f.rel, "") + prefilter.tag not in done]
     cache.close()  # no sqlite connection across the workers' fork
-    results = list(parse_all(todo, _follow_jobs(todo, jobs), unit=unit))
+    results = list(parse_all(todo, _follow_jobs(todo, jobs), unit=keyed))
     found = [
         (str(f.path), digest, r)
         for f, (digest, r) in zip(todo, results, strict=True)
@@ -202,7 +203,7 @@ def _follow_jobs(files: list[SourceFile], jobs: int) -> int:
     return 1 if total_size(files, _FOLLOW_IN_PROCESS) <= _FOLLOW_IN_PROCESS else jobs
 
 
-def _unasked(wanted: list[Needs], asked: set[tuple]) -> list[Needs]:
+def _unasked(wanted: list[Needs], asked: set[tuple[object, ...]]) -> list[Needs]:
     """Each need narrowed to the first-group words no earlier round searched for: a file
     an earlier round passed over can only qualify now through a new word."""
     out = []
@@ -215,17 +216,25 @@ def _unasked(wanted: list[Needs], asked: set[tuple]) -> list[Needs]:
     return out
 
 
-def _parse(files, jobs: int, advance=lambda n: None, cache=None, prefilter=None, bodies=None):
+def _parse(
+    files: list[SourceFile],
+    jobs: int,
+    advance: Callable[[int], None] = lambda n: None,
+    cache: FactsCache | None = None,
+    prefilter: Prefilter | None = None,
+    bodies: Prefilter | None = None,
+) -> Iterator[FileFacts | Problem | None]:
     """parse_all, through the facts cache when there is one.  `prefilter` picks the
     files, `bodies` the function bodies to parse (None: all)."""
     if cache is None:
         unit = partial(facts_for, prefilter=prefilter, bodies=bodies)
         return parse_all(files, jobs, advance, unit=unit)
 
-    def parse(missing: list[tuple[str, str]]):
+    keyed = partial(cache.unit, prefilter=prefilter, bodies=bodies)
+
+    def parse(missing: list[tuple[str, str]]) -> Iterator[tuple[str | None, Parsed]]:
         sources = [SourceFile(Path(path), rel) for path, rel in missing]
-        unit = partial(cache.unit, prefilter=prefilter, bodies=bodies)
-        return parse_all(sources, jobs, advance, unit=unit)
+        return parse_all(sources, jobs, advance, unit=keyed)
 
     return cache.parse_all([(str(f.path), f.rel) for f in files], parse, advance)
 
@@ -247,17 +256,20 @@ def _tree_graph_files(
     return graph_files(candidates, set(CONTIG_APIS), parse)
 
 
-def _collect(results) -> tuple[list[FileFacts], list[Problem]]:
+def _collect(results: Iterable[Parsed]) -> tuple[list[FileFacts], list[Problem]]:
     """Facts and problems; None results (files the prefilter skipped) are dropped."""
-    facts, problems = [], []
+    facts: list[FileFacts] = []
+    problems: list[Problem] = []
     for result in results:
-        if result is not None:
-            (problems if isinstance(result, Problem) else facts).append(result)
+        if isinstance(result, Problem):
+            problems.append(result)
+        elif result is not None:
+            facts.append(result)
     return facts, problems
 
 
 def _run_rules(rules: list[Rule], project: Project, warnings: list[str]) -> list[Finding]:
-    findings = []
+    findings: list[Finding] = []
     for rule in rules:
         try:
             findings.extend(rule.check(project))

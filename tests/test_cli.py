@@ -544,3 +544,32 @@ def test_scan_never_writes_into_the_tree(tmp_path, monkeypatch):
         assert result.exit_code == 1, (args, result.stderr)
     assert snapshot(tree) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo", "out.json"]
+
+
+def test_progress_bar_on_a_terminal(tmp_path):
+    """stderr on a terminal shows rich's progress bar: it must draw, not crash (it was
+    handed the function that makes the console instead of the console)."""
+    import pty
+
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "kscan", str(DEMO_MM), "-j", "1"],
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        env=env,
+        timeout=120,
+    )
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the terminal's other end is closed: all read
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(controller)
+    assert b"internal error" not in shown, shown.decode(errors="replace")
+    assert done.returncode == 1 and b"KS001" in done.stdout

@@ -15,8 +15,10 @@ import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-SEMANTICS = ("exclusive", "inclusive", "inclusive-renamed")
+Semantics = Literal["exclusive", "inclusive", "inclusive-renamed"]  # what MAX_ORDER means
+SEMANTICS: tuple[Semantics, ...] = ("exclusive", "inclusive", "inclusive-renamed")
 
 MAKEFILE = "Makefile"
 MMZONE = "include/linux/mmzone.h"
@@ -29,7 +31,7 @@ _DEFINE = re.compile(r"\s*#\s*define\s+(\w+)\b(.*)")
 _COMMENT = re.compile(r"/\*.*?\*/|//.*")
 
 # How MAX_ORDER_NR_PAGES is spelled in each era, whitespace removed.
-_NR_PAGES_SEMANTICS = {
+_NR_PAGES_SEMANTICS: dict[str, Semantics] = {
     "(1<<(MAX_ORDER-1))": "exclusive",
     "(1<<MAX_ORDER)": "inclusive",
     "(1<<MAX_PAGE_ORDER)": "inclusive-renamed",
@@ -40,7 +42,7 @@ _NR_PAGES_SEMANTICS = {
 class TreeInfo:
     root: Path | None
     version: tuple[int, int, int] | None  # VERSION, PATCHLEVEL, SUBLEVEL
-    semantics: str | None  # what MAX_ORDER means, one of SEMANTICS
+    semantics: Semantics | None
     semantics_source: str  # "include/linux/mmzone.h:38", "Makefile version 6.1", ...
     holes_in_zone_era: bool | None  # pfn_valid_within() exists (before 5.15)
     notes: tuple[str, ...] = ()
@@ -59,7 +61,7 @@ class TreeInfoError(Exception):
 class _Mmzone:
     """What include/linux/mmzone.h says, if it says anything recognisable."""
 
-    semantics: str | None
+    semantics: Semantics | None
     line: int  # the definition that decided `semantics`
     holes: bool  # mentions pfn_valid_within()
 
@@ -68,7 +70,7 @@ class _Mmzone:
         return f"{MMZONE}:{self.line}"
 
 
-def nr_pages_semantics(value: str) -> str | None:
+def nr_pages_semantics(value: str) -> Semantics | None:
     """The era a MAX_ORDER_NR_PAGES definition's value spells, e.g. `(1 << (MAX_ORDER - 1))`."""
     return _NR_PAGES_SEMANTICS.get("".join(_COMMENT.sub("", value).split()))
 
@@ -103,16 +105,13 @@ def read_tree_info(
 ) -> TreeInfo:
     """Version, MAX_ORDER semantics and holes era; command-line values win over the tree."""
     cli_version = _parse_version(kernel_version) if kernel_version is not None else None
-    if semantics is not None and semantics not in SEMANTICS:
-        raise TreeInfoError(
-            f"invalid --max-order-semantics {semantics!r}: expected one of {', '.join(SEMANTICS)}"
-        )
+    asked = _semantics_named(semantics) if semantics is not None else None
     notes: list[str] = []
     tree_version = mmzone = None
     if root is not None:
         tree_version = _makefile_version(root, notes)
         mmzone = _read_mmzone(root, notes)
-    elif cli_version is None and semantics is None:
+    elif cli_version is None and asked is None:
         notes.append("no kernel tree root found; pass --kernel-version / --max-order-semantics")
 
     version = cli_version or tree_version
@@ -122,7 +121,7 @@ def read_tree_info(
         )
 
     chosen, source = _tree_semantics(tree_version, mmzone, notes)
-    wanted = semantics or (_semantics_for(cli_version) if cli_version else None)
+    wanted = asked or (_semantics_for(cli_version) if cli_version else None)
     if wanted:
         if chosen and chosen != wanted:
             notes.append(f"{source} says {chosen}; using {wanted} from the command line")
@@ -130,6 +129,15 @@ def read_tree_info(
 
     holes = _holes_for(cli_version) if cli_version else _tree_holes(tree_version, mmzone, notes)
     return TreeInfo(root, version, chosen, source, holes, tuple(notes))
+
+
+def _semantics_named(text: str) -> Semantics:
+    for meaning in SEMANTICS:
+        if meaning == text:
+            return meaning
+    raise TreeInfoError(
+        f"invalid --max-order-semantics {text!r}: expected one of {', '.join(SEMANTICS)}"
+    )
 
 
 def _parse_version(text: str) -> tuple[int, int, int]:
@@ -142,7 +150,7 @@ def _parse_version(text: str) -> tuple[int, int, int]:
     return int(major), int(minor), int(sublevel or 0)
 
 
-def _semantics_for(version: tuple[int, int, int]) -> str:
+def _semantics_for(version: tuple[int, int, int]) -> Semantics:
     if version < (6, 4):
         return "exclusive"
     if version < (6, 8):
@@ -161,7 +169,7 @@ def _text(version: tuple[int, int, int]) -> str:
 
 def _tree_semantics(
     version: tuple[int, int, int] | None, mmzone: _Mmzone | None, notes: list[str]
-) -> tuple[str | None, str]:
+) -> tuple[Semantics | None, str]:
     """What the tree says MAX_ORDER means, and where it says so; mmzone.h beats the Makefile."""
     implied = _semantics_for(version) if version else None
     if mmzone and mmzone.semantics:
@@ -229,7 +237,7 @@ def _read_mmzone(root: Path, notes: list[str]) -> _Mmzone | None:
 
 def _classify(
     nr_pages: list[tuple[int, str]], first_define: dict[str, int]
-) -> tuple[str | None, int]:
+) -> tuple[Semantics | None, int]:
     """One era for every MAX_ORDER_NR_PAGES definition, or None."""
     eras = {_NR_PAGES_SEMANTICS.get(value) for _, value in nr_pages}
     if len(eras) != 1 or None in eras:

@@ -29,7 +29,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TypedDict, TypeVar
+from typing import TYPE_CHECKING, TypedDict, TypeVar
 
 from kscan.facts.cache_format import (
     MISS,
@@ -41,6 +41,9 @@ from kscan.facts.cache_format import (
     keyed_facts,
 )
 from kscan.facts.records import FileFacts
+
+if TYPE_CHECKING:
+    from kscan.facts.workers import Parsed
 
 SCHEMA = 2  # bumped: the `checked` table
 _CHUNK = 900  # sqlite host parameters per statement
@@ -365,15 +368,15 @@ class FactsCache:
     def parse_all(
         self,
         items: Sequence[tuple[str, str]],
-        parse: Callable[[list[tuple[str, str]]], Iterable[tuple[str | None, object]]],
+        parse: Callable[[list[tuple[str, str]]], Iterable[tuple[str | None, Parsed]]],
         advance: Callable[[int], None] = lambda n: None,
-    ) -> Iterator[object]:
+    ) -> Iterator[Parsed]:
         """Results for (path, rel) items in order: cached ones, else parse(misses)'s."""
         found = self.get_many(items)
         missing = [item for item in items if found[item[1]] is MISS]
         advance(len(items) - len(missing))
         self.close()  # no sqlite connection across the workers' fork
-        fresh: dict[str, object] = {}
+        fresh: dict[str, Parsed] = {}
         done = []
         results = parse(missing)
         try:

@@ -39,6 +39,9 @@ class Problem:
     reason: str
 
 
+Parsed = FileFacts | Problem | None  # a file's facts, why it has none, or None: irrelevant
+
+
 _parser = None
 
 

@@ -7,6 +7,7 @@ See README.md in this directory for the layout formats and for booting a VM with
 """
 
 import importlib
+from typing import Any
 
 # name -> submodule: loaded on first use, so `import kscan.model.context` (every scan)
 # does not pay for the renderer, the buddy simulator or the layout parsers.
@@ -51,7 +52,7 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'kscan.model' has no attribute {name!r}")

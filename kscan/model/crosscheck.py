@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from kscan.findings import Level, Verdict, Walk
 from kscan.model.context import ModelContext
 from kscan.model.geometry import Geometry, fmt_size
-from kscan.model.memmap import BadRange, PageState
-from kscan.model.ranges import align_up
+from kscan.model.memmap import BadRange, PageState, ZoneSpan
+from kscan.model.ranges import PfnRange, align_up
 
 BREAKS, SAFE, UNKNOWN = "breaks", "safe-by-design", "unknown"
 
@@ -86,6 +86,7 @@ def _contents(walk: Walk, model: ModelContext) -> tuple[str, str]:
 def _contents_of_unit(walk: Walk, model: ModelContext) -> tuple[str, str]:
     g, memmap = model.geometry, model.memmap
     unit = _checked_unit(walk, g)
+    assert unit is not None  # the walk's extent is a unit (see _contents)
     pages, label = _unit_pages(unit, g), _UNITS[unit]
     size, section_size = g.bytes(pages), g.bytes(g.section_pages)
     found = memmap.bad_window(pages, memmap.online)
@@ -129,7 +130,7 @@ def _contents_of_span(walk: Walk, model: ModelContext) -> tuple[str, str]:
             what = f"{where} spans {bad.describe(g.section_pages)}"
         else:
             what = f"a caller range inside {where} can cover {bad.describe(g.section_pages)}"
-        if checked is not None:
+        if checked is not None and unit is not None:
             what += f", and {_UNITS[unit]} {checked} passes pfn_valid() at its head"
         return BREAKS, _witness(model, what, bad)
     if unit is None:
@@ -147,7 +148,9 @@ def _contents_of_span(walk: Walk, model: ModelContext) -> tuple[str, str]:
     )
 
 
-def _first_reached(model: ModelContext, unit: str | None):
+def _first_reached(
+    model: ModelContext, unit: str | None
+) -> tuple[ZoneSpan, BadRange, PfnRange | None] | None:
     """(zone, bad range, checked unit) for the first bad range inside a zone span; with
     a check per unit, only units whose head passes pfn_valid() are read."""
     memmap = model.memmap

@@ -11,7 +11,7 @@ from and to the macro under an explicit meaning.  The built-in table holds 6.12 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 
 MaxOrderMeaning = Literal["exclusive", "inclusive", "inclusive-renamed"]
 MAX_ORDER_MEANINGS: tuple[MaxOrderMeaning, ...] = ("exclusive", "inclusive", "inclusive-renamed")
@@ -151,7 +151,7 @@ class Geometry:
 _GiB = 1 << 30
 
 
-def _vmemmap_preset(name: str, title: str, arch: str, **sizes) -> Geometry:
+def _vmemmap_preset(name: str, title: str, arch: str, **sizes: Any) -> Geometry:
     return Geometry(name=name, title=title, arch=arch, memory_model="SPARSEMEM_VMEMMAP", **sizes)
 
 

@@ -14,18 +14,18 @@ from pathlib import Path
 
 from kscan.discover.treeinfo import TreeInfo
 from kscan.findings import Finding, OrderAsk, Verdict
-from kscan.model import (
+from kscan.model.archtree import presets_from_tree
+from kscan.model.context import ModelContext
+from kscan.model.crosscheck import (
     BREAKS,
-    PRESETS,
     SAFE,
     UNKNOWN,
-    LayoutError,
-    ModelContext,
-    presets_from_tree,
     severity_for,
     verdict_for_order,
     verdict_for_walk,
 )
+from kscan.model.geometry import PRESETS
+from kscan.model.layout import LayoutError
 
 # Holes inside MAX_ORDER blocks first (arm64 NOMAP), then the common x86 layout, then
 # classic SPARSEMEM, where struct pages are contiguous only inside a section.

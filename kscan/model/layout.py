@@ -8,6 +8,7 @@ that goes wrong names the source and line.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -76,7 +77,7 @@ class Layout:
         return tuple(MemRange(a.end, b.start) for a, b in zip(ram, ram[1:], strict=False))
 
 
-def _check_disjoint(ranges, what: str, source: str) -> None:
+def _check_disjoint(ranges: Iterable[MemRange], what: str, source: str) -> None:
     by_start = sorted(ranges, key=lambda r: r.span)
     for r in by_start:
         if r.start >= r.end:
@@ -214,7 +215,9 @@ def parse_memmap_cmdline(text: str, source: str = "cmdline", base: Layout | None
     return Layout(_e820_ram(entries), name=source, source=source)
 
 
-def _apply_memmap(entries: list[_MemmapEntry], token: str, source: str, line: int):
+def _apply_memmap(
+    entries: list[_MemmapEntry], token: str, source: str, line: int
+) -> list[_MemmapEntry]:
     m = _MEMMAP_ARG.fullmatch(token)
     if not m:
         raise LayoutError(source, line, f"memmap={token}: expected nn[KMG]<@#$!>ss[KMG]")
@@ -249,7 +252,7 @@ def _apply_memmap(entries: list[_MemmapEntry], token: str, source: str, line: in
 def _e820_ram(entries: list[_MemmapEntry]) -> tuple[MemRange, ...]:
     """RAM after resolving overlaps: each piece takes the highest type covering it."""
     edges = sorted({e.start for e in entries} | {e.end for e in entries})
-    pieces = []
+    pieces: list[MemRange] = []
     for start, end in zip(edges, edges[1:], strict=False):
         covering = [e for e in entries if e.start <= start and end <= e.end]
         if covering and max(e.e820_type for e in covering) == _E820_RAM:

@@ -13,11 +13,12 @@ walk over a handful of ranges.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
 from kscan.model.geometry import Geometry
-from kscan.model.layout import Layout, LayoutError
+from kscan.model.layout import Layout, LayoutError, MemRange
 from kscan.model.ranges import (
     PfnRange,
     align_down,
@@ -62,7 +63,7 @@ class ZoneSpan:
     pfns: PfnRange  # spanned, holes included
 
 
-def _pfns_inward(layout_ranges, page_shift: int) -> list[PfnRange]:
+def _pfns_inward(layout_ranges: Iterable[MemRange], page_shift: int) -> list[PfnRange]:
     """Whole pages inside each range (how memblock RAM becomes PFNs)."""
     size = 1 << page_shift
     return merged(
@@ -70,7 +71,7 @@ def _pfns_inward(layout_ranges, page_shift: int) -> list[PfnRange]:
     )
 
 
-def _pfns_outward(layout_ranges, page_shift: int) -> list[PfnRange]:
+def _pfns_outward(layout_ranges: Iterable[MemRange], page_shift: int) -> list[PfnRange]:
     """Every page a range touches (how reservations become PFNs)."""
     size = 1 << page_shift
     return merged(

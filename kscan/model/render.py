@@ -8,6 +8,7 @@ Below it the problem blocks are drawn alone at full width, with their pageblocks
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -56,7 +57,9 @@ def svg_text(ctx: ModelContext) -> str:
     )
 
 
-def _text(out: list[str], x: float, y: float, text: str, size: int = 11, bold=False) -> float:
+def _text(
+    out: list[str], x: float, y: float, text: str, size: int = 11, bold: bool = False
+) -> float:
     weight = ' font-weight="bold"' if bold else ""
     out.append(f'<text x="{x}" y="{y}" font-size="{size}"{weight}>{escape(text)}</text>')
     return y
@@ -75,7 +78,7 @@ def _bar(
     ctx: ModelContext,
     window: PfnRange,
     y: float,
-    lines: list[tuple[int, float]],
+    lines: Sequence[tuple[int, float]],
     problems: list[ProblemBlock],
 ) -> None:
     """`window` drawn across the bar at height y.  `lines` are (every n pfns, from
@@ -114,7 +117,7 @@ def _bar(
             _rect(out, x_of(piece.start), y - 2, max(piece.size * scale, 3), ROW + 4, style)
 
 
-def _overview(out: list[str], ctx: ModelContext, problems, y: float) -> float:
+def _overview(out: list[str], ctx: ModelContext, problems: list[ProblemBlock], y: float) -> float:
     g, memmap = ctx.geometry, ctx.memmap
     row_pages = max(g.section_pages, g.max_order_pages)
     while row_pages * ROWS < sum(r.size for r in memmap.ram):
@@ -141,7 +144,7 @@ def _overview(out: list[str], ctx: ModelContext, problems, y: float) -> float:
     return _text(out, LEFT, y + 4, caption) + 10
 
 
-def _zoomed(out: list[str], ctx: ModelContext, problems, y: float) -> float:
+def _zoomed(out: list[str], ctx: ModelContext, problems: list[ProblemBlock], y: float) -> float:
     g = ctx.geometry
     if not problems:
         message = "no MAX_ORDER block holds a hole or crosses a section or node"

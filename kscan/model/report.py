@@ -172,13 +172,13 @@ def what_if_lines(
     findings: list[Finding], current: ModelContext, changed: ModelContext
 ) -> list[str]:
     """The walk findings that are safe under `current` and break under `changed`."""
-    walks = [f for f in findings if f.walk]
-    changes = newly_breaking([f.walk for f in walks], current, changed.geometry)
+    walks = [(f, f.walk) for f in findings if f.walk]
+    changes = newly_breaking([walk for _, walk in walks], current, changed.geometry)
     lines = [
         f"What-if largest order {changed.geometry.max_page_order}: "
         f"{len(changes)} of {len(walks)} walk findings turn from safe to breaking."
     ]
     for change in changes:
-        loc = walks[change.index].location
+        loc = walks[change.index][0].location
         lines.append(f"  {loc.path}:{loc.line}: {loc.function}(): {change.after.reason}")
     return lines

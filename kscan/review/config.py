@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from kscan.findings import Finding, Level
 from kscan.rules import RULES, rule_by_id
@@ -76,7 +77,7 @@ def load(root: Path | None) -> Config:
     return _parse(path, data)
 
 
-def _parse(path: Path, data: dict) -> Config:
+def _parse(path: Path, data: dict[str, Any]) -> Config:
     unknown = set(data) - {*_LISTS, "fail-on", "preset", "severity"}
     if unknown:
         raise ConfigError(f"{path}: unknown setting {sorted(unknown)[0]!r}")

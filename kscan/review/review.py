@@ -40,7 +40,7 @@ def review(
 
     scans: list[tuple[set[str], Project]] = []  # each scan's fingerprints and facts
 
-    def scanner(root: Path, paths: list[str]):
+    def scanner(root: Path, paths: list[str]) -> list[Finding]:
         done = scan(replace(options, paths=[str(root / p) for p in paths]))
         findings = settle(done.result, config).findings
         scans.append(({f.fingerprint for f in findings}, done.project))
@@ -82,7 +82,7 @@ def review_range(
     return review(tree, patches, options, config, base, preset)
 
 
-def _hotspots(introduced: list[Finding], scans) -> list[HotspotRow]:
+def _hotspots(introduced: list[Finding], scans: list[tuple[set[str], Project]]) -> list[HotspotRow]:
     """Hotspots of the new findings, each ranked in the scan (files, facts) it came from."""
     rows: dict[str, HotspotRow] = {}
     for fingerprints, project in scans:

@@ -25,7 +25,8 @@ from contextlib import contextmanager
 from email.header import decode_header, make_header
 from pathlib import Path, PurePosixPath
 
-from unidiff import PatchSet, UnidiffParseError
+from unidiff.errors import UnidiffParseError
+from unidiff.patch import PatchSet
 
 from kscan.discover.treeinfo import MAKEFILE, MMZONE
 from kscan.findings import Finding
@@ -43,7 +44,7 @@ class SeriesError(Exception):
 
 def load_patches(files: Sequence[Path]) -> list[Patch]:
     """Patches from format-patch files, mbox files and plain diffs, in order."""
-    patches = []
+    patches: list[Patch] = []
     for path in files:
         try:
             head = path.read_bytes()[:5]
@@ -77,6 +78,8 @@ def _diff_part(message: mailbox.mboxMessage) -> str | None:
         if part.get_content_maintype() == "multipart":
             continue
         payload = part.get_payload(decode=True) or b""
+        if not isinstance(payload, bytes):  # decode=True gives bytes for a leaf part
+            continue
         text = payload.decode(part.get_content_charset() or "utf-8", "replace")
         if "\n--- " in text or text.startswith("diff --git"):
             return text
@@ -249,7 +252,7 @@ def _git(cwd: Path, *args: str, stdin: str | None = None, check: bool = True) ->
 def _interrupts_as_exceptions() -> Iterator[None]:
     """SIGTERM unwinds like Ctrl-C does, so the copy is removed either way."""
 
-    def interrupt(_signum, _frame):
+    def interrupt(_signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, interrupt)
@@ -331,8 +334,8 @@ def _hunk_for(finding: Finding, patch: Patch, new_side: bool) -> Hunk | None:
     for hunk in patch.hunks:
         if hunk.path != finding.location.path:
             continue
-        numbers = [new if new_side else old for _text, old, new in hunk.lines]
-        numbers = [n for n in numbers if n is not None]
+        sides = [new if new_side else old for _text, old, new in hunk.lines]
+        numbers = [n for n in sides if n is not None]
         if not numbers:
             continue
         gap = 0 if numbers[0] <= line <= numbers[-1] else min(abs(line - n) for n in numbers)
