@@ -12,6 +12,7 @@ import errno
 import gc
 import os
 import sys
+from typing import Any, TextIO
 
 
 class Output:
@@ -20,7 +21,7 @@ class Output:
     output is dropped: run() then says so in one line, or says nothing for a reader that
     went away (`kscan mm | head`)."""
 
-    def __init__(self, stream) -> None:
+    def __init__(self, stream: TextIO | None) -> None:
         self.error: OSError | None = None
         self._closed = stream is None  # `kscan >&-`: Python gives no sys.stdout at all
         self._stream = open(os.devnull, "w") if self._closed else stream  # noqa: SIM115
@@ -42,7 +43,7 @@ class Output:
             except OSError as err:
                 self.error = err
 
-    def __getattr__(self, name: str):  # isatty, fileno, encoding ... as the stream has them
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding ... as the stream has them
         return getattr(self._stream, name)
 
 

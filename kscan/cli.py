@@ -64,7 +64,7 @@ def stdout() -> Console:
 _UNBOUNDED = 1 << 16  # columns: wider than any row kscan prints
 
 
-def table(*headers: str, **options):
+def table(*headers: str, **options: Any) -> Table:
     """A rich table for stdout() whose cells fold on a narrow terminal: a path or a
     name cut short with an ellipsis is lost."""
     from rich.table import Column, Table

@@ -13,6 +13,7 @@ import errno
 import os
 import re
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -89,11 +90,11 @@ def find_root(start: Path) -> Path | None:
     return None
 
 
-def _is(path: Path, kind) -> bool:
+def _is(path: Path, kind: Callable[[int], bool]) -> bool:
     """Whether `path` is of `kind` (stat.S_ISDIR ...).  A folder on the way that may not
     be read is an error: the tree kscan was pointed at cannot be examined."""
     try:
-        return kind(os.stat(path).st_mode)
+        return bool(kind(os.stat(path).st_mode))
     except OSError as err:
         if err.errno in (errno.EACCES, errno.EPERM):
             raise TreeInfoError(f"cannot read {path.parent}: {err.strerror}") from None
