@@ -25,7 +25,7 @@ from kscan.judge import ModelError, contexts
 from kscan.model.geometry import PRESETS
 from kscan.report import FORMATS, SERIES_FORMATS, render, render_series
 from kscan.rules import RULES, rule_by_id
-from kscan.suppress import BaselineError, read_baseline, settle, subtract, write_baseline
+from kscan.suppress import BaselineError, read_baseline, settle, write_baseline
 from kscan.treeinfo import SEMANTICS, TreeInfoError, find_root, read_tree_info
 from kscan.workers import default_jobs
 
@@ -148,7 +148,9 @@ def scan_command(
             write_baseline(new_baseline, done.result.findings)
             raise typer.Exit(EXIT_CLEAN)
         if baseline:
-            done.result.findings = subtract(done.result.findings, read_baseline(baseline))
+            known = read_baseline(baseline)
+            done.result.findings = known.new(done.result.findings)
+            done.result.warnings += known.notes
     except BaselineError as err:
         raise fail(str(err)) from None
     if not quiet:

@@ -4,16 +4,19 @@ Inline: `/* kscan: ignore KS001 -- reason */` (or `// ...`, several ids separate
 by commas) on the finding's line or on the line right above it.
 
 Baseline: a JSON file listing the fingerprints of the findings a tree already had,
-so a team adopting kscan sees only new ones.  Fingerprints survive line shifts; a
-baseline is a multiset, so a second copy of a baselined walk is still reported.
+so a team adopting kscan sees only new ones.  Fingerprints survive line shifts,
+comments and reformatting; a baseline is a multiset, so a second copy of a baselined
+walk is still reported.  Version 1 baselines (fingerprints that a trailing comment
+changed) are still matched the way they were written, with a note to rewrite them.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,7 +26,7 @@ if TYPE_CHECKING:
     from kscan.config import Config
     from kscan.report import ScanResult
 
-BASELINE_VERSION = 1
+BASELINE_VERSION = 2
 _IGNORE = re.compile(r"kscan:\s*ignore\s+(KS\d+(?:\s*,\s*KS\d+)*)", re.IGNORECASE)
 
 
@@ -56,16 +59,52 @@ def drop_inline(findings: Iterable[Finding], root: Path | None) -> list[Finding]
     return kept
 
 
-def subtract(findings: Iterable[Finding], known: Iterable[Finding | str]) -> list[Finding]:
-    """Findings minus `known` (findings or fingerprints), as multisets of fingerprints."""
-    left = Counter(k if isinstance(k, str) else k.fingerprint for k in known)
+def subtract(
+    findings: Iterable[Finding],
+    known: Iterable[Finding | str],
+    key: Callable[[Finding], str] = attrgetter("fingerprint"),
+) -> list[Finding]:
+    """Findings minus `known` (findings or fingerprints), as multisets of `key`s."""
+    left = Counter(k if isinstance(k, str) else key(k) for k in known)
     out = []
     for finding in findings:
-        if left[finding.fingerprint]:
-            left[finding.fingerprint] -= 1
+        fingerprint = key(finding)
+        if left[fingerprint]:
+            left[fingerprint] -= 1
         else:
             out.append(finding)
     return out
+
+
+def _fingerprint_v1(finding: Finding) -> str:
+    """A version 1 baseline's fingerprint: the source line as it was, comments and all."""
+    import hashlib
+
+    text = " ".join(finding.source_line.split())
+    key = "\0".join((finding.rule_id, finding.location.path, finding.location.function or "", text))
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    path: Path
+    version: int
+    fingerprints: list[str]  # repeated as often as they were found
+
+    def new(self, findings: Iterable[Finding]) -> list[Finding]:
+        """The findings this baseline does not hold."""
+        if self.version == 1:
+            return subtract(findings, self.fingerprints, _fingerprint_v1)
+        return subtract(findings, self.fingerprints)
+
+    @property
+    def notes(self) -> list[str]:
+        if self.version == BASELINE_VERSION:
+            return []
+        return [
+            f"{self.path} is a version {self.version} baseline: a comment added to a "
+            "finding's line makes it new again; rewrite it with --write-baseline"
+        ]
 
 
 def write_baseline(path: Path, findings: Iterable[Finding]) -> None:
@@ -88,8 +127,8 @@ def write_baseline(path: Path, findings: Iterable[Finding]) -> None:
         raise BaselineError(f"cannot write baseline {path}: {err.strerror or err}") from None
 
 
-def read_baseline(path: Path) -> list[str]:
-    """The fingerprints in a baseline file, repeated as often as they were found."""
+def read_baseline(path: Path) -> Baseline:
+    """The fingerprints in a baseline file (this version's or version 1's)."""
     import json
 
     try:
@@ -98,10 +137,11 @@ def read_baseline(path: Path) -> list[str]:
         raise BaselineError(f"cannot read baseline {path}: {err.strerror or err}") from None
     except ValueError as err:
         raise BaselineError(f"baseline {path} is not JSON: {err}") from None
-    if not isinstance(data, dict) or data.get("kscan-baseline") != BASELINE_VERSION:
+    version = data.get("kscan-baseline") if isinstance(data, dict) else None
+    if version not in (1, BASELINE_VERSION):
         raise BaselineError(f"{path} is not a kscan baseline (version {BASELINE_VERSION})")
     try:
-        return [str(entry["fingerprint"]) for entry in data["findings"]]
+        return Baseline(path, version, [str(entry["fingerprint"]) for entry in data["findings"]])
     except (KeyError, TypeError):
         raise BaselineError(f"baseline {path}: every finding needs a fingerprint") from None
 

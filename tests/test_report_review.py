@@ -110,7 +110,7 @@ def test_sarif_is_valid_and_marks_new_and_absent():
              r["baselineState"]) for r in results] == [
         ("mm/compaction.c", "absent"), ("mm/page_alloc.c", "new"), ("mm/page_alloc.c", "new"),
     ]
-    assert all(r["partialFingerprints"]["kscanFingerprint/v1"] for r in results)
+    assert all(r["partialFingerprints"]["kscanFingerprint/v2"] for r in results)
 
 
 def chromium() -> str | None:

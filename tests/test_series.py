@@ -153,6 +153,28 @@ def test_line_shift_elsewhere_changes_no_fingerprint(repo, tmp_path):
     assert result.introduced == () and result.removed == ()
 
 
+def test_comments_and_spacing_are_no_news_but_code_is(repo, tmp_path, capsys):
+    """A trailing comment and a reindent on a finding's line change no fingerprint in
+    `series` or `diff`; changing the code on it removes one finding and brings another."""
+    walk = "\t\tSetPageReserved(pfn_to_page(pfn)); /* expect: KS001 */\n"
+    git(repo, "checkout", "-qb", "comment")
+    edit(repo / "mm/hole_walks.c", walk, "\t\tSetPageReserved( pfn_to_page(pfn) );  /* ok */\n")
+    git(repo, "commit", "-qam", "mm: say it is fine")
+    git(repo, "checkout", "-qb", "code")
+    edit(repo / "mm/hole_walks.c", "SetPageReserved( pfn_to_page(pfn) );",
+         "SetPageReserved(pfn_to_page(pfn + 1));")
+    git(repo, "commit", "-qam", "mm: reserve the next page")
+    git(repo, "checkout", "-q", "master")
+    out = tmp_path / "comment"
+    git(repo, "format-patch", "-q", "-o", str(out), "master..code")
+    comment, code = judge(repo, sorted(out.glob("*.patch")))
+    assert comment.introduced == () and comment.removed == ()
+    assert where(code.introduced) == where(code.removed) == [
+        ("KS001", "mm/hole_walks.c", "mark_range")]
+    status, text, _ = run(capsys, "diff", "master..comment", "--tree", str(repo))
+    assert status == 0 and "no finding changes" in text
+
+
 def test_mbox_of_several_patches(repo, patches, tmp_path):
     mbox = tmp_path / "series.mbox"
     mbox.write_text(git(repo, "format-patch", "--stdout", "--cover-letter", "master..topic"))

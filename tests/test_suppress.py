@@ -71,8 +71,28 @@ def test_subtract_is_a_multiset_difference():
 def test_baseline_round_trip(tmp_path):
     path = tmp_path / "baseline.json"
     write_baseline(path, [finding(3), finding(3)])
-    assert read_baseline(path) == [finding(3).fingerprint] * 2
+    known = read_baseline(path)
+    assert known.fingerprints == [finding(3).fingerprint] * 2 and known.notes == []
     assert json.loads(path.read_text())["findings"][0]["path"] == "mm/a.c"
+    commented = finding(5, source="x = pfn_to_page( pfn ); /* ok */")
+    assert known.new([commented, finding(7, source="x = pfn_to_page(pfn + 1);")]) == [
+        finding(7, source="x = pfn_to_page(pfn + 1);")
+    ]
+
+
+def test_version_1_baseline_still_matches_as_written(tmp_path):
+    """kscan 0.1 hashed the source line with its comments: such a baseline keeps hiding
+    what it hid, and says how to move on."""
+    import hashlib
+
+    old = hashlib.sha256(b"KS001\0mm/a.c\0f\0x = pfn_to_page(pfn); /* ok */")
+    path = tmp_path / "baseline.json"
+    path.write_text(json.dumps({"kscan-baseline": 1, "findings": [
+        {"fingerprint": old.hexdigest()[:32], "rule": "KS001", "path": "mm/a.c"}]}))
+    known = read_baseline(path)
+    seen = finding(9, source="\tx = pfn_to_page(pfn);   /* ok */")
+    assert known.new([seen, finding(9)]) == [finding(9)]
+    assert "version 1 baseline" in known.notes[0] and "--write-baseline" in known.notes[0]
 
 
 @pytest.mark.parametrize("text", ["{", "[]", '{"kscan-baseline": 1, "findings": [{}]}'])
@@ -90,7 +110,7 @@ def test_cli_baseline_shows_only_new_findings(tmp_path, capsys):
     code, out, _ = run(capsys, str(tree), "-q", "--format", "json")
     found = len(json.loads(out)["findings"])
     code, _, _ = run(capsys, str(tree), "-q", "--write-baseline", str(baseline))
-    assert code == 0 and len(read_baseline(baseline)) == found > 0
+    assert code == 0 and len(read_baseline(baseline).fingerprints) == found > 0
     code, out, _ = run(capsys, str(tree), "-q", "--baseline", str(baseline))
     assert code == 0 and "No findings." in out
     source = tree / "mm/hole_walks.c"
@@ -100,6 +120,22 @@ def test_cli_baseline_shows_only_new_findings(tmp_path, capsys):
     code, out, _ = run(capsys, str(tree), "-q", "--baseline", str(baseline))
     assert code == 1 and out.startswith("mm/hole_walks.c\nmm/hole_walks.c:")
     assert "more()" in out and "1 finding in 1 file" in out
+
+
+def test_cli_baseline_ignores_comments_and_spacing_not_code(tmp_path, capsys):
+    tree = tmp_path / "linux"
+    shutil.copytree(DEMO, tree)
+    baseline = tmp_path / "kscan-baseline.json"
+    run(capsys, str(tree), "-q", "--write-baseline", str(baseline))
+    source = tree / "mm/hole_walks.c"
+    walk = "\t\tSetPageReserved(pfn_to_page(pfn)); /* expect: KS001 */"
+    text = source.read_text()
+    source.write_text(text.replace(walk, "\t\tSetPageReserved( pfn_to_page(pfn) ); /* ok */"))
+    code, out, _ = run(capsys, str(tree), "-q", "--baseline", str(baseline))
+    assert code == 0 and "No findings." in out
+    source.write_text(text.replace(walk, "\t\tSetPageReserved(pfn_to_page(pfn + 1));"))
+    code, out, _ = run(capsys, str(tree), "-q", "--baseline", str(baseline))
+    assert code == 1 and "mark_range()" in out and "1 finding in 1 file" in out
 
 
 def test_cli_inline_comment(tmp_path, capsys):

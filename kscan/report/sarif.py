@@ -30,7 +30,7 @@ SCHEMA_URI = (
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 )
 SRCROOT = "SRCROOT"
-FINGERPRINT_KEY = "kscanFingerprint/v1"
+FINGERPRINT_KEY = "kscanFingerprint/v2"  # v2: comments and spacing do not count
 
 SARIF_LEVEL = {Level.HIGH: "error", Level.MEDIUM: "warning", Level.LOW: "note"}
 # GitHub code scanning reads these two rule properties to rank and filter alerts.
