@@ -57,6 +57,12 @@ class Patch:
     diff: str
     hunks: tuple[Hunk, ...]
     paths: tuple[str, ...]  # every path it touches, old and new names, sorted
+    binary: tuple[str, ...] = ()  # of those, the binary files: never applied nor scanned
+
+    @property
+    def sources(self) -> list[str]:
+        """The C files it changes."""
+        return [p for p in self.paths if p.endswith((".c", ".h")) and p not in self.binary]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +98,7 @@ class PatchResult:
     patch: Patch
     introduced: tuple[Change, ...]
     removed: tuple[Change, ...]
+    note: str = ""  # why it was passed over, e.g. "no C change"
 
 
 def load_patches(files: Sequence[Path]) -> list[Patch]:
@@ -131,7 +138,7 @@ def _diff_part(message: mailbox.mboxMessage) -> str | None:
             continue
         payload = part.get_payload(decode=True) or b""
         text = payload.decode(part.get_content_charset() or "utf-8", "replace")
-        if "\n--- " in text or text.startswith("diff --git"):
+        if "\n--- " in text or "diff --git " in text:  # a binary diff has no "--- "
             return text
     return None
 
@@ -144,11 +151,16 @@ def parse_patch(name: str, subject: str, text: str) -> Patch:
         raise SeriesError(f"{name}: not a patch: {err}") from None
     if not patch_set:
         raise SeriesError(f"{name}: no diff in this patch")
-    paths, hunks = set(), []
+    paths, hunks, binary = set(), [], set()
     for patched in patch_set:
-        for raw in (patched.source_file, patched.target_file):
-            if raw and raw != "/dev/null":
-                paths.add(_safe_path(name, raw))
+        names = {
+            _safe_path(name, raw)
+            for raw in (patched.source_file, patched.target_file)
+            if raw and raw != "/dev/null"
+        }
+        paths |= names
+        if patched.is_binary_file:
+            binary |= names
         path = _safe_path(name, patched.path)
         for hunk in patched:
             header = (
@@ -163,7 +175,7 @@ def parse_patch(name: str, subject: str, text: str) -> Patch:
                 if line.line_type in "+- "
             )
             hunks.append(Hunk(path, header, lines))
-    return Patch(name, subject, text, tuple(hunks), tuple(sorted(paths)))
+    return Patch(name, subject, text, tuple(hunks), tuple(sorted(paths)), tuple(sorted(binary)))
 
 
 def _safe_path(name: str, raw: str) -> str:
@@ -245,18 +257,28 @@ def _checkout(tree: Path, temp: Path, paths: Sequence[str], base: str) -> None:
 
 
 def apply(root: Path, patch: Patch) -> None:
-    """Apply one patch in the copy, or say which patch, file and hunk did not apply."""
+    """Apply one patch in the copy, or say which patch, file and hunk did not apply.
+    Binary files are left out: kscan reads none, and "Binary files differ" carries no
+    content to apply."""
+    if set(patch.binary) >= set(patch.paths):
+        return
+    exclude = [f"--exclude={_literal(path)}" for path in patch.binary]
     done = subprocess.run(
-        [*GIT, "apply", "--check", "-"],
+        [*GIT, "apply", *exclude, "--check", "-"],
         cwd=root,
         input=patch.diff,
         capture_output=True,
         text=True,
     )
     if done.returncode == 0:
-        _git(root, "apply", "-", stdin=patch.diff)
+        _git(root, "apply", *exclude, "-", stdin=patch.diff)
         return
     raise SeriesError(f"{patch.name} does not apply: {_explain(patch, done.stderr)}")
+
+
+def _literal(path: str) -> str:
+    """`path` as a git wildmatch pattern that matches only itself."""
+    return re.sub(r"([][*?\\])", r"\\\1", path)
 
 
 def _explain(patch: Patch, stderr: str) -> str:
@@ -358,14 +380,23 @@ def run_series(
     results = []
     with workspace(tree, touched, base) as root:
         for patch in patches:
-            sources = [p for p in patch.paths if p.endswith((".c", ".h"))]
+            sources = patch.sources
             before = _scan_existing(root, sources, scanner)
             apply(root, patch)
+            if not sources:
+                results.append(PatchResult(patch, (), (), note=_no_c_change(patch)))
+                continue
             after = _scan_existing(root, sources, scanner)
             introduced = _changes(subtract(after, before), patch, new_side=True)
             removed = _changes(subtract(before, after), patch, new_side=False)
             results.append(PatchResult(patch, introduced, removed))
     return results
+
+
+def _no_c_change(patch: Patch) -> str:
+    if patch.binary:
+        return f"no C change (binary: {', '.join(patch.binary)})"
+    return "no C change"
 
 
 def _scan_existing(root: Path, paths: list[str], scanner: Scanner) -> list[Finding]:

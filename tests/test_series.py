@@ -189,6 +189,31 @@ def test_mbox_of_several_patches(repo, patches, tmp_path):
     assert [where(r.removed) for r in from_mbox] == [where(r.removed) for r in from_files]
 
 
+@pytest.mark.parametrize("binary", [True, False], ids=["GIT-binary-patch", "binary-files-differ"])
+def test_binary_patch_is_passed_over_as_no_c_change(repo, tmp_path, capsys, binary):
+    """A firmware blob in a series, with or without its content (`git format-patch
+    --binary` or not): noted, and the series goes on."""
+    git(repo, "checkout", "-qb", "blob", "topic")
+    (repo / "firmware.bin").write_bytes(bytes(range(256)) * 4)
+    git(repo, "add", "firmware.bin")
+    git(repo, "commit", "-qm", "firmware: add a blob")
+    (repo / "firmware.bin").write_bytes(bytes(range(255, -1, -1)) * 4)
+    edit(repo / "mm/hole_walks.c", "#include <linux/mm.h>\n", "#include <linux/mm.h>\n\n")
+    git(repo, "commit", "-qam", "firmware: update the blob, space mm")
+    git(repo, "checkout", "-q", "master")
+    mbox = tmp_path / "series.mbox"
+    flag = "--binary" if binary else "--no-binary"
+    mbox.write_text(git(repo, "format-patch", "--stdout", flag, "master..blob"))
+    before = snapshot(repo)
+    code, out, err = run(capsys, "series", str(mbox), "--tree", str(repo))
+    assert code == 1 and err == ""
+    assert "[PATCH 3/4] firmware: add a blob" in out
+    assert "  no C change (binary: firmware.bin)" in out
+    assert "[PATCH 4/4] firmware: update the blob, space mm" in out
+    assert f"  + mm/page_walks.c:{new_walk_line()}:" in out
+    assert snapshot(repo) == before
+
+
 def test_patch_that_does_not_apply_fails_cleanly(repo, patches, tmp_path, capsys):
     edit(repo / "mm/hole_walks.c", "\tunsigned long pfn = start_pfn;\n",
          "\tunsigned long pfn = start_pfn + 1;\n")

@@ -24,7 +24,9 @@ def render_text(series: SeriesResult) -> str:
         lines.append(f"{result.patch.subject}  ({result.patch.name})")
         lines += [_line("+", c) for c in result.introduced]
         lines += [_line("-", c) for c in result.removed]
-        if not result.introduced and not result.removed:
+        if result.note:
+            lines.append(f"  {result.note}")
+        elif not result.introduced and not result.removed:
             lines.append("  no finding changes")
     lines.append(
         f"{len(series.introduced)} introduced, {len(series.removed)} removed "
