@@ -1,7 +1,9 @@
 """Findings the user has already looked at: inline comments and a baseline file.
 
 Inline: `/* kscan: ignore KS001 -- reason */` (or `// ...`, several ids separated
-by commas) on the finding's line or on the line right above it.
+by commas) on the finding's line or on the line right above it.  A comment there that
+means to and does not (another rule's id, an id no rule has, a misspelt keyword) is
+named in a warning, since the finding it was meant for is still reported.
 
 Baseline: a JSON file listing the fingerprints of the findings a tree already had,
 so a team adopting kscan sees only new ones.  Fingerprints survive line shifts,
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from operator import attrgetter
 from pathlib import Path
@@ -28,6 +30,10 @@ if TYPE_CHECKING:
 
 BASELINE_VERSION = 2
 _IGNORE = re.compile(r"kscan:\s*ignore\s+(KS\d+(?:\s*,\s*KS\d+)*)", re.IGNORECASE)
+_COMMENT = re.compile(r"/\*.*?(?:\*/|$)|//.*")
+# A suppression as it may be mistyped: a word like "kscan", one like "ignore", what follows.
+_LOOKALIKE = re.compile(r"\b([a-z]{3,7})\s*:?\s*([a-z]{4,8})\b\s*([\w-]*)", re.IGNORECASE)
+_RULE_ID = re.compile(r"KS\d+$", re.IGNORECASE)
 
 
 class BaselineError(Exception):
@@ -40,10 +46,11 @@ def ignored_ids(line: str) -> set[str]:
     return {i.strip().upper() for i in match.group(1).split(",")} if match else set()
 
 
-def drop_inline(findings: Iterable[Finding], root: Path | None) -> list[Finding]:
-    """Findings not silenced by a comment on their line or the line above."""
+def drop_inline(findings: Iterable[Finding], root: Path | None) -> tuple[list[Finding], list[str]]:
+    """Findings not silenced by a comment on their line or the line above, and a warning
+    for each comment there that meant to silence one and does not."""
     files: dict[str, list[str]] = {}
-    kept = []
+    kept, warnings = [], []
     for finding in findings:
         path = finding.location.path
         if path not in files:
@@ -54,9 +61,64 @@ def drop_inline(findings: Iterable[Finding], root: Path | None) -> list[Finding]
             files[path] = text.splitlines()
         lines, line = files[path], finding.location.line
         nearby = lines[max(line - 2, 0) : line]
-        if not any(finding.rule_id in ignored_ids(text) for text in nearby):
-            kept.append(finding)
-    return kept
+        if any(finding.rule_id in ignored_ids(text) for text in nearby):
+            continue
+        kept.append(finding)
+        first = line - len(nearby) + 1
+        for number, text in enumerate(nearby, start=first):
+            if number < line and not text.lstrip().startswith(("/*", "//", "*")):
+                continue  # a comment after code above speaks of that code
+            problem = misread_suppression(text, finding.rule_id)
+            if problem:
+                warnings.append(
+                    f"{path}:{number}: {problem}; the {finding.rule_id} finding on line "
+                    f"{line} is still reported"
+                )
+    return kept, warnings
+
+
+def misread_suppression(line: str, rule_id: str) -> str | None:
+    """What is wrong with a comment on `line` that means to silence a `rule_id` finding
+    and does not, or None when the line has no such comment."""
+    from kscan.rules import RULES  # only when a finding has a comment near it
+
+    ids = {rule.id for rule in RULES}
+    names = {rule.name: rule.id for rule in RULES}
+    for comment in _COMMENT.findall(line):
+        quoted = "'" + " ".join(comment.strip("/* ").split()) + "'"
+        named = _IGNORE.search(comment)
+        if named:
+            given = [i.strip().upper() for i in named.group(1).split(",")]
+            unknown = [i for i in given if i not in ids]
+            if unknown:
+                nearest = _nearest(unknown[0], sorted(ids), rule_id)
+                return f"{quoted} names {unknown[0]}, which is no rule (nearest: {nearest})"
+            return f"{quoted} names {', '.join(given)}, not {rule_id}"
+        for keyword, verb, what in _LOOKALIKE.findall(comment):
+            keyword, verb = keyword.lower(), verb.lower()
+            named_rule = _RULE_ID.match(what) or what in names
+            if _like(verb, "ignore") and (
+                keyword == "kscan" or _like(keyword, "kscan") and named_rule
+            ):
+                nearest = names.get(what) or _nearest(what.upper(), sorted(ids), rule_id)
+                return f"{quoted} is not read as a suppression: write 'kscan: ignore {nearest}'"
+    return None
+
+
+def _like(word: str, meant: str) -> bool:
+    return _similarity(word, meant) >= 0.8
+
+
+def _nearest(given: str, ids: Sequence[str], rule_id: str) -> str:
+    """The id most like `given`; on a tie, or when none is alike, the finding's own."""
+    best = max(ids, key=lambda i: (_similarity(given, i), i == rule_id))
+    return best if _similarity(given, best) > max(_similarity(given, rule_id), 0.6) else rule_id
+
+
+def _similarity(a: str, b: str) -> float:
+    from difflib import SequenceMatcher
+
+    return SequenceMatcher(None, a, b).ratio()
 
 
 def subtract(
@@ -149,9 +211,10 @@ def read_baseline(path: Path) -> Baseline:
 def settle(result: ScanResult, config: Config) -> ScanResult:
     """Findings the source does not silence, with the config's severities."""
     root = Path(result.tree_root) if result.tree_root else None
-    findings = config.with_severities(drop_inline(result.findings, root))
+    kept, warnings = drop_inline(result.findings, root)
+    findings = config.with_severities(kept)
     rules = [
         replace(r, severity=config.severity[r.id]) if r.id in config.severity else r
         for r in result.rules
     ]
-    return replace(result, findings=findings, rules=rules)
+    return replace(result, findings=findings, rules=rules, warnings=result.warnings + warnings)
