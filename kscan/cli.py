@@ -351,7 +351,7 @@ def diff_command(
 def _review(
     tree, load, fmt, output, fail_on, select, jobs, validity_check, preset, no_cache=False
 ) -> None:
-    from kscan.review import review  # patches, git and unidiff: only for series and diff
+    from kscan.review.review import review  # patches, git and unidiff: only for series and diff
     from kscan.series import SeriesError
 
     if fmt not in SERIES_FORMATS:

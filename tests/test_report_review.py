@@ -18,7 +18,7 @@ import pytest
 
 from kscan.findings import Finding, Level, Location, Verdict
 from kscan.report import HotspotRow, RuleInfo, ScanResult, Stats, render_series
-from kscan.review import SeriesResult
+from kscan.review.review import SeriesResult
 from kscan.series import Change, Hunk, Patch, PatchResult, parse_patch
 
 GOLDEN = Path(__file__).parent / "golden"

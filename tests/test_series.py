@@ -14,7 +14,7 @@ from kscan import series
 from kscan.cli import main
 from kscan.config import Config
 from kscan.engine import Options
-from kscan.review import review
+from kscan.review.review import review
 from kscan.series import SeriesError, load_patches
 
 DEMO = Path(__file__).parent / "fixtures" / "demo"

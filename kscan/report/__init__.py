@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from kscan.findings import Finding, Level
 
 if TYPE_CHECKING:
-    from kscan.review import SeriesResult
+    from kscan.review.review import SeriesResult
 
 # format -> (module in kscan.report, function); a run imports only the one it writes
 _RENDERERS = {

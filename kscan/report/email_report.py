@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from kscan.review import SeriesResult
+    from kscan.review.review import SeriesResult
     from kscan.series import Change, PatchResult
 
 WIDTH = 72

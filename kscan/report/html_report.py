@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from kscan.report.chains_svg import chains_svg
 
 if TYPE_CHECKING:
-    from kscan.review import SeriesResult
+    from kscan.review.review import SeriesResult
     from kscan.series import Change, PatchResult
 
 STYLE = """

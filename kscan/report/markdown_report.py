@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from kscan.review import SeriesResult
+    from kscan.review.review import SeriesResult
     from kscan.series import Change, PatchResult
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from kscan.report import sarif
 
 if TYPE_CHECKING:
-    from kscan.review import SeriesResult
+    from kscan.review.review import SeriesResult
     from kscan.series import Change
 
 
