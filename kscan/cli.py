@@ -23,7 +23,7 @@ from kscan.engine import Options, Scan, scan
 from kscan.findings import Level
 from kscan.judge import ModelError, contexts
 from kscan.model.geometry import PRESETS
-from kscan.report import FORMATS, SERIES_FORMATS, render, render_series
+from kscan.report import FORMATS, SERIES_FORMATS, Reply, render, render_series
 from kscan.rules import RULES, rule_by_id
 from kscan.suppress import BaselineError, read_baseline, settle, write_baseline
 from kscan.treeinfo import SEMANTICS, TreeInfoError, find_root, read_tree_info
@@ -239,11 +239,13 @@ def _write_report(done: Scan, fmt: str, output: Path | None) -> None:
 
 
 def _write(text: str, output: Path | None) -> None:
+    if text and not text.endswith("\n"):  # an empty mbox (no replies) stays empty
+        text += "\n"
     if output is None:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.write(text)
         return
     try:
-        output.write_text(text if text.endswith("\n") else text + "\n")
+        output.write_text(text)
     except OSError as err:
         raise fail(f"cannot write {output}: {err.strerror or err}") from None
 
@@ -277,7 +279,11 @@ ValidityOpt = Annotated[
     list[str] | None, typer.Option("--validity-check", help="Extra PFN-validating function.")
 ]
 PresetOpt = Annotated[
-    str | None, typer.Option(help="Geometry the model judges walks under (default x86_64).")
+    str | None,
+    typer.Option(
+        help="Geometry the model judges walks under (default: the preset of the arch/ a "
+        "patch touches, else .kscan.toml's, else the first of several where a walk breaks)."
+    ),
 ]
 DEFAULT_JOBS = default_jobs()
 
@@ -288,7 +294,13 @@ DEFAULT_JOBS = default_jobs()
     "the findings it introduces and removes.",
 )
 def series_command(
-    patches: Annotated[list[Path], typer.Argument(help="git format-patch files or mbox files.")],
+    patches: Annotated[
+        list[str],
+        typer.Argument(
+            help="format-patch files, mbox files, single messages (.eml), maildir "
+            "folders, plain diffs, or - for standard input (b4 am -o - MSGID | kscan series -)."
+        ),
+    ],
     tree: TreeOpt = Path("."),
     fmt: ReviewFormatOpt = "text",
     output: OutputOpt = None,
@@ -298,12 +310,33 @@ def series_command(
     validity_check: ValidityOpt = None,
     preset: PresetOpt = None,
     no_cache: NoCacheOpt = False,
+    stop_on_fail: Annotated[
+        bool,
+        typer.Option(
+            "--stop-on-fail",
+            help="Stop at the first patch that does not apply (default: go on without it).",
+        ),
+    ] = False,
+    sender: Annotated[
+        str | None,
+        typer.Option("--from", help="--format email: the From of the replies, 'Name <addr>'."),
+    ] = None,
+    signoff: Annotated[
+        str | None,
+        typer.Option(help="--format email: the line that closes each reply, e.g. 'Thanks, Jane'."),
+    ] = None,
 ) -> None:
-    from kscan.series import load_patches
+    from kscan.review.mail import load
+
+    def loaded(_root):
+        series = load(patches)
+        for note in series.notes:
+            stderr().print(f"kscan: note: {note}", markup=False, highlight=False)
+        return None, series.patches
 
     _review(
         tree,
-        lambda _root: (None, load_patches(patches)),
+        loaded,
         fmt,
         output,
         fail_on,
@@ -312,6 +345,8 @@ def series_command(
         validity_check,
         preset,
         no_cache,
+        stop_on_fail,
+        Reply(sender, signoff),
     )
 
 
@@ -349,7 +384,18 @@ def diff_command(
 
 
 def _review(
-    tree, load, fmt, output, fail_on, select, jobs, validity_check, preset, no_cache=False
+    tree,
+    load,
+    fmt,
+    output,
+    fail_on,
+    select,
+    jobs,
+    validity_check,
+    preset,
+    no_cache=False,
+    stop_on_fail=False,
+    reply: Reply | None = None,
 ) -> None:
     from kscan.review.review import review  # patches, git and unidiff: only for series and diff
     from kscan.series import SeriesError
@@ -375,13 +421,22 @@ def _review(
     )
     try:
         base, patches = load(root)
-        series = review(root, patches, options, settings, base, preset)
+        series = review(root, patches, options, settings, base, preset, stop_on_fail)
     except (SeriesError, DiscoverError, TreeInfoError) as err:
         raise fail(str(err)) from None
     except KeyboardInterrupt:
         stderr().print("kscan: interrupted; the temporary copy was removed", markup=False)
         raise typer.Exit(130) from None
-    _write(render_series(series, fmt), output)
+    _write(render_series(series, fmt, reply), output)
+    if fmt == "email" and not series.introduced and not series.removed:
+        stderr().print("kscan: no finding changes: no replies to write", markup=False)
+    if series.unjudged:
+        count, total = len(series.unjudged), len(series.patches)
+        stderr().print(
+            f"kscan: {count} of {total} patches could not be judged (the report says why)",
+            markup=False,
+        )
+        raise typer.Exit(EXIT_USAGE)
     raise typer.Exit(EXIT_FINDINGS if series.failed(threshold) else EXIT_CLEAN)
 
 

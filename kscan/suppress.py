@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from operator import attrgetter
 from pathlib import Path
@@ -124,7 +124,7 @@ def _similarity(a: str, b: str) -> float:
 def subtract(
     findings: Iterable[Finding],
     known: Iterable[Finding | str],
-    key: Callable[[Finding], str] = attrgetter("fingerprint"),
+    key: Callable[[Finding], Hashable] = attrgetter("fingerprint"),
 ) -> list[Finding]:
     """Findings minus `known` (findings or fingerprints), as multisets of `key`s."""
     left = Counter(k if isinstance(k, str) else key(k) for k in known)

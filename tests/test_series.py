@@ -14,8 +14,9 @@ from kscan import series
 from kscan.cli import main
 from kscan.config import Config
 from kscan.engine import Options
+from kscan.review.mail import load
 from kscan.review.review import review
-from kscan.series import SeriesError, load_patches
+from kscan.series import SeriesError
 
 DEMO = Path(__file__).parent / "fixtures" / "demo"
 
@@ -111,7 +112,7 @@ def snapshot(root: Path) -> dict:
 
 
 def judge(tree: Path, files: list[Path], base: str | None = None):
-    return review(tree, load_patches(files), Options(jobs=1), Config(), base).patches
+    return review(tree, load(files).patches, Options(jobs=1), Config(), base).patches
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -178,7 +179,7 @@ def test_comments_and_spacing_are_no_news_but_code_is(repo, tmp_path, capsys):
 def test_mbox_of_several_patches(repo, patches, tmp_path):
     mbox = tmp_path / "series.mbox"
     mbox.write_text(git(repo, "format-patch", "--stdout", "--cover-letter", "master..topic"))
-    loaded = load_patches([mbox])
+    loaded = load([mbox]).patches
     assert [p.subject for p in loaded] == [
         "[PATCH 1/2] mm: check pfn_valid() in mark_range()",
         "[PATCH 2/2] mm: add clear_node_reserved()",
@@ -208,22 +209,29 @@ def test_binary_patch_is_passed_over_as_no_c_change(repo, tmp_path, capsys, bina
     code, out, err = run(capsys, "series", str(mbox), "--tree", str(repo))
     assert code == 1 and err == ""
     assert "[PATCH 3/4] firmware: add a blob" in out
-    assert "  no C change (binary: firmware.bin)" in out
+    assert "  no C change\n    binary: firmware.bin\n" in out
     assert "[PATCH 4/4] firmware: update the blob, space mm" in out
     assert f"  + mm/page_walks.c:{new_walk_line()}:" in out
     assert snapshot(repo) == before
 
 
-def test_patch_that_does_not_apply_fails_cleanly(repo, patches, tmp_path, capsys):
-    edit(repo / "mm/hole_walks.c", "\tunsigned long pfn = start_pfn;\n",
-         "\tunsigned long pfn = start_pfn + 1;\n")
+def test_patch_that_does_not_apply_is_named_and_the_series_goes_on(repo, patches, tmp_path,
+                                                                   capsys):
+    edit(repo / "mm/hole_walks.c", "\twhile (pfn < end_pfn) {\n", "\twhile (pfn != end_pfn) {\n")
     git(repo, "commit", "-qam", "mm: move the goalposts")
     before = snapshot(repo)
     code, out, err = run(capsys, "series", *map(str, patches), "--tree", str(repo))
-    assert code == 2 and out == ""
-    assert err.count("\n") == 1
-    assert err.startswith("kscan: error: 0001-mm-check-pfn_valid-in-mark_range.patch does not")
-    assert "mm/hole_walks.c: hunk @@ -26,6 +26,8 @@" in err
+    assert code == 2
+    assert err == "kscan: 1 of 2 patches could not be judged (the report says why)\n"
+    first, second = out.split("[PATCH 2/2]")
+    assert "  does not apply\n    mm/hole_walks.c: hunk 1 @@ -26,6 +26,8 @@" in first
+    assert ("nearest match at line 26 (5 of 6 lines agree); at line 28 the tree has "
+            "`while (pfn != end_pfn) {` where the patch expects `while (pfn < end_pfn) {`"
+            ) in first
+    assert f"  + mm/page_walks.c:{new_walk_line()}:" in second
+    code, out, _ = run(capsys, "series", *map(str, patches), "--tree", str(repo),
+                       "--stop-on-fail")
+    assert code == 2 and "  not tried\n    --stop-on-fail" in out and "  + mm/" not in out
     assert snapshot(repo) == before
     assert list((tmp_path / "tmp").iterdir()) == []
 
@@ -256,7 +264,7 @@ def test_tree_that_is_not_a_git_repository(repo, patches, tmp_path):
 
 
 def test_interrupt_removes_the_worktree(repo, patches, tmp_path, monkeypatch, capsys):
-    def interrupted(_root, _patch):
+    def interrupted(_root, _patch, _plan):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(series, "apply", interrupted)
@@ -313,7 +321,7 @@ def test_not_a_patch(tmp_path):
     junk = tmp_path / "junk.txt"
     junk.write_text("hello\n")
     with pytest.raises(SeriesError, match="junk.txt: no diff"):
-        load_patches([junk])
+        load([junk])
 
 
 def test_model_preset_from_flag_and_config(repo, patches, capsys):

@@ -93,10 +93,20 @@ def render(result: ScanResult, fmt: str, *, color: bool) -> str:
     return _renderer(_RENDERERS[fmt])(result)
 
 
-def render_series(series: SeriesResult, fmt: str) -> str:
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """Who replies, for the email format: the From of the replies and a closing line."""
+
+    sender: str | None = None  # "Name <addr>"; without it, the sending tool's own
+    signoff: str | None = None  # "Thanks, Jane", above the signature
+
+
+def render_series(series: SeriesResult, fmt: str, reply: Reply | None = None) -> str:
     """A `kscan series`/`kscan diff` report: what each patch adds and removes."""
     if fmt not in _SERIES_RENDERERS:
         raise ValueError(f"unknown format {fmt!r} ({', '.join(SERIES_FORMATS)})")
+    if fmt == "email":
+        return _renderer(_SERIES_RENDERERS[fmt])(series, reply or Reply())
     return _renderer(_SERIES_RENDERERS[fmt])(series)
 
 
