@@ -49,6 +49,7 @@ FAILED = "does not apply"
 UNREADABLE = "cannot be read"
 NOT_TRIED = "not tried"
 JUDGED = (APPLIED, OFFSET, FUZZ)
+_FUNCTION = re.compile(r"(\w+)\s*\(")
 NOT_JUDGED = (FAILED, UNREADABLE, NOT_TRIED)  # the series could not be judged whole
 
 
@@ -333,7 +334,7 @@ def _failures(root: Path, patch: Patch) -> tuple[str, ...]:
             numbers[path] += 1
             problem = _hunk_failure(root, hunk)
             if problem:
-                notes.append(f"{path}: hunk {numbers[path]} {hunk.header}: {problem}")
+                notes.append(f"{path}: hunk {numbers[path]} {_where(hunk)}: {problem}")
     return tuple(notes) or ("git apply refused it, though each hunk has its match",)
 
 
@@ -358,6 +359,13 @@ def _hunk_failure(root: Path, hunk: Hunk) -> str | None:
         f"nearest match at line {at.line} ({at.equal} of {at.size} lines agree); "
         f"at line {line} the tree has `{tree}` where the patch expects `{block[differs].strip()}`"
     )
+
+
+def _where(hunk: Hunk) -> str:
+    """The hunk's line ranges and, from its section heading, the function it is in."""
+    ranges, _, section = hunk.header.partition(" @@")
+    function = _FUNCTION.findall(section)
+    return f"{ranges} @@" + (f" in {function[-1]}()" if function else "")
 
 
 def _lines(path: Path) -> list[str]:

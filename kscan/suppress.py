@@ -80,11 +80,14 @@ def drop_inline(findings: Iterable[Finding], root: Path | None) -> tuple[list[Fi
 def misread_suppression(line: str, rule_id: str) -> str | None:
     """What is wrong with a comment on `line` that means to silence a `rule_id` finding
     and does not, or None when the line has no such comment."""
+    comments = _COMMENT.findall(line)
+    if not comments:
+        return None
     from kscan.rules import RULES  # only when a finding has a comment near it
 
     ids = {rule.id for rule in RULES}
     names = {rule.name: rule.id for rule in RULES}
-    for comment in _COMMENT.findall(line):
+    for comment in comments:
         quoted = "'" + " ".join(comment.strip("/* ").split()) + "'"
         named = _IGNORE.search(comment)
         if named:
