@@ -223,6 +223,10 @@ def test_series_with_no_changes():
     assert render_series(empty, "email") == ""  # an empty mbox
     assert "No finding changes." in render_series(empty, "markdown")
     assert "No finding changes." in render_series(empty, "html")
+    failed = replace(empty.patches[0], status="does not apply", notes=("mm/a.c: hunk 1 <...>",))
+    page = render_series(replace(empty, patches=[failed]), "html")
+    assert "<b>does not apply</b><ul><li>mm/a.c: hunk 1 &lt;...&gt;</li></ul>" in page
+    assert "*does not apply*" in render_series(replace(empty, patches=[failed]), "markdown")
 
 
 def test_hunk_is_plain_data():

@@ -213,6 +213,22 @@ def test_offset_findings_point_where_the_hunk_landed(repo, patches, capsys):
     assert "> @@ -123,3 +123,12 @@" in reply.get_content()
 
 
+def test_fuzz_is_said_and_judged(repo, patches):
+    """A context line of the tree differs: the patch applies with fuzz, says where, and
+    its fix is still seen."""
+    edit(repo / "mm/hole_walks.c", "\tunsigned long pfn = start_pfn;\n",
+         "\tunsigned long pfn = start_pfn; /* first */\n")
+    git(repo, "commit", "-qam", "mm: a comment")
+    [result] = judged(repo, [patches[0]])
+    assert result.status == "applied with fuzz"
+    assert result.notes == (
+        "mm/hole_walks.c: hunk 1 at line 26: 1 of 6 lines differ from the tree",
+    )
+    [removed] = result.removed
+    assert removed.finding.location.function == "mark_range"
+    assert removed.hunk.lines[0][0] == " \tunsigned long pfn = start_pfn; /* first */"
+
+
 def test_renamed_file_keeps_its_findings(repo, tmp_path):
     git(repo, "checkout", "-qb", "rename")
     git(repo, "mv", "mm/hole_walks.c", "mm/holes.c")
