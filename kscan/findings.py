@@ -118,12 +118,14 @@ class Finding:
 
 # One line of C, left to right: a string or char literal (kept: its `/*` opens nothing),
 # a comment (to its end or the line's), or a `*/` closing a comment opened above.
-_LEXEMES = re.compile(
+# Patterns, not compiled ones: the re module compiles them on first use (a text scan
+# never fingerprints, and compiling both costs a millisecond of start-up).
+_LEXEMES = (
     r"""(?P<literal>"(?:\\.|[^"\\])*"|'(?:\\.|[^'\\]){1,8}')"""
     r"|(?P<comment>/\*.*?(?:\*/|$)|//.*)"
     r"|(?P<close>\*/)"
 )
-_SPACE_NOT_BETWEEN_WORDS = re.compile(r"\s+(?!\w)|(?<!\w)\s+")
+_SPACE_NOT_BETWEEN_WORDS = r"\s+(?!\w)|(?<!\w)\s+"
 
 
 def code_of(line: str) -> str:
@@ -133,7 +135,7 @@ def code_of(line: str) -> str:
     A line that opens with the tail of a comment begun above (` * ... */ code`) keeps
     what follows the `*/`."""
     kept, start = [], 0
-    for match in _LEXEMES.finditer(line):
+    for match in re.finditer(_LEXEMES, line):
         kept.append(line[start : match.start()])
         if match.lastgroup == "literal":
             kept.append(match.group())
@@ -143,4 +145,4 @@ def code_of(line: str) -> str:
             kept.append(" ")
         start = match.end()
     kept.append(line[start:])
-    return _SPACE_NOT_BETWEEN_WORDS.sub("", " ".join("".join(kept).split()))
+    return re.sub(_SPACE_NOT_BETWEEN_WORDS, "", " ".join("".join(kept).split()))

@@ -30,10 +30,12 @@ if TYPE_CHECKING:
 
 BASELINE_VERSION = 2
 _IGNORE = re.compile(r"kscan:\s*ignore\s+(KS\d+(?:\s*,\s*KS\d+)*)", re.IGNORECASE)
-_COMMENT = re.compile(r"/\*.*?(?:\*/|$)|//.*")
+# Patterns the re module compiles on first use: only a finding with a comment near it
+# needs them.
+_COMMENT = r"/\*.*?(?:\*/|$)|//.*"
 # A suppression as it may be mistyped: a word like "kscan", one like "ignore", what follows.
-_LOOKALIKE = re.compile(r"\b([a-z]{3,7})\s*:?\s*([a-z]{4,8})\b\s*([\w-]*)", re.IGNORECASE)
-_RULE_ID = re.compile(r"KS\d+$", re.IGNORECASE)
+_LOOKALIKE = r"(?i)\b([a-z]{3,7})\s*:?\s*([a-z]{4,8})\b\s*([\w-]*)"
+_RULE_ID = r"(?i)KS\d+$"
 
 
 class BaselineError(Exception):
@@ -80,7 +82,7 @@ def drop_inline(findings: Iterable[Finding], root: Path | None) -> tuple[list[Fi
 def misread_suppression(line: str, rule_id: str) -> str | None:
     """What is wrong with a comment on `line` that means to silence a `rule_id` finding
     and does not, or None when the line has no such comment."""
-    comments = _COMMENT.findall(line)
+    comments = re.findall(_COMMENT, line)
     if not comments:
         return None
     from kscan.rules import RULES  # only when a finding has a comment near it
@@ -97,9 +99,9 @@ def misread_suppression(line: str, rule_id: str) -> str | None:
                 nearest = _nearest(unknown[0], sorted(ids), rule_id)
                 return f"{quoted} names {unknown[0]}, which is no rule (nearest: {nearest})"
             return f"{quoted} names {', '.join(given)}, not {rule_id}"
-        for keyword, verb, what in _LOOKALIKE.findall(comment):
+        for keyword, verb, what in re.findall(_LOOKALIKE, comment):
             keyword, verb = keyword.lower(), verb.lower()
-            named_rule = _RULE_ID.match(what) or what in names
+            named_rule = re.match(_RULE_ID, what) or what in names
             if _like(verb, "ignore") and (
                 keyword == "kscan" or _like(keyword, "kscan") and named_rule
             ):
