@@ -26,9 +26,10 @@ from kscan.findings import Level
 from kscan.model.geometry import PRESETS
 from kscan.model.judge import JUDGE_ORDER, ModelError, contexts
 from kscan.report import FORMATS, SERIES_FORMATS, render, render_series
+from kscan.results import Reply
 from kscan.review import config
 from kscan.review.config import Config, ConfigError
-from kscan.review.suppress import BaselineError, read_baseline, settle, subtract, write_baseline
+from kscan.review.suppress import BaselineError, read_baseline, settle, write_baseline
 from kscan.rules import RULES, rule_by_id
 
 app = typer.Typer(
@@ -175,7 +176,9 @@ def scan_command(
             write_baseline(new_baseline, done.result.findings)
             raise typer.Exit(EXIT_CLEAN)
         if baseline:
-            done.result.findings = subtract(done.result.findings, read_baseline(baseline))
+            known = read_baseline(baseline)
+            done.result.findings = known.new(done.result.findings)
+            done.result.warnings += known.notes
     except BaselineError as err:
         raise fail(str(err)) from None
     if not quiet:
@@ -256,13 +259,15 @@ def _write_report(done: Scan, fmt: str, output: Path | None) -> None:
 
 
 def _write(text: str, output: Path | None) -> None:
+    if text and not text.endswith("\n"):  # an empty mbox (no replies) stays empty
+        text += "\n"
     if output is None:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.write(text)
         return
     from kscan import atomic
 
     try:
-        atomic.write_text(output, text if text.endswith("\n") else text + "\n")
+        atomic.write_text(output, text)
     except OSError as err:
         raise fail(f"cannot write {output}: {err.strerror or err}") from None
 
@@ -320,7 +325,14 @@ JobsOpt = Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker proces
 ValidityOpt = Annotated[
     list[str] | None, typer.Option("--validity-check", help="Extra PFN-validating function.")
 ]
-PresetOpt = Annotated[str | None, typer.Option(help=PRESET_HELP)]
+PresetOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Geometry the model judges walks under (default: the preset of the arch/ a "
+        "patch touches, else .kscan.toml's, else each of "
+        f"{', '.join(JUDGE_ORDER)} in turn, naming the first where a walk breaks)."
+    ),
+]
 DEFAULT_JOBS = default_jobs()
 
 
@@ -330,7 +342,13 @@ DEFAULT_JOBS = default_jobs()
     "the findings it introduces and removes.",
 )
 def series_command(
-    patches: Annotated[list[Path], typer.Argument(help="git format-patch files or mbox files.")],
+    patches: Annotated[
+        list[str],
+        typer.Argument(
+            help="format-patch files, mbox files, single messages (.eml), maildir "
+            "folders, plain diffs, or - for standard input (b4 am -o - MSGID | kscan series -)."
+        ),
+    ],
     tree: TreeOpt = Path("."),
     fmt: ReviewFormatOpt = "text",
     output: OutputOpt = None,
@@ -340,12 +358,32 @@ def series_command(
     validity_check: ValidityOpt = None,
     preset: PresetOpt = None,
     no_cache: NoCacheOpt = False,
+    stop_on_fail: Annotated[
+        bool,
+        typer.Option(
+            "--stop-on-fail",
+            help="Stop at the first patch that does not apply (default: go on without it).",
+        ),
+    ] = False,
+    sender: Annotated[
+        str | None,
+        typer.Option("--from", help="--format email: the From of the replies, 'Name <addr>'."),
+    ] = None,
+    signoff: Annotated[
+        str | None,
+        typer.Option(help="--format email: the line that closes each reply, e.g. 'Thanks, Jane'."),
+    ] = None,
 ) -> None:
     from kscan.review.review import review_patches  # git and unidiff: only for series and diff
 
+    def note(text: str) -> None:
+        stderr().print(f"kscan: note: {text}", markup=False, highlight=False)
+
     _review(
         tree,
-        lambda root, options, settings: review_patches(root, patches, options, settings, preset),
+        lambda root, options, settings: review_patches(
+            root, patches, options, settings, preset, stop_on_fail, note
+        ),
         fmt,
         output,
         fail_on,
@@ -353,6 +391,7 @@ def series_command(
         jobs,
         validity_check,
         no_cache,
+        Reply(sender, signoff),
     )
 
 
@@ -398,6 +437,7 @@ def _review(
     jobs: int,
     validity_check: list[str] | None,
     no_cache: bool,
+    reply: Reply | None = None,
 ) -> None:
     from kscan.review.series import SeriesError
 
@@ -424,7 +464,16 @@ def _review(
         series = judge(root, options, settings)
     except (SeriesError, DiscoverError, TreeInfoError) as err:
         raise fail(str(err)) from None
-    _write(render_series(series, fmt), output)
+    _write(render_series(series, fmt, reply), output)
+    if fmt == "email" and not series.introduced and not series.removed:
+        stderr().print("kscan: no finding changes: no replies to write", markup=False)
+    if series.unjudged:
+        count, total = len(series.unjudged), len(series.patches)
+        stderr().print(
+            f"kscan: {count} of {total} patches could not be judged (the report says why)",
+            markup=False,
+        )
+        raise typer.Exit(EXIT_USAGE)
     raise typer.Exit(EXIT_FINDINGS if series.failed(threshold) else EXIT_CLEAN)
 
 

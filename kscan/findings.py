@@ -6,8 +6,12 @@ related locations, the model verdict), so reporters never look at rules or facts
 
 from __future__ import annotations
 
+import re
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
+from operator import attrgetter
 
 
 class Level(IntEnum):
@@ -103,12 +107,62 @@ class Finding:
 
     @property
     def fingerprint(self) -> str:
-        """Stable under line shifts: rule, file, function and the normalised source line."""
+        """Stable under line shifts, comments and reformatting: rule, file, function and
+        the code of the source line (code_of)."""
         import hashlib  # json, sarif and baselines only: a text report does not load it
 
-        text = " ".join(self.source_line.split())
-        key = "\0".join((self.rule_id, self.location.path, self.location.function or "", text))
+        loc = self.location
+        key = "\0".join((self.rule_id, loc.path, loc.function or "", code_of(self.source_line)))
         return hashlib.sha256(key.encode()).hexdigest()[:32]
 
     def sort_key(self) -> tuple[str, int, int, str]:
         return (self.location.path, self.location.line, self.location.col, self.rule_id)
+
+
+# One line of C, left to right: a string or char literal (kept: its `/*` opens nothing),
+# a comment (to its end or the line's), or a `*/` closing a comment opened above.
+# Patterns, not compiled ones: the re module compiles them on first use (a text scan
+# never fingerprints, and compiling both costs a millisecond of start-up).
+_LEXEMES = (
+    r"""(?P<literal>"(?:\\.|[^"\\])*"|'(?:\\.|[^'\\]){1,8}')"""
+    r"|(?P<comment>/\*.*?(?:\*/|$)|//.*)"
+    r"|(?P<close>\*/)"
+)
+_SPACE_NOT_BETWEEN_WORDS = r"\s+(?!\w)|(?<!\w)\s+"
+
+
+def code_of(line: str) -> str:
+    """The code of one source line, without comments and without the whitespace that
+    does not separate two words: `x=f(a); /* ok */` and `x = f( a );` read the same.
+
+    A line that opens with the tail of a comment begun above (` * ... */ code`) keeps
+    what follows the `*/`."""
+    kept, start = [], 0
+    for match in re.finditer(_LEXEMES, line):
+        kept.append(line[start : match.start()])
+        if match.lastgroup == "literal":
+            kept.append(match.group())
+        elif match.lastgroup == "close":
+            kept.clear()  # all before it was comment
+        else:
+            kept.append(" ")
+        start = match.end()
+    kept.append(line[start:])
+    return re.sub(_SPACE_NOT_BETWEEN_WORDS, "", " ".join("".join(kept).split()))
+
+
+def subtract(
+    findings: Iterable[Finding],
+    known: Iterable[Finding | str],
+    key: Callable[[Finding], Hashable] = attrgetter("fingerprint"),
+) -> list[Finding]:
+    """Findings minus `known` (findings or fingerprints), as multisets of `key`s."""
+    left = Counter(k if isinstance(k, str) else key(k) for k in known)
+    out = []
+    for finding in findings:
+        fingerprint = key(finding)
+        if left[fingerprint]:
+            left[fingerprint] -= 1
+        else:
+            out.append(finding)
+    return out

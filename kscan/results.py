@@ -63,6 +63,19 @@ class ScanResult:
     hotspots: list[HotspotRow] = field(default_factory=list)  # over the parsed files
 
 
+# What became of a patch.  The first three were judged.
+APPLIED = "applied"
+OFFSET = "applied at an offset"
+FUZZ = "applied with fuzz"
+NO_C_CHANGE = "no C change"
+ALREADY_APPLIED = "already applied"
+FAILED = "does not apply"
+UNREADABLE = "cannot be read"
+NOT_TRIED = "not tried"
+JUDGED = (APPLIED, OFFSET, FUZZ)
+NOT_JUDGED = (FAILED, UNREADABLE, NOT_TRIED)  # the series could not be judged whole
+
+
 @dataclass(frozen=True, slots=True)
 class Hunk:
     """One hunk of a patch, reduced to what reporters quote."""
@@ -70,6 +83,20 @@ class Hunk:
     path: str  # the file after the patch (before, for a deletion)
     header: str  # "@@ -10,6 +10,9 @@ static void foo(void)"
     lines: tuple[tuple[str, int | None, int | None], ...]  # (line with +/-/space, old, new)
+    source: str = ""  # the file before the patch: `path` unless renamed, "" if new
+
+
+@dataclass(frozen=True, slots=True)
+class Mail:
+    """The headers of the message a patch came in, for a reply to it."""
+
+    message_id: str
+    references: tuple[str, ...]  # its References and In-Reply-To, oldest first
+    sender: str
+    to: str
+    cc: str
+    date: str
+    number: tuple[int, int] | None  # (x, N) of "[PATCH x/N]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +106,14 @@ class Patch:
     diff: str
     hunks: tuple[Hunk, ...]
     paths: tuple[str, ...]  # every path it touches, old and new names, sorted
+    binary: tuple[str, ...] = ()  # of those, the binary files: never applied nor scanned
+    mail: Mail | None = None  # None for a plain diff or a commit
+    unreadable: str = ""  # why its message could not be read as a patch
+
+    @property
+    def sources(self) -> list[str]:
+        """The C files it changes."""
+        return [p for p in self.paths if p.endswith((".c", ".h")) and p not in self.binary]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +121,7 @@ class Change:
     """A finding that a patch introduces or removes, with the hunk that explains it."""
 
     finding: Finding
-    hunk: Hunk | None  # covering the finding's line, else the nearest in its file
+    hunk: Hunk | None  # as it landed, covering the finding's line, else the nearest
     introduced: bool  # else removed: the finding's line is in the pre-image
 
     def quote(self, limit: int = 8) -> tuple[str, ...]:
@@ -95,14 +130,15 @@ class Change:
         if self.hunk is None:
             return ()
         lines = self.hunk.lines
-        end = next((i + 1 for i, line in enumerate(lines) if self._at(line)), limit)
+        end = next((i + 1 for i, line in enumerate(lines) if self.at(line)), limit)
         return (self.hunk.header, *(text for text, _, _ in lines[max(end - limit, 0) : end]))
 
     @property
     def in_hunk(self) -> bool:
-        return self.hunk is not None and any(self._at(line) for line in self.hunk.lines)
+        return self.hunk is not None and any(self.at(line) for line in self.hunk.lines)
 
-    def _at(self, line: tuple[str, int | None, int | None]) -> bool:
+    def at(self, line: tuple[str, int | None, int | None]) -> bool:
+        """Whether this hunk line is the finding's line."""
         text, old, new = line
         side = "+" if self.introduced else "-"
         number = new if self.introduced else old
@@ -114,6 +150,14 @@ class PatchResult:
     patch: Patch
     introduced: tuple[Change, ...]
     removed: tuple[Change, ...]
+    status: str = APPLIED
+    notes: tuple[str, ...] = ()  # where hunks landed, or why they did not
+    moved: int = 0  # findings that moved with their code to another file
+    preset: str | None = None  # the geometry its findings were judged under, if one
+
+    @property
+    def judged(self) -> bool:
+        return self.status in JUDGED
 
 
 @dataclass
@@ -122,6 +166,11 @@ class SeriesResult:
     meta: ScanResult  # the tree, the rules that ran and kscan's version; no findings
     seconds: float = 0.0
     hotspots: list[HotspotRow] = field(default_factory=list)  # of the introduced findings
+
+    @property
+    def unjudged(self) -> list[PatchResult]:
+        """The patches that could not be judged: the series' verdict is not whole."""
+        return [p for p in self.patches if p.status in NOT_JUDGED]
 
     @property
     def introduced(self) -> list[Change]:
@@ -133,3 +182,11 @@ class SeriesResult:
 
     def failed(self, threshold: Level) -> bool:
         return any(c.finding.severity >= threshold for c in self.introduced)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """Who replies, for the email format: the From of the replies and a closing line."""
+
+    sender: str | None = None  # "Name <addr>"; without it, the sending tool's own
+    signoff: str | None = None  # "Thanks, Jane", above the signature

@@ -232,6 +232,40 @@ def test_alias_of_a_scanned_directory_is_not_scanned_twice(tree: Path) -> None:
     assert warnings == []
 
 
+def test_symlinked_file_is_scanned_once(tree: Path) -> None:
+    """A file and its in-tree alias give one file (else every finding twice); an alias
+    of a file the scan does not reach otherwise is scanned under the alias's name."""
+    (tree / "mm/alias.c").symlink_to("page_alloc.c")
+    (tree / "mm/again.c").symlink_to("alias.c")
+    (tree / "mm/virtio.c").symlink_to("../drivers/virtio/virtio_mem.c")
+    (tree / "mm/virtio2.c").symlink_to("../drivers/virtio/virtio_mem.c")
+    files, warnings = discover([str(tree / "mm")], tree)
+    assert rels(files) == ["mm/damon/core.c", "mm/internal.h", "mm/page_alloc.c", "mm/virtio.c"]
+    assert warnings == []
+    files, _ = discover([str(tree / "mm"), str(tree / "drivers/virtio")], tree)
+    assert "mm/virtio.c" not in rels(files) and "drivers/virtio/virtio_mem.c" in rels(files)
+    files, _ = discover([str(tree / "mm/alias.c"), str(tree / "mm/page_alloc.c")], tree)
+    assert rels(files) == ["mm/page_alloc.c"]
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p.symlink_to(p.name), "symlink loop (too many levels of symbolic links)"),
+        (lambda p: p.symlink_to("nowhere.c"), "broken symlink to nowhere.c"),
+    ],
+    ids=["loop", "broken"],
+)
+def test_bad_symlink_as_path_says_what_it_is(tree: Path, make, message) -> None:
+    link = tree / "mm/bad.c"
+    make(link)
+    with pytest.raises(DiscoverError) as error:
+        discover([str(link)], tree)
+    assert str(error.value) == f"{link}: {message}"
+    with pytest.raises(DiscoverError, match="no such file or directory"):
+        discover([str(tree / "mm/missing.c")], tree)
+
+
 def test_broken_c_symlink_warns(tree: Path) -> None:
     (tree / "mm/gone.c").symlink_to("nowhere.c")
     (tree / "mm/gone.txt").symlink_to("nowhere.txt")

@@ -12,7 +12,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from kscan.findings import Finding, Level, Location, Related, Verdict, Walk
+from kscan.findings import Finding, Level, Location, Related, Verdict, Walk, code_of
 from kscan.report import FORMATS, render
 from kscan.results import RuleInfo, ScanResult, Stats
 
@@ -300,11 +300,31 @@ def test_sarif_invocation_carries_the_warnings():
 def test_sarif_fingerprint_survives_a_line_shift():
     def fingerprint(finding: Finding) -> str:
         result = sarif_of(scan([finding]))["runs"][0]["results"][0]
-        return result["partialFingerprints"]["kscanFingerprint/v1"]
+        return result["partialFingerprints"]["kscanFingerprint/v2"]
 
     original = fingerprint(PFN_WALK)
     assert fingerprint(shifted(PFN_WALK, 40)) == original
+    commented = PFN_WALK.source_line.rstrip() + " /* ok */"
+    assert fingerprint(replace(PFN_WALK, source_line=commented)) == original
     assert fingerprint(replace(PFN_WALK, source_line="\tfor (;;) {")) != original
+
+
+@pytest.mark.parametrize(
+    ("line", "code"),
+    [
+        ("\tx = f(a); /* ok */", "x=f(a);"),
+        ("x=f( a );   // reformatted", "x=f(a);"),
+        ("unsigned  long pfn;", "unsigned long pfn;"),
+        ("y = 2; /* x = pfn_to_page(pfn); */", "y=2;"),  # comment text that reads as code
+        ('pr_info("/* %lu", pfn); // why', 'pr_info("/*%lu",pfn);'),  # a string's /* opens none
+        ("c = '/'; d = '*'; /* hi", "c='/';d='*';"),
+        (" * the end of a comment begun above */ z = 1;", "z=1;"),
+        (" * don't */ z = 1;", "z=1;"),
+        ("a /* one */ + /* two */ b", "a+b"),
+    ],
+)
+def test_code_of_a_line_drops_comments_and_spacing(line, code):
+    assert code_of(line) == code
 
 
 # --- JSON -------------------------------------------------------------------

@@ -6,7 +6,10 @@ Refresh the golden files with KSCAN_UPDATE_GOLDEN=1 and read the diff before com
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
+import mailbox
 import os
 import shutil
 import subprocess
@@ -22,8 +25,10 @@ from kscan.results import (
     Change,
     HotspotRow,
     Hunk,
+    Mail,
     Patch,
     PatchResult,
+    Reply,
     RuleInfo,
     ScanResult,
     SeriesResult,
@@ -59,11 +64,19 @@ def change(finding: Finding, patch: Patch, introduced: bool) -> Change:
     return Change(finding, (covering or hunks or [None])[0], introduced)
 
 
+def mail(number: int) -> Mail:
+    return Mail(f"<2024-{number}-jane@example.org>", ("<2024-0-jane@example.org>",),
+                "Jane Doe <jane@example.org>", "linux-mm@kvack.org",
+                "Andrew Morton <akpm@linux-foundation.org>, jane@example.org",
+                "Mon, 1 Jan 2024 10:00:00 +0000", (number, 2))
+
+
 def series() -> SeriesResult:
-    add = parse_patch("0001-mm-add-count_free_in_zone.patch",
-                      "[PATCH 1/2] mm: add count_free_in_zone()", ADD_WALK)
-    fix = parse_patch("0002-mm-compaction-check-pfn_valid.patch",
-                      "[PATCH 2/2] mm/compaction: check pfn_valid() in reset_range()", FIX_WALK)
+    add = replace(parse_patch("0001-mm-add-count_free_in_zone.patch",
+                              "[PATCH 1/2] mm: add count_free_in_zone()", ADD_WALK), mail=mail(1))
+    fix = replace(parse_patch("0002-mm-compaction-check-pfn_valid.patch",
+                              "[PATCH 2/2] mm/compaction: check pfn_valid() in reset_range()",
+                              FIX_WALK), mail=mail(2))
     zone_walk = ks001(
         "mm/page_alloc.c", 1518, "count_free_in_zone",
         "\t\tif (PageBuddy(pfn_to_page(pfn)))", "a zone/node span, holes and absent sections "
@@ -94,10 +107,44 @@ def check_golden(name: str, text: str) -> None:
 
 
 def test_email_golden():
-    text = render_series(series(), "email")
+    text = render_series(series(), "email", Reply("Rev Iewer <rev@example.org>", "Thanks, Rev"))
     check_golden("series.email", text)
     body = [line for line in text.splitlines() if not line.startswith((">", "Subject:"))]
     assert max(map(len, body)) <= 72
+
+
+def test_email_is_an_mbox_of_replies_threaded_under_each_patch(tmp_path):
+    """Each reply parses back with the email package, answers its patch's Message-ID
+    and goes to its author with the list in Cc; each hunk is quoted once."""
+    path = tmp_path / "replies.mbox"
+    path.write_text(render_series(series(), "email", Reply(signoff="Thanks, Rev")))
+    replies = [email.message_from_bytes(bytes(m), policy=email.policy.default)
+               for m in mailbox.mbox(path)]
+    assert [r["Subject"] for r in replies] == [
+        "Re: [PATCH 1/2] mm: add count_free_in_zone()",
+        "Re: [PATCH 2/2] mm/compaction: check pfn_valid() in reset_range()",
+    ]
+    for number, reply in enumerate(replies, start=1):
+        assert reply["In-Reply-To"] == f"<2024-{number}-jane@example.org>"
+        assert reply["References"].split() == ["<2024-0-jane@example.org>",
+                                               f"<2024-{number}-jane@example.org>"]
+        assert reply["To"] == "Jane Doe <jane@example.org>"
+        assert reply["Cc"] == "linux-mm@kvack.org, Andrew Morton <akpm@linux-foundation.org>"
+        assert "From" not in reply  # the sending tool's own
+        body = reply.get_content()
+        assert body.startswith("On Mon, 1 Jan 2024 10:00:00 +0000, Jane Doe <jane@example.org> "
+                               "wrote:\n> --- a/")
+        changes = series().patches[number - 1].introduced + series().patches[number - 1].removed
+        assert body.count("> @@ ") == len({c.hunk.header for c in changes})  # each hunk once
+        assert body.count("> +++ ") == len({c.hunk.path for c in changes})
+        assert body.endswith("\n\nThanks, Rev\n\n-- \nkscan 0.1.0, Linux 6.12.0\n")
+    first = replies[0].get_content()
+    # the finding comes right under the line it is about
+    assert "> +\t\tif (PageBuddy(pfn_to_page(pfn)))\n\nkscan KS001" in first
+    second = replies[1].get_content()
+    # a removed finding: quoted with the lines that changed it, the thanks under it
+    assert (">  \tfor (; pfn < end; pfn++) {\n> +\t\tif (!pfn_valid(pfn))\n> +\t\t\tcontinue;\n"
+            ">  \t\tclear_skip(pfn_to_page(pfn));\n\nThanks: this removes") in second
 
 
 def test_markdown_golden():
@@ -120,7 +167,29 @@ def test_sarif_is_valid_and_marks_new_and_absent():
              r["baselineState"]) for r in results] == [
         ("mm/compaction.c", "absent"), ("mm/page_alloc.c", "new"), ("mm/page_alloc.c", "new"),
     ]
-    assert all(r["partialFingerprints"]["kscanFingerprint/v1"] for r in results)
+    assert all(r["partialFingerprints"]["kscanFingerprint/v2"] for r in results)
+
+
+def test_sarif_gives_the_series_net_effect():
+    """A walk patch 1 adds and patch 2 takes out again is neither new nor absent."""
+    whole = series()
+    added = whole.patches[0].introduced[0]
+    taken_out = Change(replace(added.finding, location=replace(added.finding.location, line=9)),
+                       None, introduced=False)
+    whole.patches[1] = replace(whole.patches[1], removed=(*whole.patches[1].removed, taken_out))
+    results = json.loads(render_series(whole, "sarif"))["runs"][0]["results"]
+    states = [(r["locations"][0]["physicalLocation"]["region"]["startLine"], r["baselineState"])
+              for r in results]
+    assert states == [(301, "absent"), (2054, "new")]
+
+
+def test_markdown_keeps_code_spans_literal():
+    whole = series()
+    change = whole.patches[0].introduced[0]
+    spanned = replace(change.finding, message="struct page arithmetic `page + i` over *huge* pages")
+    whole.patches[0] = replace(whole.patches[0], introduced=(replace(change, finding=spanned),))
+    text = render_series(whole, "markdown")
+    assert "struct page arithmetic `page + i` over \\*huge\\* pages" in text
 
 
 def chromium() -> str | None:
@@ -163,9 +232,13 @@ def test_html_draws_the_hotspot_chains():
 def test_series_with_no_changes():
     empty = SeriesResult([PatchResult(Patch("a.patch", "[PATCH] mm: tidy", "", (), ()), (), ())],
                          series().meta)
-    assert render_series(empty, "email").startswith("kscan: no finding changes in 1 patch.")
+    assert render_series(empty, "email") == ""  # an empty mbox
     assert "No finding changes." in render_series(empty, "markdown")
     assert "No finding changes." in render_series(empty, "html")
+    failed = replace(empty.patches[0], status="does not apply", notes=("mm/a.c: hunk 1 <...>",))
+    page = render_series(replace(empty, patches=[failed]), "html")
+    assert "<b>does not apply</b><ul><li>mm/a.c: hunk 1 &lt;...&gt;</li></ul>" in page
+    assert "*does not apply*" in render_series(replace(empty, patches=[failed]), "markdown")
 
 
 def test_hunk_is_plain_data():

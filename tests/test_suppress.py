@@ -57,8 +57,50 @@ def test_inline_comment_on_or_above_the_line(tmp_path):
         "c;\n"
         "d; /* kscan: ignore KS003 */\n"
     )
-    kept = drop_inline([finding(n) for n in (1, 3, 4, 5)], tmp_path)
+    kept, warnings = drop_inline([finding(n) for n in (1, 3, 4, 5)], tmp_path)
     assert [f.location.line for f in kept] == [4, 5]
+    assert warnings == [
+        "mm/a.c:5: 'kscan: ignore KS003' names KS003, not KS001; "
+        "the KS001 finding on line 5 is still reported"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("comment", "problem"),
+    [
+        ("/* kscan: ignore KS010 */", "'kscan: ignore KS010' names KS010, which is no rule "
+                                      "(nearest: KS001)"),
+        ("/* kscan: ignore KS01 -- checked */", "names KS01, which is no rule (nearest: KS001)"),
+        ("/* kscan: ingore KS001 */", "'kscan: ingore KS001' is not read as a suppression: "
+                                      "write 'kscan: ignore KS001'"),
+        ("// kscan ignore KS001", "write 'kscan: ignore KS001'"),
+        ("/* kscna: ignore KS001 */", "write 'kscan: ignore KS001'"),
+        ("/* kscan: ignore pfn-walk-unchecked */", "write 'kscan: ignore KS001'"),
+        ("/* kscan: ignore */", "write 'kscan: ignore KS001'"),
+        ("/* kscan: ignore KS004 */", "names KS004, not KS001"),
+    ],
+)
+def test_a_suppression_that_does_not_suppress_is_named(tmp_path, comment, problem):
+    (tmp_path / "mm").mkdir()
+    (tmp_path / "mm/a.c").write_text(f"\t{comment}\n\tx = pfn_to_page(pfn);\n")
+    kept, [warning] = drop_inline([finding(2)], tmp_path)
+    assert kept == [finding(2)]
+    assert warning.startswith("mm/a.c:1: ") and problem in warning
+    assert warning.endswith("; the KS001 finding on line 2 is still reported")
+
+
+@pytest.mark.parametrize(
+    "comment",
+    ["/* KCSAN: ignore the data race, it is benign */", "/* see kasan: ignored pages */",
+     "/* kscan: ignore KS001 */"],
+)
+def test_other_comments_and_working_suppressions_warn_nothing(tmp_path, comment):
+    (tmp_path / "mm").mkdir()
+    (tmp_path / "mm/a.c").write_text(f"\t{comment}\n\tx = pfn_to_page(pfn);\n"
+                                     "\ty = 1; /* kscan: ignore KS003 */\n"
+                                     "\tx = pfn_to_page(pfn + 1);\n")
+    _, warnings = drop_inline([finding(2), finding(4)], tmp_path)
+    assert warnings == []
 
 
 def test_subtract_is_a_multiset_difference():
@@ -71,8 +113,28 @@ def test_subtract_is_a_multiset_difference():
 def test_baseline_round_trip(tmp_path):
     path = tmp_path / "baseline.json"
     write_baseline(path, [finding(3), finding(3)])
-    assert read_baseline(path) == [finding(3).fingerprint] * 2
+    known = read_baseline(path)
+    assert known.fingerprints == [finding(3).fingerprint] * 2 and known.notes == []
     assert json.loads(path.read_text())["findings"][0]["path"] == "mm/a.c"
+    commented = finding(5, source="x = pfn_to_page( pfn ); /* ok */")
+    assert known.new([commented, finding(7, source="x = pfn_to_page(pfn + 1);")]) == [
+        finding(7, source="x = pfn_to_page(pfn + 1);")
+    ]
+
+
+def test_version_1_baseline_still_matches_as_written(tmp_path):
+    """kscan 0.1 hashed the source line with its comments: such a baseline keeps hiding
+    what it hid, and says how to move on."""
+    import hashlib
+
+    old = hashlib.sha256(b"KS001\0mm/a.c\0f\0x = pfn_to_page(pfn); /* ok */")
+    path = tmp_path / "baseline.json"
+    path.write_text(json.dumps({"kscan-baseline": 1, "findings": [
+        {"fingerprint": old.hexdigest()[:32], "rule": "KS001", "path": "mm/a.c"}]}))
+    known = read_baseline(path)
+    seen = finding(9, source="\tx = pfn_to_page(pfn);   /* ok */")
+    assert known.new([seen, finding(9)]) == [finding(9)]
+    assert "version 1 baseline" in known.notes[0] and "--write-baseline" in known.notes[0]
 
 
 @pytest.mark.parametrize("text", ["{", "[]", '{"kscan-baseline": 1, "findings": [{}]}'])
@@ -90,7 +152,7 @@ def test_cli_baseline_shows_only_new_findings(tmp_path, capsys):
     code, out, _ = run(capsys, str(tree), "-q", "--format", "json")
     found = len(json.loads(out)["findings"])
     code, _, _ = run(capsys, str(tree), "-q", "--write-baseline", str(baseline))
-    assert code == 0 and len(read_baseline(baseline)) == found > 0
+    assert code == 0 and len(read_baseline(baseline).fingerprints) == found > 0
     code, out, _ = run(capsys, str(tree), "-q", "--baseline", str(baseline))
     assert code == 0 and "No findings." in out
     source = tree / "mm/hole_walks.c"
@@ -100,6 +162,22 @@ def test_cli_baseline_shows_only_new_findings(tmp_path, capsys):
     code, out, _ = run(capsys, str(tree), "-q", "--baseline", str(baseline))
     assert code == 1 and out.startswith("mm/hole_walks.c\nmm/hole_walks.c:")
     assert "more()" in out and "1 finding in 1 file" in out
+
+
+def test_cli_baseline_ignores_comments_and_spacing_not_code(tmp_path, capsys):
+    tree = tmp_path / "linux"
+    shutil.copytree(DEMO, tree)
+    baseline = tmp_path / "kscan-baseline.json"
+    run(capsys, str(tree), "-q", "--write-baseline", str(baseline))
+    source = tree / "mm/hole_walks.c"
+    walk = "\t\tSetPageReserved(pfn_to_page(pfn)); /* expect: KS001 */"
+    text = source.read_text()
+    source.write_text(text.replace(walk, "\t\tSetPageReserved( pfn_to_page(pfn) ); /* ok */"))
+    code, out, _ = run(capsys, str(tree), "-q", "--baseline", str(baseline))
+    assert code == 0 and "No findings." in out
+    source.write_text(text.replace(walk, "\t\tSetPageReserved(pfn_to_page(pfn + 1));"))
+    code, out, _ = run(capsys, str(tree), "-q", "--baseline", str(baseline))
+    assert code == 1 and "mark_range()" in out and "1 finding in 1 file" in out
 
 
 def test_cli_inline_comment(tmp_path, capsys):
@@ -114,6 +192,20 @@ def test_cli_inline_comment(tmp_path, capsys):
     code, out, _ = run(capsys, str(tree / "mm/hole_walks.c"), "-q")
     left = source.read_text().count("expect: KS001")  # the silenced one lost its marker
     assert code == 1 and "mark_range" not in out and f"{left} findings" in out
+
+
+def test_cli_warns_of_a_misspelt_suppression(tmp_path, capsys):
+    tree = tmp_path / "linux"
+    shutil.copytree(DEMO, tree)
+    source = tree / "mm/hole_walks.c"
+    walk = "\t\tSetPageReserved(pfn_to_page(pfn)); /* expect: KS001 */"
+    source.write_text(source.read_text().replace(walk, "\t\t/* kscan: ignore KS01 */\n" + walk))
+    line = source.read_text().splitlines().index(walk) + 1
+    code, out, err = run(capsys, str(source))
+    assert code == 1 and "mark_range()" in out
+    assert (f"kscan: warning: mm/hole_walks.c:{line - 1}: 'kscan: ignore KS01' names KS01, "
+            f"which is no rule (nearest: KS001); the KS001 finding on line {line} is still "
+            "reported\n") in err
 
 
 def test_cli_bad_baseline_is_one_line(tmp_path, capsys):

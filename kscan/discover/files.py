@@ -3,11 +3,13 @@
 Paths may be files, directories or globs.  Walking is iterative and scandir-based
 (a kernel tree has ~90k files) and never reads file contents; workers find binary
 and non-UTF-8 files later.  Symlinks are followed only inside the tree, and each
-resolved directory is walked once, so aliases and loops cost nothing.
+resolved directory is walked once, so aliases and loops cost nothing.  A symlinked
+file is scanned once: not at all when the file it names is scanned under its own name.
 """
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import os
 import re
@@ -40,34 +42,45 @@ def discover(
     namer = _Namer(root)
     excluded = _Excluder(excludes)
     found: dict[str, SourceFile] = {}
+    links: list[tuple[Path, str, str]] = []
     warnings: list[str] = []
     for arg in paths:
-        for path, rel in _expand(arg, namer, excluded, follow_symlinks, warnings):
-            if rel not in found:
+        for path, rel, target in _expand(arg, namer, excluded, follow_symlinks, warnings):
+            if target:
+                links.append((path, rel, target))
+            elif rel not in found:
                 found[rel] = SourceFile(path, rel)
+    # After every argument: a link's target may be scanned through a later one.
+    targets: set[str] = set()
+    for path, rel, target in sorted(links, key=itemgetter(1)):
+        if rel not in found and namer.rel(target) not in found and target not in targets:
+            targets.add(target)
+            found[rel] = SourceFile(path, rel)
     return [found[rel] for rel in sorted(found)], sorted(warnings)
 
 
 def _expand(
     arg: str, namer: _Namer, excluded: _Excluder, follow: bool, warnings: list[str]
-) -> list[tuple[Path, str]]:
-    """(path, rel) for one command-line argument."""
+) -> list[tuple[Path, str, str | None]]:
+    """(path, rel, None) for one command-line argument's files, (path, rel, real path)
+    for its symlinked files."""
     glob = None
     # A name that exists is taken literally, even if it contains glob characters.
     if os.path.exists(arg):
         top = os.path.abspath(arg)
-    elif _GLOB_MAGIC.search(arg):
+    elif _GLOB_MAGIC.search(arg) and not os.path.lexists(arg):
         glob = _Glob(arg)
         top = os.path.abspath(glob.base)
         if not os.path.isdir(top):
             raise DiscoverError(f"no such file or directory: {arg}")
     else:
-        raise DiscoverError(f"no such file or directory: {arg}")
+        raise _unreachable(arg)
     rel = namer.rel(top)
     if excluded.path(rel):
         return []
     if not os.path.isdir(top):
-        return [(Path(top), rel)]  # named explicitly, so scanned whatever its suffix
+        # Named explicitly, so scanned whatever its suffix.
+        return [(Path(top), rel, os.path.realpath(top) if os.path.islink(top) else None)]
 
     def want_dir(sub: str, name: str) -> bool:
         return (glob is None or glob.may_select_dir(sub)) and not excluded.name_or_rel(
@@ -84,10 +97,25 @@ def _expand(
     # With no tree root, symlinks may not leave the path the user gave.
     boundary = namer.root_real or os.path.realpath(top)
     walker = _Walker(rel, boundary, follow, want_dir, want_file, warnings)
-    files = [(path, _join(rel, sub)) for path, sub in walker.walk(top)]
+    files = [(path, _join(rel, sub), target) for path, sub, target in walker.walk(top)]
     if glob and not files:
         raise DiscoverError(f"no such file or directory: {arg}")
     return files
+
+
+def _unreachable(arg: str) -> DiscoverError:
+    """Why a path that does not exist as a file cannot be scanned: a loop of symlinks
+    or a dangling one is not a missing file."""
+    try:
+        os.stat(arg)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return DiscoverError(f"{arg}: symlink loop (too many levels of symbolic links)")
+        if os.path.islink(arg):
+            return DiscoverError(f"{arg}: broken symlink to {os.readlink(arg)}")
+        if err.errno == errno.EACCES:
+            return DiscoverError(f"{arg}: permission denied")
+    return DiscoverError(f"no such file or directory: {arg}")
 
 
 def _join(rel: str, sub: str) -> str:
@@ -237,8 +265,9 @@ class _Walker:
         self.warnings = warnings
         self.visited: set[str] = set()
 
-    def walk(self, top: str) -> Iterator[tuple[Path, str]]:
-        """Yield (path, sub) for wanted files; sub is relative to top, '/'-separated."""
+    def walk(self, top: str) -> Iterator[tuple[Path, str, str | None]]:
+        """Yield (path, sub, None) for wanted files, (path, sub, real path) for wanted
+        symlinks to files; sub is relative to top, '/'-separated."""
         real = os.path.realpath(top)
         self.visited.add(real)
         # Paths are built as dir / name: much cheaper than parsing Path(str) 60k times.
@@ -257,7 +286,7 @@ class _Walker:
                     self.visited.add(target)
                     dirs.append((Path(path), sub, target))
                 else:
-                    yield Path(path), sub
+                    yield Path(path), sub, target
                 continue
             directory, sub, real = dirs.pop()
             try:
@@ -284,7 +313,7 @@ class _Walker:
                         self.visited.add(child_real)
                         dirs.append((directory / name, child, child_real))
                 elif entry.is_file(follow_symlinks=False) and self.want_file(child, name):
-                    yield directory / name, child
+                    yield directory / name, child, None
 
     def _resolve(self, path: str, sub: str, name: str, parent: str) -> str | None:
         """The real path a symlink should be walked as, or None (with a warning if it matters)."""

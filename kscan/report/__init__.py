@@ -10,6 +10,8 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING
 
+from kscan.results import Reply
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -41,10 +43,12 @@ def render(result: ScanResult, fmt: str, *, color: bool) -> str:
     return _renderer(_RENDERERS[fmt])(result)
 
 
-def render_series(series: SeriesResult, fmt: str) -> str:
+def render_series(series: SeriesResult, fmt: str, reply: Reply | None = None) -> str:
     """A `kscan series`/`kscan diff` report: what each patch adds and removes."""
     if fmt not in _SERIES_RENDERERS:
         raise ValueError(f"unknown format {fmt!r} ({', '.join(SERIES_FORMATS)})")
+    if fmt == "email":
+        return _renderer(_SERIES_RENDERERS[fmt])(series, reply or Reply())
     return _renderer(_SERIES_RENDERERS[fmt])(series)
 
 

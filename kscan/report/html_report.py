@@ -42,6 +42,8 @@ def render(series: SeriesResult) -> str:
         f"in {len(series.patches)} patches. Linux {escape(meta.kernel_version)}, "
         f"MAX_ORDER semantics {escape(meta.semantics or 'unknown')}; "
         f"kscan {escape(meta.tool_version)}.</p>",
+        "<h2>Patches</h2>",
+        _statuses(series),
         "<h2>Findings</h2>",
         _table(changes) if changes else "<p>No finding changes.</p>",
     ]
@@ -57,6 +59,19 @@ def render(series: SeriesResult) -> str:
         parts += [_context(number, change) for number, _, change in changes]
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+def _statuses(series: SeriesResult) -> str:
+    """Each patch with what became of it: applied, at an offset, does not apply ..."""
+    items = []
+    for result in series.patches:
+        notes = "".join(f"<li>{escape(note)}</li>" for note in result.notes)
+        items.append(
+            f"<li>{escape(result.patch.subject)}: <b>{escape(result.status)}</b>"
+            + (f"<ul>{notes}</ul>" if notes else "")
+            + "</li>"
+        )
+    return f"<ul>{''.join(items)}</ul>"
 
 
 def _numbered(series: SeriesResult) -> Iterator[tuple[int, PatchResult, Change]]:

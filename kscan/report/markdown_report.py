@@ -24,8 +24,10 @@ def render(series: SeriesResult) -> str:
 
 def _patch(result: PatchResult) -> list[str]:
     lines = [f"#### {_escape(result.patch.subject)}", ""]
+    if result.status != "applied" or result.notes:
+        lines += [f"*{result.status}*", "", *(f"- {_escape(note)}" for note in result.notes), ""]
     if not result.introduced and not result.removed:
-        return [*lines, "No finding changes.", ""]
+        return [*lines, "No finding changes." if result.judged else "Not judged.", ""]
     for change in result.introduced:
         lines += _change(change, "Introduces")
     for change in result.removed:
@@ -59,7 +61,15 @@ def _change(change: Change, what: str) -> list[str]:
 
 
 def _escape(text: str) -> str:
-    """Keep prose literal: Markdown would read `*`, `_` and `<` in C as markup."""
+    """Keep prose literal: Markdown would read `*`, `_` and `<` in C as markup.  Code
+    spans (`...`) stay as they are: their text is literal already."""
+    parts = text.split("`")
+    if len(parts) % 2 == 0:  # an odd backtick opens no span
+        return _escape_prose(text)
+    return "`".join(part if i % 2 else _escape_prose(part) for i, part in enumerate(parts))
+
+
+def _escape_prose(text: str) -> str:
     for char in "\\`*_<[]":
         text = text.replace(char, "\\" + char)
     return text

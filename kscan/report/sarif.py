@@ -31,7 +31,7 @@ SCHEMA_URI = (
 )
 SRCROOT = "SRCROOT"
 Json = dict[str, Any]  # a JSON object as json.dumps takes it
-FINGERPRINT_KEY = "kscanFingerprint/v1"
+FINGERPRINT_KEY = "kscanFingerprint/v2"  # v2: comments and spacing do not count
 
 SARIF_LEVEL = {Level.HIGH: "error", Level.MEDIUM: "warning", Level.LOW: "note"}
 # GitHub code scanning reads these two rule properties to rank and filter alerts.

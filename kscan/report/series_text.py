@@ -2,7 +2,7 @@
 
 Text: per patch, "+" for each finding it introduces and "-" for each it removes,
 in the compiler-style "path:line:col:" form the scan report uses.
-SARIF: the introduced findings with baselineState "new", the removed ones "absent".
+SARIF: the series' net effect, findings it introduces "new", those it removes "absent".
 """
 
 from __future__ import annotations
@@ -11,26 +11,41 @@ import json
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from kscan.findings import subtract
 from kscan.report import sarif
 
 if TYPE_CHECKING:
-    from kscan.results import Change, SeriesResult
+    from kscan.results import Change, PatchResult, SeriesResult
 
 
 def render_text(series: SeriesResult) -> str:
     lines = []
     for result in series.patches:
         lines.append(f"{result.patch.subject}  ({result.patch.name})")
+        lines += _status(result)
         lines += [_line("+", c) for c in result.introduced]
         lines += [_line("-", c) for c in result.removed]
-        if not result.introduced and not result.removed:
+        if result.judged and not result.introduced and not result.removed:
             lines.append("  no finding changes")
+    unjudged = len(series.unjudged)
     lines.append(
         f"{len(series.introduced)} introduced, {len(series.removed)} removed "
-        f"by {len(series.patches)} patch{'es' if len(series.patches) != 1 else ''}; "
-        f"Linux {series.meta.kernel_version}; {series.seconds:.2f}s"
+        f"by {len(series.patches)} patch{'es' if len(series.patches) != 1 else ''}"
+        + (f" ({unjudged} not judged)" if unjudged else "")
+        + f"; Linux {series.meta.kernel_version}; {series.seconds:.2f}s"
     )
     return "\n".join(lines) + "\n"
+
+
+def _status(result: PatchResult) -> list[str]:
+    """What became of the patch, where its hunks went, and what its findings were
+    judged under."""
+    head = f"  {result.status}"
+    if result.preset:
+        head += f"; judged under {result.preset}"
+    if result.moved:
+        head += f"; {result.moved} finding{'s' if result.moved > 1 else ''} moved with its code"
+    return [head, *(f"    {note}" for note in result.notes)]
 
 
 def _line(sign: str, change: Change) -> str:
@@ -44,8 +59,11 @@ def _line(sign: str, change: Change) -> str:
 
 
 def render_sarif(series: SeriesResult) -> str:
-    states = {id(c.finding): "new" for c in series.introduced}
-    states |= {id(c.finding): "absent" for c in series.removed}
-    findings = [c.finding for c in (*series.introduced, *series.removed)]
-    log = sarif.to_log(replace(series.meta, findings=findings), lambda f: states[id(f)])
+    """The series as a whole against its base: a finding one patch introduces and a
+    later one removes is in neither list, one removed and brought back is in none."""
+    introduced = [c.finding for c in series.introduced]
+    removed = [c.finding for c in series.removed]
+    new, absent = subtract(introduced, removed), subtract(removed, introduced)
+    states = {id(f): "new" for f in new} | {id(f): "absent" for f in absent}
+    log = sarif.to_log(replace(series.meta, findings=[*new, *absent]), lambda f: states[id(f)])
     return json.dumps(log, indent=2, ensure_ascii=False) + "\n"

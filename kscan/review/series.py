@@ -1,89 +1,65 @@
 """Scan a patch series: what does each patch add to, or take away from, the findings?
 
-Patches come from files (git format-patch output, plain diffs) or mbox files, or
-from a range of commits.  They are applied with `git apply` in a throwaway copy of
-the files the analysis needs, in a fresh temporary repository: read from git at the
-base commit (`git cat-file`, no checkout) when the tree is a git repository, copied
-otherwise.  The user's tree, index, branches and .git are never written to, none of
-the repository's hooks, filters or config run, and the copy is removed on the way
-out, Ctrl-C included.
+Patches come from mail (kscan/review/mail.py reads it) or from a range of commits.
+They are applied with `git apply` in a throwaway copy of the files the analysis
+needs, in a fresh temporary repository: read from git at the base commit
+(`git cat-file`, no checkout) when the tree is a git repository, copied otherwise.
+The user's tree, index, branches and .git are never written to, none of the
+repository's hooks, filters or config run, and the copy is removed on the way out,
+Ctrl-C included.
 
-Each patch is judged by scanning the files it touches before and after applying
-it; findings are matched by fingerprint, so lines that merely move are not news.
+Each patch gets a status: applied (at its lines, at an offset, or with fuzz), already
+applied (it applies in reverse), or does not apply (every failing hunk named with the
+tree's nearest match).  The series goes on past a patch that does not apply unless
+asked to stop.  An applied patch is judged by scanning the C files it touches before
+and after it; findings are matched by fingerprint, so lines that merely move are not
+news, and code moved to another file keeps its findings.
 """
 
 from __future__ import annotations
 
-import mailbox
 import re
 import shutil
 import signal
 import subprocess
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from email.header import decode_header, make_header
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 from unidiff.errors import UnidiffParseError
 from unidiff.patch import PatchSet
 
 from kscan.discover.treeinfo import MAKEFILE, MMZONE
-from kscan.findings import Finding
-from kscan.results import Change, Hunk, Patch, PatchResult
-from kscan.review.suppress import subtract
+from kscan.findings import Finding, code_of, subtract
+from kscan.results import (
+    ALREADY_APPLIED,
+    APPLIED,
+    FAILED,
+    FUZZ,
+    JUDGED,
+    NO_C_CHANGE,
+    NOT_JUDGED,
+    NOT_TRIED,
+    OFFSET,
+    UNREADABLE,
+    Change,
+    Hunk,
+    Patch,
+    PatchResult,
+)
+from kscan.review import hunks as placing
 
 # What a copy needs besides the touched files: the tree's version and MAX_ORDER era.
 TREE_FILES = (MAKEFILE, MMZONE)
-_GIT_FAILED_HUNK = re.compile(r"patch failed: (.+):(\d+)$")
+
+_FUNCTION = re.compile(r"(\w+)\s*\(")
 
 
 class SeriesError(Exception):
-    """One-line, user-facing: a patch that cannot be read or applied, a bad range."""
-
-
-def load_patches(files: Sequence[Path]) -> list[Patch]:
-    """Patches from format-patch files, mbox files and plain diffs, in order."""
-    patches: list[Patch] = []
-    for path in files:
-        try:
-            head = path.read_bytes()[:5]
-        except OSError as err:
-            raise SeriesError(f"cannot read {path}: {err.strerror or err}") from None
-        if head == b"From ":
-            patches.extend(_from_mbox(path))
-        else:
-            text = path.read_bytes().decode("utf-8", "replace")
-            patches.append(parse_patch(path.name, path.name, text))
-    if not patches:
-        raise SeriesError("no patches given")
-    return patches
-
-
-def _from_mbox(path: Path) -> Iterator[Patch]:
-    messages = list(mailbox.mbox(path, create=False))
-    for number, message in enumerate(messages, start=1):
-        name = path.name if len(messages) == 1 else f"{path.name} (message {number})"
-        subject = " ".join(str(make_header(decode_header(message.get("Subject", "")))).split())
-        body = _diff_part(message)
-        if body is None:
-            if subject.startswith("[PATCH") and " 0/" in subject:
-                continue  # a cover letter
-            raise SeriesError(f"{name}: no diff in this message")
-        yield parse_patch(name, subject or name, body)
-
-
-def _diff_part(message: mailbox.mboxMessage) -> str | None:
-    for part in message.walk():
-        if part.get_content_maintype() == "multipart":
-            continue
-        payload = part.get_payload(decode=True) or b""
-        if not isinstance(payload, bytes):  # decode=True gives bytes for a leaf part
-            continue
-        text = payload.decode(part.get_content_charset() or "utf-8", "replace")
-        if "\n--- " in text or text.startswith("diff --git"):
-            return text
-    return None
+    """One-line, user-facing: a patch that cannot be read, a bad range."""
 
 
 def parse_patch(name: str, subject: str, text: str) -> Patch:
@@ -94,12 +70,18 @@ def parse_patch(name: str, subject: str, text: str) -> Patch:
         raise SeriesError(f"{name}: not a patch: {err}") from None
     if not patch_set:
         raise SeriesError(f"{name}: no diff in this patch")
-    paths, hunks = set(), []
+    paths, hunks, binary = set(), [], set()
     for patched in patch_set:
-        for raw in (patched.source_file, patched.target_file):
-            if raw and raw != "/dev/null":
-                paths.add(_safe_path(name, raw))
+        names = {
+            _safe_path(name, raw)
+            for raw in (patched.source_file, patched.target_file)
+            if raw and raw != "/dev/null"
+        }
+        paths |= names
+        if patched.is_binary_file:
+            binary |= names
         path = _safe_path(name, patched.path)
+        source = "" if patched.is_added_file else _safe_path(name, patched.source_file)
         for hunk in patched:
             header = (
                 f"@@ -{hunk.source_start},{hunk.source_length} "
@@ -112,8 +94,8 @@ def parse_patch(name: str, subject: str, text: str) -> Patch:
                 for line in hunk
                 if line.line_type in "+- "
             )
-            hunks.append(Hunk(path, header, lines))
-    return Patch(name, subject, text, tuple(hunks), tuple(sorted(paths)))
+            hunks.append(Hunk(path, header, lines, source))
+    return Patch(name, subject, text, tuple(hunks), tuple(sorted(paths)), tuple(sorted(binary)))
 
 
 def _safe_path(name: str, raw: str) -> str:
@@ -194,32 +176,130 @@ def _checkout(tree: Path, temp: Path, paths: Sequence[str], base: str) -> None:
     _git(temp, "init", "-q")  # so `git apply` works here, with a config of its own
 
 
-def apply(root: Path, patch: Patch) -> None:
-    """Apply one patch in the copy, or say which patch, file and hunk did not apply."""
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How a patch applies to the copy as it is now, found without changing it."""
+
+    status: str
+    notes: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()  # for git apply: the binary files left out, fuzz
+
+
+def plan(root: Path, patch: Patch) -> Plan:
+    """Whether `patch` applies to the copy: as it is, only in reverse (it is in the tree
+    already), with fuzz (one line of context is enough), or not at all."""
+    if patch.unreadable:
+        return Plan(UNREADABLE, (patch.unreadable,))
+    if set(patch.binary) >= set(patch.paths):
+        return Plan(NO_C_CHANGE, (f"binary: {', '.join(patch.binary)}",))
+    # Binary files: kscan reads none, and "Binary files differ" has nothing to apply.
+    options = tuple(f"--exclude={_literal(path)}" for path in patch.binary)
+    if _applies(root, patch, *options):
+        return Plan(APPLIED, options=options)
+    if _applies(root, patch, *options, "--reverse"):
+        return Plan(ALREADY_APPLIED, ("it applies in reverse: the tree has it",))
+    if _applies(root, patch, *options, "-C1"):
+        return Plan(FUZZ, options=(*options, "-C1"))
+    return Plan(FAILED, _failures(root, patch))
+
+
+def apply(root: Path, patch: Patch, how: Plan) -> tuple[Plan, tuple[Hunk, ...]]:
+    """Apply `patch` as planned; the plan refined by where its hunks went (an offset,
+    context that differs), and its hunks as they landed."""
+    before = {path: _lines(root / path) for path in {h.source for h in patch.hunks if h.source}}
+    _git(root, "apply", *how.options, "-", stdin=patch.diff)
+    notes, landed, numbers = [], [], Counter()
+    for hunk in patch.hunks:
+        numbers[hunk.path] += 1
+        old = before.get(hunk.source, [])
+        at = placing.place(old, placing.pre_image(hunk), placing.stated_start(hunk, False))
+        where = f"{hunk.path}: hunk {numbers[hunk.path]} at line {at.line}"
+        if not at.exact:
+            notes.append(f"{where}: {at.size - at.equal} of {at.size} lines differ from the tree")
+        elif at.offset:
+            notes.append(f"{where} (offset {at.offset:+d} lines)")
+        after = _lines(root / hunk.path) if hunk.path in patch.sources else []
+        landed.append(placing.landed(hunk, old, after) if after else hunk)
+    status = how.status if how.status == FUZZ or not notes else OFFSET
+    return replace(how, status=status, notes=tuple(notes)), tuple(landed)
+
+
+def _applies(root: Path, patch: Patch, *options: str) -> bool:
     done = subprocess.run(
-        [*GIT, "apply", "--check", "-"],
+        [*GIT, "apply", "--check", *options, "-"],
         cwd=root,
         input=patch.diff,
         capture_output=True,
         text=True,
     )
-    if done.returncode == 0:
-        _git(root, "apply", "-", stdin=patch.diff)
-        return
-    raise SeriesError(f"{patch.name} does not apply: {_explain(patch, done.stderr)}")
+    return done.returncode == 0
 
 
-def _explain(patch: Patch, stderr: str) -> str:
-    errors = [line.removeprefix("error: ") for line in stderr.splitlines() if line.strip()]
-    for line in errors:
-        failed = _GIT_FAILED_HUNK.search(line)
-        if failed:
-            path, start = failed.group(1), int(failed.group(2))
-            for hunk in patch.hunks:
-                if hunk.path == path and hunk.header.startswith(f"@@ -{start},"):
-                    return f"{path}: hunk {hunk.header} failed"
-            return f"{path}: hunk at line {start} failed"
-    return "; ".join(errors) or "git apply failed"
+def _failures(root: Path, patch: Patch) -> tuple[str, ...]:
+    """Every file and hunk of `patch` that does not apply, each with where the tree
+    comes closest to it."""
+    notes, numbers = [], Counter()
+    for path in patch.paths:
+        if path in patch.binary:
+            continue
+        hunks = [h for h in patch.hunks if h.path == path]
+        sources = {h.source for h in hunks}
+        if hunks and sources == {""} and (root / path).exists():
+            notes.append(f"{path}: a new file, but the tree has it already")
+            continue
+        missing = sorted(s for s in sources if s and not (root / s).is_file())
+        if missing:
+            notes.append(f"{missing[0]}: not in the tree")
+            continue
+        for hunk in hunks:
+            numbers[path] += 1
+            problem = _hunk_failure(root, hunk)
+            if problem:
+                notes.append(f"{path}: hunk {numbers[path]} {_where(hunk)}: {problem}")
+    return tuple(notes) or ("git apply refused it, though each hunk has its match",)
+
+
+def _hunk_failure(root: Path, hunk: Hunk) -> str | None:
+    """Why `hunk` does not apply to its file, or None if it does."""
+    if not hunk.source:
+        return None
+    lines = _lines(root / hunk.source)
+    block = placing.pre_image(hunk)
+    at = placing.place(lines, block, placing.stated_start(hunk, new_side=False))
+    if at.exact:
+        return None
+    done = placing.place(lines, placing.post_image(hunk), placing.stated_start(hunk, True))
+    if done.exact and done.size:
+        return f"already in the tree at line {done.line}"
+    if not at.found:
+        return f"nothing in {hunk.source} resembles it"
+    differs = placing.first_difference(lines, block, at)
+    line = at.line + differs
+    tree = lines[line - 1].strip() if line <= len(lines) else "(the end of the file)"
+    return (
+        f"nearest match at line {at.line} ({at.equal} of {at.size} lines agree); "
+        f"at line {line} the tree has `{tree}` where the patch expects `{block[differs].strip()}`"
+    )
+
+
+def _where(hunk: Hunk) -> str:
+    """The hunk's line ranges and, from its section heading, the function it is in."""
+    ranges, _, section = hunk.header.partition(" @@")
+    function = _FUNCTION.findall(section)
+    return f"{ranges} @@" + (f" in {function[-1]}()" if function else "")
+
+
+def _lines(path: Path) -> list[str]:
+    """A file's lines as a patch sees them (a form feed ends no line)."""
+    try:
+        return path.read_bytes().decode("utf-8", "replace").split("\n")
+    except OSError:
+        return []
+
+
+def _literal(path: str) -> str:
+    """`path` as a git wildmatch pattern that matches only itself."""
+    return re.sub(r"([][*?\\])", r"\\\1", path)
 
 
 # The tree's hooks (post-checkout runs on our checkout) and fsmonitor are its code: off.
@@ -252,7 +332,7 @@ def _git(cwd: Path, *args: str, stdin: str | None = None, check: bool = True) ->
 def _interrupts_as_exceptions() -> Iterator[None]:
     """SIGTERM unwinds like Ctrl-C does, so the copy is removed either way."""
 
-    def interrupt(_signum: int, _frame: object) -> None:
+    def interrupt(_signum, _frame):
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, interrupt)
@@ -297,45 +377,84 @@ def commit_range(tree: Path, spec: str) -> tuple[str, list[Patch]]:
 
 # -- judging a series ----------------------------------------------------------------
 
-Scanner = Callable[[Path, list[str]], list[Finding]]
+Scanner = Callable[[Path, list[str], Patch], list[Finding]]
 
 
 def run_series(
-    tree: Path, patches: Sequence[Patch], scanner: Scanner, base: str | None = None
+    tree: Path,
+    patches: Sequence[Patch],
+    scanner: Scanner,
+    base: str | None = None,
+    stop_on_fail: bool = False,
 ) -> list[PatchResult]:
-    """Apply `patches` in order in a copy of `tree`; scan each one's C files around it."""
+    """Apply `patches` in order in a copy of `tree`; scan each one's C files around it.
+    A patch that does not apply is passed over (the next ones are tried without it),
+    or ends the series with `stop_on_fail`."""
     touched = sorted({path for patch in patches for path in patch.paths})
-    results = []
+    results: list[PatchResult] = []
     with workspace(tree, touched, base) as root:
         for patch in patches:
-            sources = [p for p in patch.paths if p.endswith((".c", ".h"))]
-            before = _scan_existing(root, sources, scanner)
-            apply(root, patch)
-            after = _scan_existing(root, sources, scanner)
-            introduced = _changes(subtract(after, before), patch, new_side=True)
-            removed = _changes(subtract(before, after), patch, new_side=False)
-            results.append(PatchResult(patch, introduced, removed))
+            if stop_on_fail and any(r.status in NOT_JUDGED for r in results):
+                results.append(PatchResult(patch, (), (), NOT_TRIED, ("--stop-on-fail",)))
+                continue
+            results.append(_judge(root, patch, scanner))
     return results
 
 
-def _scan_existing(root: Path, paths: list[str], scanner: Scanner) -> list[Finding]:
+def _judge(root: Path, patch: Patch, scanner: Scanner) -> PatchResult:
+    how = plan(root, patch)
+    if how.status not in JUDGED:
+        return PatchResult(patch, (), (), how.status, how.notes)
+    sources = patch.sources
+    before = _scan_existing(root, sources, patch, scanner)
+    how, landed = apply(root, patch, how)
+    if not sources:
+        return PatchResult(patch, (), (), NO_C_CHANGE, how.notes)
+    after = _scan_existing(root, sources, patch, scanner)
+    introduced, removed = subtract(after, before), subtract(before, after)
+    introduced, removed, moved = _without_moves(introduced, removed)
+    return PatchResult(
+        patch,
+        _changes(introduced, landed, new_side=True),
+        _changes(removed, landed, new_side=False),
+        how.status,
+        how.notes,
+        moved,
+    )
+
+
+def _scan_existing(root: Path, paths: list[str], patch: Patch, scanner: Scanner) -> list[Finding]:
     present = [p for p in paths if (root / p).is_file()]
-    return scanner(root, present) if present else []
+    return scanner(root, present, patch) if present else []
 
 
-def _changes(findings: list[Finding], patch: Patch, new_side: bool) -> tuple[Change, ...]:
-    return tuple(Change(f, _hunk_for(f, patch, new_side), new_side) for f in findings)
+def _without_moves(
+    introduced: list[Finding], removed: list[Finding]
+) -> tuple[list[Finding], list[Finding], int]:
+    """Findings that left one file and arrived in another (a rename, a function moved)
+    with the same rule, function and code: they moved, they are not news."""
+
+    def key(finding: Finding) -> tuple:
+        return finding.rule_id, finding.location.function, code_of(finding.source_line)
+
+    arrived = subtract(introduced, removed, key)
+    left = subtract(removed, introduced, key)
+    return arrived, left, len(introduced) - len(arrived)
 
 
-def _hunk_for(finding: Finding, patch: Patch, new_side: bool) -> Hunk | None:
+def _changes(findings: list[Finding], hunks: Sequence[Hunk], new_side: bool) -> tuple[Change, ...]:
+    return tuple(Change(f, _hunk_for(f, hunks, new_side), new_side) for f in findings)
+
+
+def _hunk_for(finding: Finding, hunks: Sequence[Hunk], new_side: bool) -> Hunk | None:
     """The hunk whose side of the file contains the finding's line, else the nearest."""
     line = finding.location.line
     best, distance = None, None
-    for hunk in patch.hunks:
-        if hunk.path != finding.location.path:
+    for hunk in hunks:
+        if (hunk.path if new_side else hunk.source) != finding.location.path:
             continue
-        sides = [new if new_side else old for _text, old, new in hunk.lines]
-        numbers = [n for n in sides if n is not None]
+        numbers = [new if new_side else old for _text, old, new in hunk.lines]
+        numbers = [n for n in numbers if n is not None]
         if not numbers:
             continue
         gap = 0 if numbers[0] <= line <= numbers[-1] else min(abs(line - n) for n in numbers)

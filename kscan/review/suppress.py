@@ -1,31 +1,40 @@
 """Findings the user has already looked at: inline comments and a baseline file.
 
 Inline: `/* kscan: ignore KS001 -- reason */` (or `// ...`, several ids separated
-by commas) on the finding's line or on the line right above it.
+by commas) on the finding's line or on the line right above it.  A comment there that
+means to and does not (another rule's id, an id no rule has, a misspelt keyword) is
+named in a warning, since the finding it was meant for is still reported.
 
 Baseline: a JSON file listing the fingerprints of the findings a tree already had,
-so a team adopting kscan sees only new ones.  Fingerprints survive line shifts; a
-baseline is a multiset, so a second copy of a baselined walk is still reported.
+so a team adopting kscan sees only new ones.  Fingerprints survive line shifts,
+comments and reformatting; a baseline is a multiset, so a second copy of a baselined
+walk is still reported.  Version 1 baselines (fingerprints that a trailing comment
+changed) are still matched the way they were written, with a note to rewrite them.
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter
-from collections.abc import Iterable
-from dataclasses import replace
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kscan import atomic
-from kscan.findings import Finding
+from kscan.findings import Finding, subtract
 
 if TYPE_CHECKING:
     from kscan.results import ScanResult
     from kscan.review.config import Config
 
-BASELINE_VERSION = 1
+BASELINE_VERSION = 2
 _IGNORE = re.compile(r"kscan:\s*ignore\s+(KS\d+(?:\s*,\s*KS\d+)*)", re.IGNORECASE)
+# Patterns the re module compiles on first use: only a finding with a comment near it
+# needs them.
+_COMMENT = r"/\*.*?(?:\*/|$)|//.*"
+# A suppression as it may be mistyped: a word like "kscan", one like "ignore", what follows.
+_LOOKALIKE = r"(?i)\b([a-z]{3,7})\s*:?\s*([a-z]{4,8})\b\s*([\w-]*)"
+_RULE_ID = r"(?i)KS\d+$"
 
 
 class BaselineError(Exception):
@@ -38,10 +47,11 @@ def ignored_ids(line: str) -> set[str]:
     return {i.strip().upper() for i in match.group(1).split(",")} if match else set()
 
 
-def drop_inline(findings: Iterable[Finding], root: Path | None) -> list[Finding]:
-    """Findings not silenced by a comment on their line or the line above."""
+def drop_inline(findings: Iterable[Finding], root: Path | None) -> tuple[list[Finding], list[str]]:
+    """Findings not silenced by a comment on their line or the line above, and a warning
+    for each comment there that meant to silence one and does not."""
     files: dict[str, list[str]] = {}
-    kept = []
+    kept, warnings = [], []
     for finding in findings:
         path = finding.location.path
         if path not in files:
@@ -52,21 +62,98 @@ def drop_inline(findings: Iterable[Finding], root: Path | None) -> list[Finding]
             files[path] = text.splitlines()
         lines, line = files[path], finding.location.line
         nearby = lines[max(line - 2, 0) : line]
-        if not any(finding.rule_id in ignored_ids(text) for text in nearby):
-            kept.append(finding)
-    return kept
+        if any(finding.rule_id in ignored_ids(text) for text in nearby):
+            continue
+        kept.append(finding)
+        first = line - len(nearby) + 1
+        for number, text in enumerate(nearby, start=first):
+            if number < line and not text.lstrip().startswith(("/*", "//", "*")):
+                continue  # a comment after code above speaks of that code
+            problem = misread_suppression(text, finding.rule_id)
+            if problem:
+                warnings.append(
+                    f"{path}:{number}: {problem}; the {finding.rule_id} finding on line "
+                    f"{line} is still reported"
+                )
+    return kept, warnings
 
 
-def subtract(findings: Iterable[Finding], known: Iterable[Finding | str]) -> list[Finding]:
-    """Findings minus `known` (findings or fingerprints), as multisets of fingerprints."""
-    left = Counter(k if isinstance(k, str) else k.fingerprint for k in known)
-    out = []
-    for finding in findings:
-        if left[finding.fingerprint]:
-            left[finding.fingerprint] -= 1
-        else:
-            out.append(finding)
-    return out
+def misread_suppression(line: str, rule_id: str) -> str | None:
+    """What is wrong with a comment on `line` that means to silence a `rule_id` finding
+    and does not, or None when the line has no such comment."""
+    comments = re.findall(_COMMENT, line)
+    if not comments:
+        return None
+    from kscan.rules import RULES  # only when a finding has a comment near it
+
+    ids = {rule.id for rule in RULES}
+    names = {rule.name: rule.id for rule in RULES}
+    for comment in comments:
+        quoted = "'" + " ".join(comment.strip("/* ").split()) + "'"
+        named = _IGNORE.search(comment)
+        if named:
+            given = [i.strip().upper() for i in named.group(1).split(",")]
+            unknown = [i for i in given if i not in ids]
+            if unknown:
+                nearest = _nearest(unknown[0], sorted(ids), rule_id)
+                return f"{quoted} names {unknown[0]}, which is no rule (nearest: {nearest})"
+            return f"{quoted} names {', '.join(given)}, not {rule_id}"
+        for keyword, verb, what in re.findall(_LOOKALIKE, comment):
+            keyword, verb = keyword.lower(), verb.lower()
+            named_rule = re.match(_RULE_ID, what) or what in names
+            if _like(verb, "ignore") and (
+                keyword == "kscan" or _like(keyword, "kscan") and named_rule
+            ):
+                nearest = names.get(what) or _nearest(what.upper(), sorted(ids), rule_id)
+                return f"{quoted} is not read as a suppression: write 'kscan: ignore {nearest}'"
+    return None
+
+
+def _like(word: str, meant: str) -> bool:
+    return _similarity(word, meant) >= 0.8
+
+
+def _nearest(given: str, ids: Sequence[str], rule_id: str) -> str:
+    """The id most like `given`; on a tie, or when none is alike, the finding's own."""
+    best = max(ids, key=lambda i: (_similarity(given, i), i == rule_id))
+    return best if _similarity(given, best) > max(_similarity(given, rule_id), 0.6) else rule_id
+
+
+def _similarity(a: str, b: str) -> float:
+    from difflib import SequenceMatcher
+
+    return SequenceMatcher(None, a, b).ratio()
+
+
+def _fingerprint_v1(finding: Finding) -> str:
+    """A version 1 baseline's fingerprint: the source line as it was, comments and all."""
+    import hashlib
+
+    text = " ".join(finding.source_line.split())
+    key = "\0".join((finding.rule_id, finding.location.path, finding.location.function or "", text))
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    path: Path
+    version: int
+    fingerprints: list[str]  # repeated as often as they were found
+
+    def new(self, findings: Iterable[Finding]) -> list[Finding]:
+        """The findings this baseline does not hold."""
+        if self.version == 1:
+            return subtract(findings, self.fingerprints, _fingerprint_v1)
+        return subtract(findings, self.fingerprints)
+
+    @property
+    def notes(self) -> list[str]:
+        if self.version == BASELINE_VERSION:
+            return []
+        return [
+            f"{self.path} is a version {self.version} baseline: a comment added to a "
+            "finding's line makes it new again; rewrite it with --write-baseline"
+        ]
 
 
 def write_baseline(path: Path, findings: Iterable[Finding]) -> None:
@@ -89,8 +176,8 @@ def write_baseline(path: Path, findings: Iterable[Finding]) -> None:
         raise BaselineError(f"cannot write baseline {path}: {err.strerror or err}") from None
 
 
-def read_baseline(path: Path) -> list[str]:
-    """The fingerprints in a baseline file, repeated as often as they were found."""
+def read_baseline(path: Path) -> Baseline:
+    """The fingerprints in a baseline file (this version's or version 1's)."""
     import json
 
     try:
@@ -99,10 +186,11 @@ def read_baseline(path: Path) -> list[str]:
         raise BaselineError(f"cannot read baseline {path}: {err.strerror or err}") from None
     except ValueError as err:
         raise BaselineError(f"baseline {path} is not JSON: {err}") from None
-    if not isinstance(data, dict) or data.get("kscan-baseline") != BASELINE_VERSION:
+    version = data.get("kscan-baseline") if isinstance(data, dict) else None
+    if version not in (1, BASELINE_VERSION):
         raise BaselineError(f"{path} is not a kscan baseline (version {BASELINE_VERSION})")
     try:
-        return [str(entry["fingerprint"]) for entry in data["findings"]]
+        return Baseline(path, version, [str(entry["fingerprint"]) for entry in data["findings"]])
     except (KeyError, TypeError):
         raise BaselineError(f"baseline {path}: every finding needs a fingerprint") from None
 
@@ -110,9 +198,10 @@ def read_baseline(path: Path) -> list[str]:
 def settle(result: ScanResult, config: Config) -> ScanResult:
     """Findings the source does not silence, with the config's severities."""
     root = Path(result.tree_root) if result.tree_root else None
-    findings = config.with_severities(drop_inline(result.findings, root))
+    kept, warnings = drop_inline(result.findings, root)
+    findings = config.with_severities(kept)
     rules = [
         replace(r, severity=config.severity[r.id]) if r.id in config.severity else r
         for r in result.rules
     ]
-    return replace(result, findings=findings, rules=rules)
+    return replace(result, findings=findings, rules=rules, warnings=result.warnings + warnings)

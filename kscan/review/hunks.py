@@ -1,0 +1,119 @@
+"""Where a hunk sits in a file: at its stated line, at an offset, only nearly (the
+context differs), or nowhere, and then where the file comes closest.
+
+git applies the patches; this module says where each hunk went, so that a finding
+points at the line where the code really landed, and a hunk that does not apply is
+named with the tree's nearest match and its first difference, as a reviewer would
+look for it by hand.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kscan.results import Hunk
+
+_HEADER = re.compile(r"@@ -(\d+)(,\d+)? \+(\d+)(,\d+)? @@(.*)")
+# Matches that agree on fewer lines than this fraction of a hunk are no match at all.
+_NEAREST_AT_LEAST = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a block of lines (a hunk's pre- or post-image) best matches a file."""
+
+    line: int  # 1-based first line of the match, or the stated line when nothing matches
+    equal: int  # lines of the block equal there
+    size: int  # lines in the block
+    stated: int  # the line the patch names
+
+    @property
+    def exact(self) -> bool:
+        return self.equal == self.size
+
+    @property
+    def offset(self) -> int:
+        return self.line - self.stated
+
+    @property
+    def found(self) -> bool:
+        return self.size == 0 or self.equal >= max(1, self.size * _NEAREST_AT_LEAST)
+
+
+def pre_image(hunk: Hunk) -> list[str]:
+    return [text[1:] for text, _, _ in hunk.lines if text[:1] in " -"]
+
+
+def post_image(hunk: Hunk) -> list[str]:
+    return [text[1:] for text, _, _ in hunk.lines if text[:1] in " +"]
+
+
+def stated_start(hunk: Hunk, new_side: bool) -> int:
+    """The first line of the hunk's old (or new) side, as its header states it."""
+    match = _HEADER.match(hunk.header)
+    return max(int(match[3 if new_side else 1]), 1) if match else 1
+
+
+def place(lines: Sequence[str], block: Sequence[str], stated: int) -> Placement:
+    """The best match of `block` in `lines`: most lines equal, then nearest `stated`."""
+    if not block:
+        return Placement(stated, 0, 0, stated)
+    wanted = set(block)
+    seen: dict[str, list[int]] = {}
+    for index, text in enumerate(lines):
+        if text in wanted:
+            seen.setdefault(text, []).append(index)
+    last = len(lines) - len(block)
+    votes: Counter[int] = Counter()
+    for i, text in enumerate(block):
+        for index in seen.get(text, ()):
+            if 0 <= index - i <= last:
+                votes[index - i] += 1
+    if not votes:
+        return Placement(stated, 0, len(block), stated)
+    start = max(votes, key=lambda s: (votes[s], -abs(s + 1 - stated)))
+    return Placement(start + 1, votes[start], len(block), stated)
+
+
+def first_difference(lines: Sequence[str], block: Sequence[str], at: Placement) -> int | None:
+    """The index in `block` of its first line that differs from the file at `at`."""
+    for i, text in enumerate(block):
+        index = at.line - 1 + i
+        if index >= len(lines) or lines[index] != text:
+            return i
+    return None
+
+
+def landed(hunk: Hunk, before: Sequence[str], after: Sequence[str]) -> Hunk:
+    """`hunk` renumbered to where it sits in the file before and after it applied, its
+    context as the patched file has it (with fuzz it differs from the patch's)."""
+    old = old_start = place(before, pre_image(hunk), stated_start(hunk, new_side=False)).line
+    new = new_start = place(after, post_image(hunk), stated_start(hunk, new_side=True)).line
+    lines = []
+    for text, _, _ in hunk.lines:
+        sign = text[:1]
+        if sign == "-":
+            lines.append((text, old, None))
+            old += 1
+            continue
+        if sign == " " and 0 < new <= len(after):
+            text = " " + after[new - 1]
+        lines.append((text, old if sign == " " else None, new))
+        old += sign == " "
+        new += 1
+    header = _renumbered(hunk.header, old_start, new_start)
+    return replace(hunk, header=header, lines=tuple(lines))
+
+
+def _renumbered(header: str, old: int, new: int) -> str:
+    """The header with the start lines the hunk really has."""
+    match = _HEADER.match(header)
+    if match is None:
+        return header
+    old_length, new_length, section = match[2] or "", match[4] or "", match[5]
+    return f"@@ -{old}{old_length} +{new}{new_length} @@{section}"
