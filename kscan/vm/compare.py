@@ -16,7 +16,7 @@ from kscan.model.layout import Layout, MemRange
 from kscan.model.ranges import PfnRange, merged, subtract
 from kscan.model.report import problem_blocks
 from kscan.vm import expect
-from kscan.vm.kernel_view import KernelView
+from kscan.vm.kernel_view import KernelView, ZoneInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,11 +172,7 @@ def _zones(ctx: ModelContext, view: KernelView) -> list[Check]:
             continue  # an empty zone, on both sides
         kernel = _zone_text(zone.start_pfn, zone.spanned, zone.present)
         model = _zone_text(want.start_pfn, want.spanned, want.present) if want else "empty"
-        same = want is not None and (want.start_pfn, want.spanned, want.present) == (
-            zone.start_pfn,
-            zone.spanned,
-            zone.present,
-        )
+        same = want is not None and _same_zone(want, zone)
         note = _zone_difference(want, zone) if not same else ""
         kept = zone.present - zone.managed
         if same and kept:
@@ -188,17 +184,26 @@ def _zones(ctx: ModelContext, view: KernelView) -> list[Check]:
     return checks
 
 
+def _same_zone(want: expect.ZoneExpect, zone: ZoneInfo) -> bool:
+    """Span and present pages agree, and the start where zoneinfo shows one: not in a
+    zone without present pages (zoneinfo_show_print() stops before start_pfn)."""
+    starts = zone.start_pfn is None or zone.start_pfn == want.start_pfn
+    return starts and (want.spanned, want.present) == (zone.spanned, zone.present)
+
+
 def _zone_text(start: int | None, spanned: int, present: int) -> str:
     if not spanned:
         return "empty"
+    if start is None:
+        return f"{spanned} pages spanned, start not shown, {present} present"
     return f"{PfnRange(start, start + spanned)}, {present} present"
 
 
-def _zone_difference(want: expect.ZoneExpect | None, zone) -> str:
+def _zone_difference(want: expect.ZoneExpect | None, zone: ZoneInfo) -> str:
     if want is None:
         return f"the model has no RAM in this zone; the kernel has {zone.present} pages"
     parts = []
-    if want.start_pfn != zone.start_pfn:
+    if zone.start_pfn is not None and want.start_pfn != zone.start_pfn:
         parts.append(f"starts {zone.start_pfn - want.start_pfn:+#x} pages from the model")
     if want.spanned != zone.spanned:
         delta = zone.spanned - want.spanned
