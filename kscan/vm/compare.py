@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from kscan.model.context import ModelContext
 from kscan.model.geometry import fmt_size
 from kscan.model.layout import Layout, MemRange
+from kscan.model.memmap import ZoneSpan
 from kscan.model.ranges import PfnRange, merged, subtract
 from kscan.model.report import problem_blocks
 from kscan.vm import expect
@@ -321,7 +322,12 @@ def _unavailable_text(entries: list[tuple[int, str, int]]) -> str:
 
 
 def _per_zone(
-    ctx: ModelContext, topic: str, subject: str, kernel_of: Callable, model_of: Callable, judge
+    ctx: ModelContext,
+    topic: str,
+    subject: str,
+    kernel_of: Callable[[ZoneSpan], int | None],
+    model_of: Callable[[ZoneSpan], int],
+    judge: Callable[[int, int], tuple[bool, str]],
 ) -> list[Check]:
     checks = []
     for zone in ctx.memmap.zone_spans:
@@ -341,14 +347,14 @@ def _pageblocks(ctx: ModelContext, view: KernelView) -> list[Check]:
         return [_missing("pageblocks", "counted by pagetypeinfo", "-", view.why("pagetypeinfo"))]
     types = view.pagetypes
 
-    def kernel_of(zone):
+    def kernel_of(zone: ZoneSpan) -> int | None:
         return (
             types.pageblocks(zone.node, zone.zone)
             if (zone.node, zone.zone) in types.blocks
             else None
         )
 
-    def judge(model, kernel):
+    def judge(model: int, kernel: int) -> tuple[bool, str]:
         return model == kernel, "" if model == kernel else f"kernel {kernel - model:+} pageblocks"
 
     return _per_zone(
@@ -366,14 +372,15 @@ def _free_blocks(ctx: ModelContext, view: KernelView) -> list[Check]:
     the kernel can never have more than the model's whole blocks."""
     if view.buddy is None:
         return [_missing("free blocks", "largest order", "-", view.why("buddyinfo"))]
+    buddy = view.buddy
     whole = expect.whole_free_blocks(ctx)
     top = ctx.geometry.max_page_order
 
-    def kernel_of(zone):
-        counts = view.buddy.get((zone.node, zone.zone))
+    def kernel_of(zone: ZoneSpan) -> int | None:
+        counts = buddy.get((zone.node, zone.zone))
         return counts[top] if counts and len(counts) > top else None
 
-    def judge(model, kernel):
+    def judge(model: int, kernel: int) -> tuple[bool, str]:
         if kernel <= model:
             return True, f"{model - kernel} whole blocks in use or split"
         return False, f"{kernel - model} free blocks more than the zone has without a hole"
