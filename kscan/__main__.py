@@ -24,7 +24,7 @@ class Output:
     def __init__(self, stream: TextIO | None) -> None:
         self.error: OSError | None = None
         self._closed = stream is None  # `kscan >&-`: Python gives no sys.stdout at all
-        self._stream = open(os.devnull, "w") if self._closed else stream  # noqa: SIM115
+        self._stream: TextIO = open(os.devnull, "w") if stream is None else stream  # noqa: SIM115
 
     def write(self, text: str) -> int:
         if self._closed and text and self.error is None:

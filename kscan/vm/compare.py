@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from kscan.model.context import ModelContext
 from kscan.model.geometry import fmt_size
 from kscan.model.layout import Layout, MemRange
+from kscan.model.memmap import ZoneSpan
 from kscan.model.ranges import PfnRange, merged, subtract
 from kscan.model.report import problem_blocks
 from kscan.vm import expect
-from kscan.vm.kernel_view import KernelView
+from kscan.vm.kernel_view import KernelView, ZoneInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,11 +173,7 @@ def _zones(ctx: ModelContext, view: KernelView) -> list[Check]:
             continue  # an empty zone, on both sides
         kernel = _zone_text(zone.start_pfn, zone.spanned, zone.present)
         model = _zone_text(want.start_pfn, want.spanned, want.present) if want else "empty"
-        same = want is not None and (want.start_pfn, want.spanned, want.present) == (
-            zone.start_pfn,
-            zone.spanned,
-            zone.present,
-        )
+        same = want is not None and _same_zone(want, zone)
         note = _zone_difference(want, zone) if not same else ""
         kept = zone.present - zone.managed
         if same and kept:
@@ -188,17 +185,26 @@ def _zones(ctx: ModelContext, view: KernelView) -> list[Check]:
     return checks
 
 
+def _same_zone(want: expect.ZoneExpect, zone: ZoneInfo) -> bool:
+    """Span and present pages agree, and the start where zoneinfo shows one: not in a
+    zone without present pages (zoneinfo_show_print() stops before start_pfn)."""
+    starts = zone.start_pfn is None or zone.start_pfn == want.start_pfn
+    return starts and (want.spanned, want.present) == (zone.spanned, zone.present)
+
+
 def _zone_text(start: int | None, spanned: int, present: int) -> str:
     if not spanned:
         return "empty"
+    if start is None:
+        return f"{spanned} pages spanned, start not shown, {present} present"
     return f"{PfnRange(start, start + spanned)}, {present} present"
 
 
-def _zone_difference(want: expect.ZoneExpect | None, zone) -> str:
+def _zone_difference(want: expect.ZoneExpect | None, zone: ZoneInfo) -> str:
     if want is None:
         return f"the model has no RAM in this zone; the kernel has {zone.present} pages"
     parts = []
-    if want.start_pfn != zone.start_pfn:
+    if zone.start_pfn is not None and want.start_pfn != zone.start_pfn:
         parts.append(f"starts {zone.start_pfn - want.start_pfn:+#x} pages from the model")
     if want.spanned != zone.spanned:
         delta = zone.spanned - want.spanned
@@ -316,7 +322,12 @@ def _unavailable_text(entries: list[tuple[int, str, int]]) -> str:
 
 
 def _per_zone(
-    ctx: ModelContext, topic: str, subject: str, kernel_of: Callable, model_of: Callable, judge
+    ctx: ModelContext,
+    topic: str,
+    subject: str,
+    kernel_of: Callable[[ZoneSpan], int | None],
+    model_of: Callable[[ZoneSpan], int],
+    judge: Callable[[int, int], tuple[bool, str]],
 ) -> list[Check]:
     checks = []
     for zone in ctx.memmap.zone_spans:
@@ -336,14 +347,14 @@ def _pageblocks(ctx: ModelContext, view: KernelView) -> list[Check]:
         return [_missing("pageblocks", "counted by pagetypeinfo", "-", view.why("pagetypeinfo"))]
     types = view.pagetypes
 
-    def kernel_of(zone):
+    def kernel_of(zone: ZoneSpan) -> int | None:
         return (
             types.pageblocks(zone.node, zone.zone)
             if (zone.node, zone.zone) in types.blocks
             else None
         )
 
-    def judge(model, kernel):
+    def judge(model: int, kernel: int) -> tuple[bool, str]:
         return model == kernel, "" if model == kernel else f"kernel {kernel - model:+} pageblocks"
 
     return _per_zone(
@@ -361,14 +372,15 @@ def _free_blocks(ctx: ModelContext, view: KernelView) -> list[Check]:
     the kernel can never have more than the model's whole blocks."""
     if view.buddy is None:
         return [_missing("free blocks", "largest order", "-", view.why("buddyinfo"))]
+    buddy = view.buddy
     whole = expect.whole_free_blocks(ctx)
     top = ctx.geometry.max_page_order
 
-    def kernel_of(zone):
-        counts = view.buddy.get((zone.node, zone.zone))
+    def kernel_of(zone: ZoneSpan) -> int | None:
+        counts = buddy.get((zone.node, zone.zone))
         return counts[top] if counts and len(counts) > top else None
 
-    def judge(model, kernel):
+    def judge(model: int, kernel: int) -> tuple[bool, str]:
         if kernel <= model:
             return True, f"{model - kernel} whole blocks in use or split"
         return False, f"{kernel - model} free blocks more than the zone has without a hole"

@@ -43,7 +43,9 @@ def split_console(console: str) -> Capture:
     """Parts by name; kernel lines that landed inside a part (an oops raises the console
     level) are kept for the log, not for the part."""
     capture = Capture()
-    kernel_lines, current, body = [], None, []
+    kernel_lines: list[str] = []
+    current: str | None = None  # the part being read
+    body: list[str] = []
     for raw in console.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
         if DONE in raw:
             capture.finished = True

@@ -8,6 +8,7 @@ file and line, on anything else.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kscan.model.layout import Layout, LayoutError, parse_e820, parse_iomem
@@ -59,12 +60,13 @@ _ZONE_FIELDS = {"spanned", "present", "managed", "start_pfn:"}
 
 
 def parse_zoneinfo(text: str, source: str = "/proc/zoneinfo") -> list[ZoneInfo]:
-    zones, current = [], None
+    zones: list[tuple[int, str, dict[str, int]]] = []  # node, zone, the fields under its head
+    current: dict[str, int] | None = None  # the fields of the zone being read
     for lineno, line in enumerate(text.splitlines(), 1):
         head = _ZONE_HEAD.match(line)
         if head:
-            current = {"node": int(head[1]), "zone": head[2]}
-            zones.append(current)
+            current = {}
+            zones.append((int(head[1]), head[2], current))
             continue
         words = line.split()
         if current is not None and len(words) == 2 and words[0] in _ZONE_FIELDS:
@@ -73,18 +75,20 @@ def parse_zoneinfo(text: str, source: str = "/proc/zoneinfo") -> list[ZoneInfo]:
     if not zones:
         raise KernelViewError(f"{source}: no 'Node N, zone NAME' lines")
     out = []
-    for z in zones:
-        missing = {"spanned", "present", "managed"} - z.keys()
+    for node, zone, fields in zones:
+        missing = {"spanned", "present", "managed"} - fields.keys()
         if missing:
             raise KernelViewError(
-                f"{source}: node {z['node']} zone {z['zone']} has no {', '.join(sorted(missing))}"
+                f"{source}: node {node} zone {zone} has no {', '.join(sorted(missing))}"
             )
         out.append(
             ZoneInfo(
-                z["node"],
-                z["zone"],
-                z.get("start_pfn"),
-                *(z[k] for k in ("spanned", "present", "managed")),
+                node,
+                zone,
+                fields.get("start_pfn"),
+                fields["spanned"],
+                fields["present"],
+                fields["managed"],
             )
         )
     return out
@@ -216,7 +220,7 @@ class KernelView:
         return self.problems.get(part, f"{part} was not collected")
 
 
-_PARSERS = {
+_PARSERS: dict[str, Callable[[str], object]] = {
     "iomem": system_ram,
     "zoneinfo": parse_zoneinfo,
     "buddyinfo": parse_buddyinfo,

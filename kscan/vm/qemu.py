@@ -157,35 +157,43 @@ def _run(
     )
 
 
-def _read_console(process, started, timeout, on_output, probe) -> tuple[bytes, str]:
+def _read_console(
+    process: subprocess.Popen[bytes],
+    started: float,
+    timeout: float,
+    on_output: Callable[[bytes], None] | None,
+    probe: float | None,
+) -> tuple[bytes, str]:
     """Read until QEMU exits or time runs out, or the `probe` deadline passes without
     the kernel's banner; return the console and how it ended."""
+    pipe = process.stdout
+    assert pipe is not None, "_run() starts QEMU with stdout=PIPE"
     chunks: list[bytes] = []
-    seen_banner = probe is None
+    banner_deadline = probe  # None once the banner is out
     with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
+        selector.register(pipe, selectors.EVENT_READ)
         while True:
             elapsed = time.monotonic() - started
-            limit = timeout if seen_banner else min(timeout, probe)
+            limit = timeout if banner_deadline is None else min(timeout, banner_deadline)
             if elapsed >= limit:
-                if not seen_banner:
-                    return b"".join(chunks), f"no kernel banner within {probe:g} s"
+                if banner_deadline is not None:
+                    return b"".join(chunks), f"no kernel banner within {banner_deadline:g} s"
                 return b"".join(chunks), f"timed out after {timeout:g} s"
             if not selector.select(limit - elapsed):
                 continue
-            chunk = os.read(process.stdout.fileno(), 65536)
+            chunk = os.read(pipe.fileno(), 65536)
             if not chunk:
                 break
             chunks.append(chunk)
             if on_output is not None:
                 on_output(chunk)
-            if not seen_banner:
-                seen_banner = KERNEL_BANNER in b"".join(chunks[-2:])
+            if banner_deadline is not None and KERNEL_BANNER in b"".join(chunks[-2:]):
+                banner_deadline = None
     status = process.wait()
     return b"".join(chunks), "powered off" if status == 0 else f"QEMU exited with status {status}"
 
 
-def stop(process: subprocess.Popen) -> None:
+def stop(process: subprocess.Popen[bytes]) -> None:
     """Stop QEMU and anything it started: SIGTERM to its process group, SIGKILL after
     a grace period, and reap it."""
     if process.poll() is None:

@@ -8,8 +8,10 @@ from vm_helpers import FIXTURES, captured
 from kscan.model import PRESETS, ModelContext, emit_cmdline
 from kscan.model.layout import Layout, MemRange
 from kscan.vm import expect
+from kscan.vm.compare import compare
 from kscan.vm.console import split_console
 from kscan.vm.kernel_view import (
+    KernelView,
     KernelViewError,
     parse_buddyinfo,
     parse_memory_blocks,
@@ -96,6 +98,23 @@ def test_memory_block_zones():
     layout = Layout((MemRange(0x1000, 0x9F000), MemRange(0x100000, 0x10000000)))
     ctx = ModelContext(X86, layout)
     assert expect.memory_blocks(ctx, 128 << 20) == {0: ("online", "none"), 1: ("online", "DMA32")}
+
+
+@pytest.mark.parametrize(
+    "spanned, agrees, note",
+    [(1044480, True, ""), (1044479, False, "kernel spans -1 pages (4 KiB)")],
+)
+def test_a_zone_of_holes_is_compared_without_a_start(spanned, agrees, note):
+    """zoneinfo_show_print() stops before start_pfn in a zone with no present pages:
+    here DMA32, all hole between 15 MiB and 4 GiB."""
+    layout = Layout((MemRange(0x1000, 0xF00000), MemRange(0x100000000, 0x140000000)))
+    zoneinfo = f"Node 0, zone    DMA32\n  spanned  {spanned}\n  present  0\n  managed  0\n"
+    view = KernelView("", zones=parse_zoneinfo(zoneinfo))
+    checks = {c.subject: c for c in compare(ModelContext(X86, layout), layout, view)}
+    dma32 = checks["node 0 DMA32"]
+    assert dma32.model == "[0x1000, 0x100000), 0 present"
+    assert dma32.kernel == f"{spanned} pages spanned, start not shown, 0 present"
+    assert (dma32.agrees, dma32.note) == (agrees, note)
 
 
 def test_parsers_read_the_captured_files():

@@ -48,10 +48,10 @@ echo "== after"; cat /proc/buddyinfo; grep -E '^({counters}) ' /proc/vmstat"""
         checks, moves = [], []
         for span in ctx.memmap.zone_spans:
             node, zone = span.node, span.zone
-            counts, earlier = after[0].get((node, zone)), before[0].get((node, zone))
-            if not counts or not earlier or len(counts) <= top:
+            counts, earlier_counts = after[0].get((node, zone)), before[0].get((node, zone))
+            if not counts or not earlier_counts or len(counts) <= top:
                 continue
-            limit, free, earlier = whole[node, zone], counts[top], earlier[top]
+            limit, free, earlier = whole[node, zone], counts[top], earlier_counts[top]
             moves.append(f"{zone} {earlier} -> {free}")
             checks.append(
                 Check(
@@ -75,7 +75,7 @@ echo "== after"; cat /proc/buddyinfo; grep -E '^({counters}) ' /proc/vmstat"""
         return ProbeResult(self.name, outcome, checks)
 
 
-def _free_and_counters(text: str):
+def _free_and_counters(text: str) -> tuple[dict[tuple[int, str], list[int]], dict[str, int]]:
     buddy_lines = "\n".join(line for line in text.splitlines() if line.startswith("Node "))
     counters = {
         words[0]: int(words[1])
