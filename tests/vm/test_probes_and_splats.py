@@ -86,6 +86,15 @@ def test_more_free_max_order_blocks_than_whole_blocks_disagrees(tmp_path):
     ]
 
 
+def test_a_short_buddyinfo_line_before_compaction_is_passed_over(tmp_path):
+    ctx, text = probe_output(tmp_path, "compaction")
+    before, after = text.split("== after")
+    dma32 = next(line for line in before.splitlines() if "DMA32" in line)
+    forged = before.replace(dma32, dma32.rsplit(None, 3)[0]) + "== after" + after
+    subjects = [c.subject for c in PROBES["compaction"].judge(ctx, forged).checks]
+    assert not any("DMA32" in s for s in subjects)
+
+
 WARN = """[    9.100000] ------------[ cut here ]------------
 [    9.100001] WARNING: CPU: 0 PID: 1 at mm/page_alloc.c:5525 __alloc_pages+0x2a5/0x340
 [    9.100002] Modules linked in:

@@ -49,7 +49,7 @@ echo "== after"; cat /proc/buddyinfo; grep -E '^({counters}) ' /proc/vmstat"""
         for span in ctx.memmap.zone_spans:
             node, zone = span.node, span.zone
             counts, earlier_counts = after[0].get((node, zone)), before[0].get((node, zone))
-            if not counts or not earlier_counts or len(counts) <= top:
+            if not counts or not earlier_counts or min(len(counts), len(earlier_counts)) <= top:
                 continue
             limit, free, earlier = whole[node, zone], counts[top], earlier_counts[top]
             moves.append(f"{zone} {earlier} -> {free}")
