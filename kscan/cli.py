@@ -542,7 +542,7 @@ def model_command(
         else current
     )
     rows, problems = model_report(ctx)
-    shown = table("", "value", "note", title=ctx.title)
+    shown = table("", "value", "note", title=ctx.title, caption=UNITS)
     for row in rows:
         shown.add_row(*row)
     out = stdout()
@@ -555,11 +555,16 @@ def model_command(
         _print_what_if(out, paths, current, ctx)
 
 
+UNITS = "Ranges are page frame numbers (PFNs), [start, end)."
+
+
 def _print_problem_blocks(out: Console, problems, limit: int = 12) -> None:
     if not problems:
         out.print("No MAX_ORDER block contains a hole or crosses a section or node.")
         return
-    out.print(f"{len(problems)} MAX_ORDER blocks contain a hole or cross a section or node:")
+    out.print(
+        f"{len(problems)} MAX_ORDER blocks (PFNs) contain a hole or cross a section or node:"
+    )
     for block in problems[:limit]:
         out.print(f"  {block.pfns}: {'; '.join(block.reasons)}", markup=False)
     if len(problems) > limit:

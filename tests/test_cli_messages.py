@@ -5,6 +5,7 @@ reaches a pipe whole (issue #19's smaller points)."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -89,3 +90,14 @@ def test_model_without_a_path_models_the_tree_it_runs_in(capsys, monkeypatch):
     code, out, _ = run(capsys, "model")
     assert code == 0
     assert out == named
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "arm64-4k"])
+def test_the_model_says_its_ranges_are_pfns(capsys, arch):
+    code, out, _ = run(capsys, "model", "--arch", arch)
+    assert code == 0
+    assert "Ranges are page frame numbers (PFNs), [start, end)." in out
+    assert "MAX_ORDER blocks (PFNs) contain" in out
+    assert not re.search(r"0x[0-9a-f]+-0x[0-9a-f]+", out)  # the layout's byte notation
+    holes = ModelContext.for_preset(arch).memmap.holes
+    assert ", ".join(map(str, holes)) in out

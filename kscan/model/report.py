@@ -78,9 +78,10 @@ def _layout_rows(ctx: ModelContext) -> list[tuple[str, str, str]]:
     rows = [
         ("layout", layout.name, layout.source),
         ("RAM", g.bytes(ram_pages), f"{len(memmap.ram)} ranges"),
-        ("holes", str(len(layout.holes())), ", ".join(map(str, layout.holes()))),
     ]
+    # PFN ranges, as everywhere else in the model (the layout's own holes are bytes)
     for what, ranges in (
+        ("holes", memmap.holes),
         ("NOMAP", memmap.nomap),
         ("reserved", memmap.reserved),
         ("offline", memmap.offline),
