@@ -173,6 +173,8 @@ def scan_command(
     except BaselineError as err:
         raise fail(str(err)) from None
     if not quiet:
+        if fmt == "text":
+            _note_config(settings)
         _print_warnings(done, verbose)
     if fmt != "sarif":
         from kscan.hotspots import report_rows  # after suppressions and the baseline
@@ -287,6 +289,14 @@ def _load_config(root: Path | None) -> Config:
         return config.load(root)
     except ConfigError as err:
         raise fail(str(err)) from None
+
+
+def _note_config(settings: Config) -> None:
+    """Say that a .kscan.toml shaped the report, and what it set (after the work: an
+    error stays the only line)."""
+    if settings.path is not None:
+        given = ", ".join(settings.settings()) or "nothing"
+        stderr().print(f"kscan: note: {settings.path} sets {given}", markup=False)
 
 
 # Options shared by `kscan series` and `kscan diff`.
@@ -404,6 +414,8 @@ def _review(
         series = review(root, patches, options, settings, base, preset)
     except (SeriesError, DiscoverError, TreeInfoError) as err:
         raise fail(str(err)) from None
+    if fmt == "text":
+        _note_config(settings)
     _write(render_series(series, fmt), output)
     raise typer.Exit(EXIT_FINDINGS if series.failed(threshold) else EXIT_CLEAN)
 

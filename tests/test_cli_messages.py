@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -101,3 +102,27 @@ def test_the_model_says_its_ranges_are_pfns(capsys, arch):
     assert not re.search(r"0x[0-9a-f]+-0x[0-9a-f]+", out)  # the layout's byte notation
     holes = ModelContext.for_preset(arch).memmap.holes
     assert ", ".join(map(str, holes)) in out
+
+
+@pytest.fixture
+def demo_tree(tmp_path) -> Path:
+    root = tmp_path / "linux"
+    shutil.copytree(DEMO, root)
+    return root
+
+
+def test_a_config_file_says_it_was_applied(demo_tree, capsys):
+    config = demo_tree / ".kscan.toml"
+    config.write_text('exclude = ["mm/page_walks.c"]\n[severity]\nKS002 = "medium"\n')
+    code, out, err = run(capsys, str(demo_tree / "mm"), "-j", "1")
+    assert code == 1 and "mm/page_walks.c" not in out
+    assert err.splitlines() == [f"kscan: note: {config} sets exclude, severity"]
+    for quiet in (["-q"], ["-f", "json"], ["-f", "sarif"]):
+        code, _, err = run(capsys, str(demo_tree / "mm"), "-j", "1", *quiet)
+        assert code == 1 and err == "", quiet
+    config.write_text('preset = "vax"\n')  # an error stays the one line
+    code, _, err = run(capsys, str(demo_tree / "mm"), "-j", "1")
+    assert code == 2 and len(err.splitlines()) == 1 and "unknown preset 'vax'" in err
+    config.unlink()
+    code, _, err = run(capsys, str(demo_tree / "mm"), "-j", "1")
+    assert code == 1 and err == ""
