@@ -126,3 +126,13 @@ def test_a_config_file_says_it_was_applied(demo_tree, capsys):
     config.unlink()
     code, _, err = run(capsys, str(demo_tree / "mm"), "-j", "1")
     assert code == 1 and err == ""
+
+
+@pytest.mark.parametrize("tree", ["demo", "tree-6.1"])
+def test_the_report_is_the_same_from_a_cold_cache_and_a_warm_one(capsys, private_cache, tree):
+    path = str(TESTS / "fixtures" / tree)
+    code, cold, _ = run(capsys, path, "-j", "1", "-q")
+    assert private_cache.exists()
+    code, warm, _ = run(capsys, path, "-j", "1", "-q")
+    assert warm == cold
+    assert re.search(r"^Scanned \d+ files, .*\(\d+ files? with parse errors", cold, re.M)
