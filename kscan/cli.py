@@ -25,7 +25,14 @@ from kscan.judge import JUDGE_ORDER, ModelError, contexts
 from kscan.model.geometry import PRESETS
 from kscan.report import FORMATS, SERIES_FORMATS, render, render_series
 from kscan.rules import RULES, rule_by_id
-from kscan.suppress import BaselineError, read_baseline, settle, subtract, write_baseline
+from kscan.suppress import (
+    BaselineError,
+    read_baseline,
+    settle,
+    subtract,
+    unmatched,
+    write_baseline,
+)
 from kscan.treeinfo import SEMANTICS, TreeInfoError, find_root, read_tree_info
 from kscan.workers import default_jobs
 
@@ -126,7 +133,12 @@ def scan_command(
         Path | None, typer.Option("--baseline", help="Report only findings not in this file.")
     ] = None,
     new_baseline: Annotated[
-        Path | None, typer.Option("--write-baseline", help="Save the findings as a baseline.")
+        Path | None,
+        typer.Option(
+            "--write-baseline",
+            help="Save the findings as a baseline (no report).  With --baseline (the same "
+            "file or another): say how many are new since it and how many of it are gone.",
+        ),
     ] = None,
     graph_scope: Annotated[str, typer.Option(help=GRAPH_SCOPE_HELP)] = "paths",
     model_preset: Annotated[
@@ -164,15 +176,21 @@ def scan_command(
     done = _run_scan(options, show_progress=not quiet and sys.stderr.isatty())
     _outlive(done)
     done.result = settle(done.result, settings)
+    findings = done.result.findings
     try:
+        known = read_baseline(baseline) if baseline else None  # before the same file is written
         if new_baseline:
-            write_baseline(new_baseline, done.result.findings)
+            write_baseline(new_baseline, findings)
+            if not quiet:
+                _note_baseline_written(new_baseline, findings, baseline, known)
             raise typer.Exit(EXIT_CLEAN)
-        if baseline:
-            done.result.findings = subtract(done.result.findings, read_baseline(baseline))
     except BaselineError as err:
         raise fail(str(err)) from None
+    if known is not None:
+        done.result.findings = subtract(findings, known)
     if not quiet:
+        if known is not None:
+            _note_baseline_applied(baseline, known, findings, done.result.findings)
         if fmt == "text":
             _note_config(settings)
         _print_warnings(done, verbose)
@@ -182,6 +200,26 @@ def scan_command(
         done.result.hotspots = report_rows(done.project, done.result.findings)
     _write_report(done, fmt, output)
     raise typer.Exit(EXIT_FINDINGS if done.result.findings else EXIT_CLEAN)
+
+
+def _note_baseline_written(path: Path, findings, old: Path | None, known) -> None:
+    note = f"kscan: wrote {_count(findings, 'finding')} to {path}"
+    if known is not None:  # what the report against the old baseline would have said
+        new = len(subtract(findings, known))
+        note += f" ({old} had {len(known)}: {new} new, {unmatched(known, findings)} gone)"
+    stderr().print(note, markup=False)
+
+
+def _note_baseline_applied(path: Path, known, findings, new) -> None:
+    note = f"kscan: note: {path} hid {_count(len(findings) - len(new), 'known finding')}"
+    if gone := unmatched(known, findings):
+        note += f"; {gone} of its entries matched nothing in this scan"
+    stderr().print(note, markup=False)
+
+
+def _count(items, noun: str) -> str:
+    n = items if isinstance(items, int) else len(items)
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 _kept: list[object] = []

@@ -69,6 +69,12 @@ def subtract(findings: Iterable[Finding], known: Iterable[Finding | str]) -> lis
     return out
 
 
+def unmatched(known: Iterable[str], findings: Iterable[Finding]) -> int:
+    """How many of a baseline's fingerprints no finding matches any more (fixed, or
+    changed beyond recognition)."""
+    return (Counter(known) - Counter(f.fingerprint for f in findings)).total()
+
+
 def write_baseline(path: Path, findings: Iterable[Finding]) -> None:
     entries = [
         {

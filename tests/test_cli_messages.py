@@ -16,6 +16,7 @@ from kscan.rules import RULES
 
 from kscan.cli import main
 from kscan.model import ModelContext, model_report
+from kscan.suppress import read_baseline
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
@@ -136,3 +137,41 @@ def test_the_report_is_the_same_from_a_cold_cache_and_a_warm_one(capsys, private
     code, warm, _ = run(capsys, path, "-j", "1", "-q")
     assert warm == cold
     assert re.search(r"^Scanned \d+ files, .*\(\d+ files? with parse errors", cold, re.M)
+
+
+def test_baselines_say_what_they_wrote_and_hid(demo_tree, tmp_path, capsys):
+    baseline = tmp_path / "baseline.json"
+    code, out, err = run(capsys, str(demo_tree / "mm"), "-j", "1", "--write-baseline",
+                         str(baseline))
+    written = len(read_baseline(baseline))
+    assert code == 0 and out == "" and written > 1
+    assert err == f"kscan: wrote {written} findings to {baseline}\n"
+    code, out, err = run(capsys, str(demo_tree / "mm"), "-j", "1", "--baseline", str(baseline))
+    assert code == 0 and "No findings." in out
+    assert err == f"kscan: note: {baseline} hid {written} known findings\n"
+    code, out, err = run(capsys, str(demo_tree / "mm"), "-j", "1", "-q",
+                         "--baseline", str(baseline))
+    assert err == ""
+
+
+def test_the_same_baseline_to_read_and_write_is_updated_in_place(demo_tree, tmp_path, capsys):
+    """--baseline X --write-baseline X: X gets the current findings, and the message says
+    what the report against the old X would have: how many are new, how many gone."""
+    baseline = tmp_path / "baseline.json"
+    hole_walks = demo_tree / "mm" / "hole_walks.c"
+    run(capsys, str(hole_walks), "-j", "1", "-q", "--write-baseline", str(baseline))
+    before = len(read_baseline(baseline))
+    fixed = hole_walks.read_text().replace(
+        "\twhile (pfn < end_pfn) {\n", "\twhile (pfn < end_pfn) {\n\t\tif (!pfn_valid(pfn))\n"
+        "\t\t\tcontinue;\n", 1)
+    assert fixed != hole_walks.read_text()
+    hole_walks.write_text(fixed)  # mark_range() is fixed: one entry gone
+    code, out, err = run(capsys, str(demo_tree / "mm"), "-j", "1", "--baseline", str(baseline),
+                         "--write-baseline", str(baseline))
+    after = len(read_baseline(baseline))
+    new = after - (before - 1)
+    assert code == 0 and out == "" and new > 0
+    assert err == (f"kscan: wrote {after} findings to {baseline} "
+                   f"({baseline} had {before}: {new} new, 1 gone)\n")
+    code, out, err = run(capsys, str(demo_tree / "mm"), "-j", "1", "--baseline", str(baseline))
+    assert code == 0 and "No findings." in out
