@@ -203,7 +203,7 @@ def scan_command(
 
 
 def _note_baseline_written(path: Path, findings, old: Path | None, known) -> None:
-    note = f"kscan: wrote {_count(findings, 'finding')} to {path}"
+    note = f"kscan: wrote {_count(len(findings), 'finding')} to {path}"
     if known is not None:  # what the report against the old baseline would have said
         new = len(subtract(findings, known))
         note += f" ({old} had {len(known)}: {new} new, {unmatched(known, findings)} gone)"
@@ -217,8 +217,7 @@ def _note_baseline_applied(path: Path, known, findings, new) -> None:
     stderr().print(note, markup=False)
 
 
-def _count(items, noun: str) -> str:
-    n = items if isinstance(items, int) else len(items)
+def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
