@@ -176,6 +176,22 @@ def scan_command(
     done = _run_scan(options, show_progress=not quiet and sys.stderr.isatty())
     _outlive(done)
     done.result = settle(done.result, settings)
+    _baselines(done, baseline, new_baseline, quiet)
+    if not quiet:
+        if fmt == "text":
+            _note_config(settings)
+        _print_warnings(done, verbose)
+    if fmt != "sarif":
+        from kscan.hotspots import report_rows  # after suppressions and the baseline
+
+        done.result.hotspots = report_rows(done.project, done.result.findings)
+    _write_report(done, fmt, output)
+    raise typer.Exit(EXIT_FINDINGS if done.result.findings else EXIT_CLEAN)
+
+
+def _baselines(done: Scan, baseline: Path | None, new_baseline: Path | None, quiet: bool):
+    """--baseline hides the findings it knows; --write-baseline saves them all and ends
+    the command (no report)."""
     findings = done.result.findings
     try:
         known = read_baseline(baseline) if baseline else None  # before the same file is written
@@ -188,18 +204,8 @@ def scan_command(
         raise fail(str(err)) from None
     if known is not None:
         done.result.findings = subtract(findings, known)
-    if not quiet:
-        if known is not None:
+        if not quiet:
             _note_baseline_applied(baseline, known, findings, done.result.findings)
-        if fmt == "text":
-            _note_config(settings)
-        _print_warnings(done, verbose)
-    if fmt != "sarif":
-        from kscan.hotspots import report_rows  # after suppressions and the baseline
-
-        done.result.hotspots = report_rows(done.project, done.result.findings)
-    _write_report(done, fmt, output)
-    raise typer.Exit(EXIT_FINDINGS if done.result.findings else EXIT_CLEAN)
 
 
 def _note_baseline_written(path: Path, findings, old: Path | None, known) -> None:
