@@ -189,7 +189,7 @@ def scan_command(
     raise typer.Exit(EXIT_FINDINGS if done.result.findings else EXIT_CLEAN)
 
 
-def _baselines(done: Scan, baseline: Path | None, new_baseline: Path | None, quiet: bool):
+def _baselines(done: Scan, baseline: Path | None, new_baseline: Path | None, quiet: bool) -> None:
     """--baseline hides the findings it knows; --write-baseline saves them all and ends
     the command (no report)."""
     findings = done.result.findings
@@ -617,9 +617,7 @@ def _print_problem_blocks(out: Console, problems, limit: int = 12) -> None:
     if not problems:
         out.print("No MAX_ORDER block contains a hole or crosses a section or node.")
         return
-    out.print(
-        f"{len(problems)} MAX_ORDER blocks (PFNs) contain a hole or cross a section or node:"
-    )
+    out.print(f"{len(problems)} MAX_ORDER blocks (PFNs) contain a hole or cross a section or node:")
     for block in problems[:limit]:
         out.print(f"  {block.pfns}: {'; '.join(block.reasons)}", markup=False)
     if len(problems) > limit:

@@ -79,8 +79,10 @@ def test_model_max_order_stops_where_one_block_holds_all_memory(capsys, arch):
     assert f"[0x0, {1 << limit:#x}):" in out  # the one block: all memory below its end
     code, out, err = run(capsys, "model", "--arch", arch, "--max-order", str(limit + 1))
     assert code == 2 and out == ""
-    assert err.startswith(f"kscan: error: --max-order {limit + 1} is past {limit}, where one "
-                          "block already holds all of the layout's memory")
+    assert err.startswith(
+        f"kscan: error: --max-order {limit + 1} is past {limit}, where one "
+        "block already holds all of the layout's memory"
+    )
 
 
 def test_model_without_a_path_models_the_tree_it_runs_in(capsys, monkeypatch):
@@ -141,16 +143,18 @@ def test_the_report_is_the_same_from_a_cold_cache_and_a_warm_one(capsys, private
 
 def test_baselines_say_what_they_wrote_and_hid(demo_tree, tmp_path, capsys):
     baseline = tmp_path / "baseline.json"
-    code, out, err = run(capsys, str(demo_tree / "mm"), "-j", "1", "--write-baseline",
-                         str(baseline))
+    code, out, err = run(
+        capsys, str(demo_tree / "mm"), "-j", "1", "--write-baseline", str(baseline)
+    )
     written = len(read_baseline(baseline))
     assert code == 0 and out == "" and written > 1
     assert err == f"kscan: wrote {written} findings to {baseline}\n"
     code, out, err = run(capsys, str(demo_tree / "mm"), "-j", "1", "--baseline", str(baseline))
     assert code == 0 and "No findings." in out
     assert err == f"kscan: note: {baseline} hid {written} known findings\n"
-    code, out, err = run(capsys, str(demo_tree / "mm"), "-j", "1", "-q",
-                         "--baseline", str(baseline))
+    code, out, err = run(
+        capsys, str(demo_tree / "mm"), "-j", "1", "-q", "--baseline", str(baseline)
+    )
     assert err == ""
 
 
@@ -162,16 +166,28 @@ def test_the_same_baseline_to_read_and_write_is_updated_in_place(demo_tree, tmp_
     run(capsys, str(hole_walks), "-j", "1", "-q", "--write-baseline", str(baseline))
     before = len(read_baseline(baseline))
     fixed = hole_walks.read_text().replace(
-        "\twhile (pfn < end_pfn) {\n", "\twhile (pfn < end_pfn) {\n\t\tif (!pfn_valid(pfn))\n"
-        "\t\t\tcontinue;\n", 1)
+        "\twhile (pfn < end_pfn) {\n",
+        "\twhile (pfn < end_pfn) {\n\t\tif (!pfn_valid(pfn))\n\t\t\tcontinue;\n",
+        1,
+    )
     assert fixed != hole_walks.read_text()
     hole_walks.write_text(fixed)  # mark_range() is fixed: one entry gone
-    code, out, err = run(capsys, str(demo_tree / "mm"), "-j", "1", "--baseline", str(baseline),
-                         "--write-baseline", str(baseline))
+    code, out, err = run(
+        capsys,
+        str(demo_tree / "mm"),
+        "-j",
+        "1",
+        "--baseline",
+        str(baseline),
+        "--write-baseline",
+        str(baseline),
+    )
     after = len(read_baseline(baseline))
     new = after - (before - 1)
     assert code == 0 and out == "" and new > 0
-    assert err == (f"kscan: wrote {after} findings to {baseline} "
-                   f"({baseline} had {before}: {new} new, 1 gone)\n")
+    assert err == (
+        f"kscan: wrote {after} findings to {baseline} "
+        f"({baseline} had {before}: {new} new, 1 gone)\n"
+    )
     code, out, err = run(capsys, str(demo_tree / "mm"), "-j", "1", "--baseline", str(baseline))
     assert code == 0 and "No findings." in out
