@@ -22,14 +22,20 @@ from kscan.discover.files import DiscoverError
 from kscan.discover.treeinfo import SEMANTICS, TreeInfoError, find_root, read_tree_info
 from kscan.engine import Options, Progress, Scan, scan
 from kscan.facts.workers import default_jobs
-from kscan.findings import Level
+from kscan.findings import Finding, Level
 from kscan.model.geometry import PRESETS
 from kscan.model.judge import JUDGE_ORDER, ModelError, contexts
 from kscan.report import FORMATS, SERIES_FORMATS, render, render_series
 from kscan.results import Reply
 from kscan.review import config
 from kscan.review.config import Config, ConfigError
-from kscan.review.suppress import BaselineError, read_baseline, settle, write_baseline
+from kscan.review.suppress import (
+    Baseline,
+    BaselineError,
+    read_baseline,
+    settle,
+    write_baseline,
+)
 from kscan.rules import RULES, rule_by_id
 
 app = typer.Typer(
@@ -133,7 +139,12 @@ def scan_command(
         Path | None, typer.Option("--baseline", help="Report only findings not in this file.")
     ] = None,
     new_baseline: Annotated[
-        Path | None, typer.Option("--write-baseline", help="Save the findings as a baseline.")
+        Path | None,
+        typer.Option(
+            "--write-baseline",
+            help="Save the findings as a baseline (no report).  With --baseline (the same "
+            "file or another): say how many are new since it and how many of it are gone.",
+        ),
     ] = None,
     graph_scope: Annotated[str, typer.Option(help=GRAPH_SCOPE_HELP)] = "paths",
     model_preset: Annotated[
@@ -171,17 +182,10 @@ def scan_command(
     done = _run_scan(options, show_progress=not quiet and sys.stderr.isatty())
     _outlive(done)
     done.result = settle(done.result, settings)
-    try:
-        if new_baseline:
-            write_baseline(new_baseline, done.result.findings)
-            raise typer.Exit(EXIT_CLEAN)
-        if baseline:
-            known = read_baseline(baseline)
-            done.result.findings = known.new(done.result.findings)
-            done.result.warnings += known.notes
-    except BaselineError as err:
-        raise fail(str(err)) from None
+    _baselines(done, baseline, new_baseline, quiet)
     if not quiet:
+        if fmt == "text":
+            _note_config(settings)
         _print_warnings(done, verbose)
     if fmt != "sarif":
         from kscan.callgraph.hotspots import report_rows  # after suppressions and the baseline
@@ -189,6 +193,49 @@ def scan_command(
         done.result.hotspots = report_rows(done.project, done.result.findings)
     _write_report(done, fmt, output)
     raise typer.Exit(EXIT_FINDINGS if done.result.findings else EXIT_CLEAN)
+
+
+def _baselines(done: Scan, baseline: Path | None, new_baseline: Path | None, quiet: bool) -> None:
+    """--baseline hides the findings it knows; --write-baseline saves them all and ends
+    the command (no report)."""
+    findings = done.result.findings
+    try:
+        known = read_baseline(baseline) if baseline else None  # before the same file is written
+        if new_baseline:
+            write_baseline(new_baseline, findings)
+            if not quiet:
+                _note_baseline_written(new_baseline, findings, baseline, known)
+            raise typer.Exit(EXIT_CLEAN)
+    except BaselineError as err:
+        raise fail(str(err)) from None
+    if known is not None:
+        done.result.findings = known.new(findings)
+        done.result.warnings += known.notes
+        if not quiet:
+            _note_baseline_applied(baseline, known, findings, done.result.findings)
+
+
+def _note_baseline_written(
+    path: Path, findings: list[Finding], old: Path | None, known: Baseline | None
+) -> None:
+    note = f"kscan: wrote {_count(len(findings), 'finding')} to {path}"
+    if known is not None:  # what the report against the old baseline would have said
+        new, gone = len(known.new(findings)), known.unmatched(findings)
+        note += f" ({old} had {len(known.fingerprints)}: {new} new, {gone} gone)"
+    stderr().print(note, markup=False)
+
+
+def _note_baseline_applied(
+    path: Path | None, known: Baseline, findings: list[Finding], new: list[Finding]
+) -> None:
+    note = f"kscan: note: {path} hid {_count(len(findings) - len(new), 'known finding')}"
+    if gone := known.unmatched(findings):
+        note += f"; {gone} of its entries matched nothing in this scan"
+    stderr().print(note, markup=False)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 _kept: list[object] = []
@@ -273,9 +320,12 @@ def _write(text: str, output: Path | None) -> None:
 
 
 def _table(
-    columns: tuple[str, ...], rows: Sequence[tuple[str, ...]], title: str | None = None
+    columns: tuple[str, ...],
+    rows: Sequence[tuple[str, ...]],
+    title: str | None = None,
+    caption: str | None = None,
 ) -> Table:
-    shown = table(*columns, title=title)
+    shown = table(*columns, title=title, caption=caption)
     for row in rows:
         shown.add_row(*row)
     return shown
@@ -308,6 +358,14 @@ def _load_config(root: Path | None) -> Config:
         return config.load(root)
     except ConfigError as err:
         raise fail(str(err)) from None
+
+
+def _note_config(settings: Config) -> None:
+    """Say that a .kscan.toml shaped the report, and what it set (after the work: an
+    error stays the only line)."""
+    if settings.path is not None:
+        given = ", ".join(settings.settings()) or "nothing"
+        stderr().print(f"kscan: note: {settings.path} sets {given}", markup=False)
 
 
 # Options shared by `kscan series` and `kscan diff`.
@@ -464,6 +522,8 @@ def _review(
         series = judge(root, options, settings)
     except (SeriesError, DiscoverError, TreeInfoError) as err:
         raise fail(str(err)) from None
+    if fmt == "text":
+        _note_config(settings)
     _write(render_series(series, fmt, reply), output)
     if fmt == "email" and not series.introduced and not series.removed:
         stderr().print("kscan: no finding changes: no replies to write", markup=False)
@@ -576,6 +636,7 @@ def model_command(
     from kscan.model.render import svg_text
     from kscan.model.report import (
         MODEL_COLUMNS,
+        MODEL_UNITS,
         model_report,
         problem_lines,
         what_if,
@@ -601,7 +662,7 @@ def model_command(
     ctx = what_if(current, max_order)
     rows, problems = model_report(ctx)
     out = stdout()
-    out.print(_table(MODEL_COLUMNS, rows, title=ctx.title))
+    out.print(_table(MODEL_COLUMNS, rows, title=ctx.title, caption=MODEL_UNITS))
     _print_lines(out, problem_lines(problems))
     if svg is not None:
         _write(svg_text(ctx), svg)

@@ -86,8 +86,10 @@ def full_disk(tmp_path, monkeypatch) -> Path:
 # Every file kscan writes for the user, and the one-line error each gives on a full disk.
 WRITERS = {
     "scan -o": ([str(DEMO_MM), "-j", "1", "-q", "-o"], "cannot write"),
-    "scan --write-baseline": ([str(DEMO_MM), "-j", "1", "-q", "--write-baseline"],
-                              "cannot write baseline"),
+    "scan --write-baseline": (
+        [str(DEMO_MM), "-j", "1", "-q", "--write-baseline"],
+        "cannot write baseline",
+    ),
     "graph -o": (["graph", str(DEMO_MM), "-j", "1", "-o"], "cannot write"),
     "model --svg": (["model", "--svg"], "cannot write"),
 }
@@ -191,8 +193,9 @@ def test_a_reader_that_goes_away_is_no_error(tmp_path, unbuffered):
     """`kscan mm | head -1`: the report is cut short in silence, with the scan's status."""
     walks = "".join(WALK.replace("mark(", f"mark{i}(") for i in range(400))  # > a pipe buffer
     (tmp_path / "walks.c").write_text(walks)
-    proc = kscan_process("walks.c", "-q", "-j", "1", stdout=subprocess.PIPE, unbuffered=unbuffered,
-                         cwd=tmp_path)
+    proc = kscan_process(
+        "walks.c", "-q", "-j", "1", stdout=subprocess.PIPE, unbuffered=unbuffered, cwd=tmp_path
+    )
     assert proc.stdout.read(10)
     proc.stdout.close()
     err = proc.stderr.read()
@@ -217,9 +220,7 @@ def deny(monkeypatch):
             if isinstance(path, int):
                 return False
             path = os.path.abspath(os.fspath(path))
-            return (itself and path == folder) or (
-                not listing and path.startswith(folder + os.sep)
-            )
+            return (itself and path == folder) or (not listing and path.startswith(folder + os.sep))
 
         def guarded(real, itself: bool = False):
             def call(path=".", *args, **kwargs):

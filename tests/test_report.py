@@ -453,11 +453,21 @@ def test_text_summary():
         "  KS007 contig-range-unaligned  1",
         "  by severity: high 1, medium 1, low 1",
         "Scanned 412 files, 9000 functions, 2100 loops "
-        "(3 with parse errors; 1 region re-parsed) in 1.23s",
+        "(3 files with parse errors; 1 region re-parsed)",
         "1 warning during the scan",
         "Tree: /src/linux-6.12, kernel 6.12.117, "
         "MAX_ORDER semantics: inclusive-renamed (from include/linux/mmzone.h:30)",
     ]
+
+
+def test_text_report_is_the_same_however_long_the_scan_took():
+    """A warm cache makes a scan ten times faster: the report must not change with it."""
+    cold, warm = scan(), scan()
+    cold.stats.seconds, warm.stats.seconds = 25.3, 2.05
+    assert text_of(cold) == text_of(warm)
+    one = scan()
+    one.stats.parse_error_files = 1
+    assert "(1 file with parse errors; " in text_of(one)
 
 
 def test_text_summary_counts_repeated_rules():

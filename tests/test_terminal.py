@@ -61,7 +61,7 @@ def assert_clean(run: Run) -> None:
 
 
 def expected_lines(directory: Path) -> set[str]:
-    """"mm/FILE:LINE:" of every line the demo marks with `expect:`."""
+    """ "mm/FILE:LINE:" of every line the demo marks with `expect:`."""
     found = set()
     for path in sorted(directory.glob("*.c")):
         for number, line in enumerate(path.read_text().splitlines(), 1):

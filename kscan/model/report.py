@@ -83,9 +83,10 @@ def _layout_rows(ctx: ModelContext) -> list[tuple[str, str, str]]:
     rows = [
         ("layout", layout.name, layout.source),
         ("RAM", g.bytes(ram_pages), f"{len(memmap.ram)} ranges"),
-        ("holes", str(len(layout.holes())), ", ".join(map(str, layout.holes()))),
     ]
+    # PFN ranges, as everywhere else in the model (the layout's own holes are bytes)
     for what, ranges in (
+        ("holes", memmap.holes),
         ("NOMAP", memmap.nomap),
         ("reserved", memmap.reserved),
         ("offline", memmap.offline),
@@ -150,11 +151,14 @@ def problem_blocks(ctx: ModelContext) -> list[ProblemBlock]:
     return blocks
 
 
+MODEL_UNITS = "Ranges are page frame numbers (PFNs), [start, end)."
+
+
 def problem_lines(problems: list[ProblemBlock], limit: int = 12) -> list[str]:
     """The problem blocks as `kscan model` lists them, the first `limit` of them."""
     if not problems:
         return ["No MAX_ORDER block contains a hole or crosses a section or node."]
-    lines = [f"{len(problems)} MAX_ORDER blocks contain a hole or cross a section or node:"]
+    lines = [f"{len(problems)} MAX_ORDER blocks (PFNs) contain a hole or cross a section or node:"]
     lines += [f"  {block.pfns}: {'; '.join(block.reasons)}" for block in problems[:limit]]
     if len(problems) > limit:
         lines.append(f"  ... and {len(problems) - limit} more")

@@ -108,7 +108,9 @@ def _rule_counts(findings: list[Finding]) -> Iterable[str]:
 
 
 def _scan_line(stats: Stats) -> str:
-    extras = [f"{stats.parse_error_files} with parse errors"]
+    """What was scanned, never how long it took: the same report from a cold cache and a
+    warm one (JSON keeps the seconds)."""
+    extras = [_plural(stats.parse_error_files, "file") + " with parse errors"]
     if stats.recovered_regions:
         extras.append(_plural(stats.recovered_regions, "region") + " re-parsed")
     if stats.parsed < stats.files:
@@ -124,7 +126,7 @@ def _scan_line(stats: Stats) -> str:
             _plural(stats.loops, "loop"),
         )
     )
-    return f"Scanned {scanned} ({'; '.join(extras)}) in {stats.seconds:.2f}s"
+    return f"Scanned {scanned} ({'; '.join(extras)})"
 
 
 def _tree_line(result: ScanResult) -> str:

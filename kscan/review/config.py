@@ -41,6 +41,14 @@ class Config:
     preset: str | None = None
     severity: dict[str, Level] = field(default_factory=dict)
 
+    def settings(self) -> list[str]:
+        """The names of the settings the file gives, as written there."""
+        given = [
+            (name, getattr(self, name.replace("-", "_")))
+            for name in (*_LISTS, "fail-on", "preset", "severity")
+        ]
+        return [name for name, value in given if value]
+
     def rules(self, cli_select: list[str] | None) -> list[str]:
         """Rule ids to run (empty: all): --select, else the file's select minus ignore."""
         if cli_select:

@@ -15,8 +15,10 @@ changed) are still matched the way they were written, with a note to rewrite the
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -145,6 +147,12 @@ class Baseline:
         if self.version == 1:
             return subtract(findings, self.fingerprints, _fingerprint_v1)
         return subtract(findings, self.fingerprints)
+
+    def unmatched(self, findings: Iterable[Finding]) -> int:
+        """How many of its fingerprints no finding matches any more (fixed, or changed
+        beyond recognition)."""
+        key = _fingerprint_v1 if self.version == 1 else attrgetter("fingerprint")
+        return (Counter(self.fingerprints) - Counter(map(key, findings))).total()
 
     @property
     def notes(self) -> list[str]:
