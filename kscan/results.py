@@ -75,6 +75,8 @@ NOT_TRIED = "not tried"
 JUDGED = (APPLIED, OFFSET, FUZZ)
 NOT_JUDGED = (FAILED, UNREADABLE, NOT_TRIED)  # the series could not be judged whole
 
+HunkLine = tuple[str, int | None, int | None]  # (line with +/-/space, old, new)
+
 
 @dataclass(frozen=True, slots=True)
 class Hunk:
@@ -82,7 +84,7 @@ class Hunk:
 
     path: str  # the file after the patch (before, for a deletion)
     header: str  # "@@ -10,6 +10,9 @@ static void foo(void)"
-    lines: tuple[tuple[str, int | None, int | None], ...]  # (line with +/-/space, old, new)
+    lines: tuple[HunkLine, ...]
     source: str = ""  # the file before the patch: `path` unless renamed, "" if new
 
 
@@ -137,7 +139,7 @@ class Change:
     def in_hunk(self) -> bool:
         return self.hunk is not None and any(self.at(line) for line in self.hunk.lines)
 
-    def at(self, line: tuple[str, int | None, int | None]) -> bool:
+    def at(self, line: HunkLine) -> bool:
         """Whether this hunk line is the finding's line."""
         text, old, new = line
         side = "+" if self.introduced else "-"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from email.generator import Generator
 from email.message import EmailMessage
 from email.policy import default
@@ -22,7 +22,7 @@ from email.utils import getaddresses
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from kscan.results import Change, Hunk, PatchResult, Reply, SeriesResult
+    from kscan.results import Change, Hunk, HunkLine, PatchResult, Reply, SeriesResult
 
 WIDTH = 72
 CONTEXT = 6  # hunk lines quoted before a finding's line
@@ -80,6 +80,7 @@ def _body(result: PatchResult, series: SeriesResult, reply: Reply) -> str:
     outside = []
     for change in changes:
         if change.in_hunk:
+            assert change.hunk is not None, "a change in a hunk has one"
             hunks.setdefault(id(change.hunk), (change.hunk, []))[1].append(change)
         else:
             outside.append(change)
@@ -122,11 +123,11 @@ def _quoted_hunk(hunk: Hunk, changes: list[Change], file_header: bool) -> str:
     return "\n".join(out).rstrip("\n")
 
 
-def _position(change: Change, lines) -> int:
+def _position(change: Change, lines: Sequence[HunkLine]) -> int:
     return next(i for i, line in enumerate(lines) if change.at(line))
 
 
-def _end_of_change(lines, at: int) -> int:
+def _end_of_change(lines: Sequence[HunkLine], at: int) -> int:
     """The last line of the run of -/+ lines that `at` is in: what replaced it."""
     while at + 1 < len(lines) and lines[at + 1][0][:1] in "+-":
         at += 1

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from kscan.results import Hunk
+    from kscan.results import Hunk, HunkLine
 
 _HEADER = re.compile(r"@@ -(\d+)(,\d+)? \+(\d+)(,\d+)? @@(.*)")
 # Matches that agree on fewer lines than this fraction of a hunk are no match at all.
@@ -94,7 +94,7 @@ def landed(hunk: Hunk, before: Sequence[str], after: Sequence[str]) -> Hunk:
     context as the patched file has it (with fuzz it differs from the patch's)."""
     old = old_start = place(before, pre_image(hunk), stated_start(hunk, new_side=False)).line
     new = new_start = place(after, post_image(hunk), stated_start(hunk, new_side=True)).line
-    lines = []
+    lines: list[HunkLine] = []
     for text, _, _ in hunk.lines:
         sign = text[:1]
         if sign == "-":

@@ -141,7 +141,8 @@ def _diff_part(message: EmailMessage) -> EmailMessage | None:
 
 def _text(part: EmailMessage) -> str:
     """The part's body, its transfer encoding and charset undone, with Unix line ends."""
-    payload = part.get_payload(decode=True) or b""
+    payload = part.get_payload(decode=True)
+    assert isinstance(payload, bytes), "a part that is not multipart decodes to bytes"
     try:
         text = payload.decode(part.get_content_charset() or "utf-8", "replace")
     except LookupError:  # a charset Python does not know
@@ -178,10 +179,11 @@ def _mail(message: EmailMessage, subject: str) -> Mail:
 def _in_series_order(patches: list[Patch]) -> tuple[list[Patch], list[str]]:
     """Patches sorted by their [PATCH x/N] numbers when all have one; notes for missing
     and repeated numbers."""
-    numbers = [p.mail.number if p.mail else None for p in patches]
-    if any(n is None for n in numbers):
+    numbered = [(p.mail.number, p) for p in patches if p.mail and p.mail.number]
+    if len(numbered) < len(patches):
         return patches, []
-    ordered = sorted(patches, key=lambda p: p.mail.number[0])
+    ordered = [patch for _, patch in sorted(numbered, key=lambda pair: pair[0][0])]
+    numbers = [number for number, _ in numbered]
     notes = []
     totals = {n for _, n in numbers}
     seen = Counter(x for x, _ in numbers)

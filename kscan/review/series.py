@@ -28,6 +28,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
+from types import FrameType
+from typing import NoReturn
 
 from unidiff.errors import UnidiffParseError
 from unidiff.patch import PatchSet
@@ -208,7 +210,9 @@ def apply(root: Path, patch: Patch, how: Plan) -> tuple[Plan, tuple[Hunk, ...]]:
     context that differs), and its hunks as they landed."""
     before = {path: _lines(root / path) for path in {h.source for h in patch.hunks if h.source}}
     _git(root, "apply", *how.options, "-", stdin=patch.diff)
-    notes, landed, numbers = [], [], Counter()
+    notes: list[str] = []
+    landed: list[Hunk] = []
+    numbers: Counter[str] = Counter()  # hunks so far, per file
     for hunk in patch.hunks:
         numbers[hunk.path] += 1
         old = before.get(hunk.source, [])
@@ -238,7 +242,8 @@ def _applies(root: Path, patch: Patch, *options: str) -> bool:
 def _failures(root: Path, patch: Patch) -> tuple[str, ...]:
     """Every file and hunk of `patch` that does not apply, each with where the tree
     comes closest to it."""
-    notes, numbers = [], Counter()
+    notes: list[str] = []
+    numbers: Counter[str] = Counter()  # hunks so far, per file
     for path in patch.paths:
         if path in patch.binary:
             continue
@@ -274,6 +279,7 @@ def _hunk_failure(root: Path, hunk: Hunk) -> str | None:
     if not at.found:
         return f"nothing in {hunk.source} resembles it"
     differs = placing.first_difference(lines, block, at)
+    assert differs is not None, "a match that is not exact differs in some line"
     line = at.line + differs
     tree = lines[line - 1].strip() if line <= len(lines) else "(the end of the file)"
     return (
@@ -332,7 +338,7 @@ def _git(cwd: Path, *args: str, stdin: str | None = None, check: bool = True) ->
 def _interrupts_as_exceptions() -> Iterator[None]:
     """SIGTERM unwinds like Ctrl-C does, so the copy is removed either way."""
 
-    def interrupt(_signum, _frame):
+    def interrupt(_signum: int, _frame: FrameType | None) -> NoReturn:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, interrupt)
@@ -434,7 +440,7 @@ def _without_moves(
     """Findings that left one file and arrived in another (a rename, a function moved)
     with the same rule, function and code: they moved, they are not news."""
 
-    def key(finding: Finding) -> tuple:
+    def key(finding: Finding) -> tuple[str, str | None, str]:
         return finding.rule_id, finding.location.function, code_of(finding.source_line)
 
     arrived = subtract(introduced, removed, key)
@@ -453,8 +459,8 @@ def _hunk_for(finding: Finding, hunks: Sequence[Hunk], new_side: bool) -> Hunk |
     for hunk in hunks:
         if (hunk.path if new_side else hunk.source) != finding.location.path:
             continue
-        numbers = [new if new_side else old for _text, old, new in hunk.lines]
-        numbers = [n for n in numbers if n is not None]
+        side = [new if new_side else old for _text, old, new in hunk.lines]
+        numbers = [n for n in side if n is not None]
         if not numbers:
             continue
         gap = 0 if numbers[0] <= line <= numbers[-1] else min(abs(line - n) for n in numbers)
