@@ -17,6 +17,15 @@ the same path, when Debian's `coccinelle` package is installed; skipped otherwis
 --warm adds kscan with its facts cache filled (the cold runs use --no-cache), and
 --touch FILE (relative to the tree) a warm run right after a comment line is appended
 to FILE, which is restored (bytes and mtime) after each such run.
+
+--variant NAME=DIR (repeatable) adds a cold kscan run from another copy of the source
+(PYTHONPATH=DIR: DIR/kscan is imported instead), interleaved with the others: an A/B
+of one change in one bench, e.g. a speed trick taken out.  Each variant is reported
+as the median of its per-run ratio to kscan, for wall and CPU time; pairing the runs
+cancels most of what a shared machine adds.
+
+Every command's CPU time (user + system, its worker processes included) is reported
+beside its wall time: on a busy machine it moves less.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -42,15 +52,19 @@ HERE = Path(__file__).resolve().parent
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
-def timed(cmd: list[str], cwd: Path) -> float:
+def timed(cmd: list[str], cwd: Path, env: dict[str, str] = ENV) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of cmd; CPU counts its waited-for children too."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(cmd, cwd=cwd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    done = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode not in (0, 1):
         sys.exit(
             f"bench: {' '.join(cmd)} failed ({done.returncode}): {done.stderr.decode()[-500:]}"
         )
-    return seconds
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return seconds, cpu
 
 
 @contextlib.contextmanager
@@ -78,6 +92,13 @@ def main() -> None:
     ap.add_argument("--spatch", action="store_true", help="also time spatch (one rule)")
     ap.add_argument("--warm", action="store_true", help="also time kscan with a warm cache")
     ap.add_argument("--touch", metavar="FILE", help="also time a warm run with FILE edited")
+    ap.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="also time a cold kscan imported from DIR (repeatable)",
+    )
     ap.add_argument("kscan_args", nargs="*", help="extra kscan arguments (after --)")
     args = ap.parse_args()
     if args.tree is None or not (args.tree / "Makefile").is_file():
@@ -98,7 +119,15 @@ def main() -> None:
         *args.kscan_args,
     ]
     commands = {"parse-only": baseline, "kscan": [*kscan, "--no-cache"]}
+    envs = {}
     timed([*kscan, "--help"], tree)  # compile kscan's bytecode
+    for spec in args.variant:
+        name, _, where = spec.partition("=")
+        if not name or not (Path(where) / "kscan" / "__init__.py").is_file():
+            sys.exit(f"bench: --variant {spec!r}: want NAME=DIR with DIR/kscan/__init__.py")
+        commands[name] = [*kscan, "--no-cache"]
+        envs[name] = {**ENV, "PYTHONPATH": str(Path(where).resolve())}
+        timed([*kscan, "--help"], tree, envs[name])  # compile its bytecode
     edits = {}
     if args.warm or args.touch:
         commands["kscan-warm"] = kscan
@@ -126,20 +155,40 @@ def main() -> None:
         f"{len(files)} files, {size:.1f} MB under {args.path}, {args.jobs} jobs, {args.runs} runs"
     )
     times: dict[str, list[float]] = {name: [] for name in commands}
+    cpus: dict[str, list[float]] = {name: [] for name in commands}
     try:
         for run in range(1, args.runs + 1):
             for name, cmd in commands.items():
                 with edited(edits.get(name)):
-                    times[name].append(timed(cmd, tree))
-            print(f"run {run}: " + "  ".join(f"{n} {t[-1]:.2f}s" for n, t in times.items()))
+                    wall, cpu = timed(cmd, tree, envs.get(name, ENV))
+                times[name].append(wall)
+                cpus[name].append(cpu)
+            print(
+                f"run {run}: "
+                + "  ".join(f"{n} {t[-1]:.2f}s ({cpus[n][-1]:.2f} cpu)" for n, t in times.items())
+            )
     finally:
         os.unlink(listing.name)
     medians = {name: statistics.median(t) for name, t in times.items()}
     print("median: " + "  ".join(f"{n} {m:.2f}s" for n, m in medians.items()))
+    print("median CPU: " + "  ".join(f"{n} {statistics.median(c):.2f}s" for n, c in cpus.items()))
+    for name in envs:
+        wall = statistics.median(v / k for v, k in zip(times[name], times["kscan"], strict=True))
+        cpu = statistics.median(v / k for v, k in zip(cpus[name], cpus["kscan"], strict=True))
+        print(f"variant {name} / kscan, median per run: wall {wall:.3f}x  CPU {cpu:.3f}x")
     base = medians["parse-only"]
     print(
         "ratio to parse-only: "
         + "  ".join(f"{n} {m / base:.2f}x" for n, m in medians.items() if n != "parse-only")
+    )
+    base_cpu = statistics.median(cpus["parse-only"])
+    print(
+        "CPU ratio to parse-only: "
+        + "  ".join(
+            f"{n} {statistics.median(c) / base_cpu:.2f}x"
+            for n, c in cpus.items()
+            if n != "parse-only"
+        )
     )
     if "spatch" in medians:
         print(f"spatch / kscan: {medians['spatch'] / medians['kscan']:.1f}x")
