@@ -93,6 +93,10 @@ NoCacheOpt = Annotated[
 ]
 
 
+class Interrupted(Exception):
+    """Ctrl-C in a command that cleaned up after itself: main() says what it did."""
+
+
 def fail(message: str) -> typer.Exit:
     stderr().print(f"kscan: error: {message}", markup=False, highlight=False)
     return typer.Exit(EXIT_USAGE)
@@ -716,8 +720,7 @@ def vm_command(
     except VmSetupError as err:
         raise fail(str(err)) from None
     except KeyboardInterrupt:
-        stderr().print("kscan: interrupted; the VM was stopped", markup=False)
-        raise typer.Exit(130) from None
+        raise Interrupted("the VM was stopped") from None
     if console is not None:
         _write(result.boot.console, console)
     _write(render(result, fmt), output)
@@ -788,6 +791,9 @@ def main(argv: list[str] | None = None) -> None:
     except typer.TyperException as err:  # bad usage: one line, like our own errors
         stderr().print(f"kscan: error: {err.format_message()}", markup=False, highlight=False)
         sys.exit(EXIT_USAGE)
+    except Interrupted as done:
+        stderr().print(f"kscan: interrupted; {done}", markup=False)
+        sys.exit(EXIT_INTERRUPTED)
     except (KeyboardInterrupt, typer.Abort):
         status = EXIT_INTERRUPTED
     except Exception as err:
