@@ -585,11 +585,10 @@ def main(argv: list[str] | None = None) -> None:
     commands = {c.name for c in app.registered_commands}
     commands |= {g.name for g in app.registered_groups}  # kscan cache ...
     default = not args or (args[0] not in commands and args[0] not in ("--help", "-h"))
-    # What start-up built lives as long as the process: out of the collector's sight, so
-    # that forked workers do not copy its pages when they collect.  Facts are a few
-    # hundred thousand small acyclic records: collecting every 700 allocations while
-    # they load doubles the loading time, so collect rarely (as mypy does).
-    gc.freeze()
+    # Facts are a few hundred thousand small acyclic records: collecting every 700
+    # allocations while they load doubles the loading time, so collect rarely (as mypy
+    # does).  With __main__.py's: -5% CPU of `kscan mm/` cold (bench/bench.py --variant,
+    # median of 21 paired runs, busy machine).
     gc.set_threshold(200_000, 20, 20)
     try:
         status = (default_app if default else app)(args, prog_name="kscan", standalone_mode=False)
