@@ -16,7 +16,6 @@ from collections.abc import Set as AbstractSet
 from functools import partial
 from itertools import accumulate, repeat
 from operator import itemgetter, sub
-from sys import intern
 from typing import cast
 
 import tree_sitter as ts
@@ -90,8 +89,8 @@ def file_calls(
         row, col = node.start_point
         calls.append(
             Call(
-                intern(src[start:name_end].decode("utf-8", "replace")),
-                intern(src[name_end : node.end_byte].decode("utf-8", "replace").strip()),
+                src[start:name_end].decode("utf-8", "replace"),
+                src[name_end : node.end_byte].decode("utf-8", "replace").strip(),
                 row + 1,
                 col + 1,
                 start,
@@ -165,15 +164,15 @@ def _args_texts(
         kept = map(_lenient, map(src.__getitem__, map(slice, parens, ends)))
     texts = [""] * len(found)
     for i, text in zip(wanted, kept, strict=True):
-        texts[i] = intern(text)  # one string per distinct argument list: smaller pickles
+        texts[i] = text
     return texts
 
 
 class _Names(dict[bytes, str]):
-    """Backwards name bytes -> the name, interned; a worker meets each name once."""
+    """Backwards name bytes -> the name: a worker decodes each name once."""
 
     def __missing__(self, backwards: bytes) -> str:
-        name = self[backwards] = intern(backwards[::-1].decode())
+        name = self[backwards] = backwards[::-1].decode()
         return name
 
 
