@@ -20,7 +20,7 @@ from typing import cast
 
 import tree_sitter as ts
 
-from kscan.facts.records import Call, new_call
+from kscan.facts.records import Call
 from kscan.facts.source import Text
 from kscan.parse.bodies import COMMENT, LITERAL, spaces
 from kscan.parse.parser import ParsedFile
@@ -136,7 +136,7 @@ def calls_in(
     cols = map(sub, starts, map(src.rfind, repeat(b"\n"), repeat(0), starts))
     names = list(map(_NAMES.__getitem__, map(re.Match.group, found, repeat(1))))
     texts = _args_texts(src, code, found, owners, names, skipped, args_for)
-    return list(map(new_call, zip(names, texts, lines, cols, starts, strict=True)))
+    return list(map(Call._make, zip(names, texts, lines, cols, starts, strict=True)))
 
 
 def _args_texts(

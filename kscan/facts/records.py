@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, NamedTuple
 
 
@@ -245,8 +244,6 @@ class FileFacts:
 
 # -- pickling: functions and their calls as plain tuples --------------------------------
 
-new_call = partial(tuple.__new__, Call)  # a Call from a plain tuple, with no Python frame
-
 
 def _packed(fn: Function) -> tuple[Any, ...]:
     return (
@@ -277,7 +274,7 @@ def _unpacked(row: tuple[Any, ...]) -> Function:
             params,
             pointers,
             values,
-            tuple(map(new_call, calls)),
+            tuple(map(Call._make, calls)),
             failure,
             returns,
         ),
