@@ -54,15 +54,8 @@ _ARGS = re.compile(
 _BYTE = itemgetter(4)  # Call.byte, as a C-level sort key
 
 
-_NAME_AT = re.compile(rb"[A-Za-z_$\x80-\xff][\w$\x80-\xff]*")
-
-
-def callee_end(src: bytes, call: ts.Node) -> int:
-    """End of a call's callee name: read from the bytes, or (for `$` or non-ASCII
-    identifiers, which GNU C allows) from the tree."""
-    match = _NAME_AT.match(src, call.start_byte)
-    if match is not None:
-        return match.end()
+def callee_end(call: ts.Node) -> int:
+    """Where a call's callee name ends."""
     callee = call.child_by_field_name("function")
     assert callee is not None  # the file query matches only calls with a callee
     return callee.end_byte
@@ -74,9 +67,7 @@ def file_calls(
     """Calls in kernel-style bodies are read from the bytes (calls_in below), whether
     the parser saw the body or not, so skipping one never changes its calls (those in a
     skipped body keep their arguments only when they call one of this file's `statics`).
-    Others come from the tree: a call node starts with its callee's name, read from the
-    bytes too (node navigation such as next_sibling costs more than everything else
-    here)."""
+    Others come from the tree."""
     src, bodies = text.src, parsed.bodies
     calls = []
     body_starts = [open_ for open_, _ in bodies]
@@ -85,7 +76,7 @@ def file_calls(
         i = bisect.bisect_left(body_starts, start) - 1
         if i >= 0 and start < bodies[i][1]:
             continue  # inside a body: read from the bytes below
-        name_end = callee_end(src, node)
+        name_end = callee_end(node)
         row, col = node.start_point
         calls.append(
             Call(
