@@ -573,12 +573,6 @@ def version_command() -> None:
     print(f"kscan {__version__}")
 
 
-# `kscan PATH...` runs the scan command from an app of its own: typer reads the
-# signature of every command of an app before it runs one (10 ms for all, 3 for scan).
-default_app = typer.Typer(add_completion=False, rich_markup_mode=None)
-default_app.command(help=SCAN_HELP)(scan_command)
-
-
 def main(argv: list[str] | None = None) -> None:
     """`kscan PATH` means `kscan scan PATH`: the scan is the default command."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -591,7 +585,8 @@ def main(argv: list[str] | None = None) -> None:
     # median of 21 paired runs, busy machine).
     gc.set_threshold(200_000, 20, 20)
     try:
-        status = (default_app if default else app)(args, prog_name="kscan", standalone_mode=False)
+        command = ["scan", *args] if default else args
+        status = app(command, prog_name="kscan", standalone_mode=False)
     except typer.TyperException as err:  # bad usage: one line, like our own errors
         stderr().print(f"kscan: error: {err.format_message()}", markup=False, highlight=False)
         sys.exit(EXIT_USAGE)
