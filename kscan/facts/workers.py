@@ -28,7 +28,6 @@ MAX_FILE_BYTES = 32 << 20
 _BATCH = 64
 Result = TypeVar("Result")  # what a unit of work returns for one file
 _POOL_MIN = 32  # fewer files are parsed in this process: a pool costs more
-_SORT_BY_SIZE = 4096  # files; see parse_all
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,22 +130,14 @@ def parse_all(
             yield unit(*item)
             advance(1)
         return
-    # Largest files first, in small batches, so that no worker is left with the big
-    # ones at the end (on mm/ a few files are most of the work); then input order.
-    # Thousands of files balance by themselves, and a stat each would cost more (0.4 s
-    # before the first worker starts, on a whole tree).
-    order = list(range(len(items)))
-    if len(items) <= _SORT_BY_SIZE:
-        order.sort(key=lambda i: -_size(items[i][0]))
+    # small batches, so that no worker is left with a long tail of files at the end
     size = max(1, min(_BATCH, len(items) // (jobs * 32)))
-    batches = [order[k : k + size] for k in range(0, len(order), size)]
-    results: list[Any] = [None] * len(items)
+    batches = [items[k : k + size] for k in range(0, len(items), size)]
+    results: list[Any] = []
     # the unit (a prefilter and its needs) goes to each worker once, not with each batch
     with ProcessPoolExecutor(max_workers=jobs, initializer=_install, initargs=(unit,)) as pool:
-        done = pool.map(_batch, [[items[i] for i in b] for b in batches])
-        for batch, result in zip(batches, done, strict=True):
-            for i, value in zip(batch, result, strict=True):
-                results[i] = value
+        for result in pool.map(_batch, batches):
+            results += result
             advance(len(result))
     yield from results
 
