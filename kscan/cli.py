@@ -246,8 +246,10 @@ _kept: list[object] = []
 
 
 def _outlive(scan: Scan) -> None:
-    """Let the last scan outlive its command: freeing its facts object by object took
-    20 ms after a scan of mm/, and `kscan` ends the process right after (__main__.py)."""
+    """Let the last scan outlive its command: `kscan` ends the process right after
+    (__main__.py), so freeing its facts object by object would be wasted: 2% CPU of
+    `kscan mm/` cold (bench/bench.py --variant, medians of 21, 61 and 61 paired runs
+    on a busy machine: 4.2%, 2.2%, 1.6%)."""
     _kept[:] = [scan]
 
 
@@ -768,26 +770,20 @@ def version_command() -> None:
     print(f"kscan {__version__}")
 
 
-# `kscan PATH...` runs the scan command from an app of its own: typer reads the
-# signature of every command of an app before it runs one (10 ms for all, 3 for scan).
-default_app = typer.Typer(add_completion=False, rich_markup_mode=None)
-default_app.command(help=SCAN_HELP)(scan_command)
-
-
 def main(argv: list[str] | None = None) -> None:
     """`kscan PATH` means `kscan scan PATH`: the scan is the default command."""
     args = list(sys.argv[1:] if argv is None else argv)
     commands = {c.name for c in app.registered_commands}
     commands |= {g.name for g in app.registered_groups}  # kscan cache ...
     default = not args or (args[0] not in commands and args[0] not in ("--help", "-h"))
-    # What start-up built lives as long as the process: out of the collector's sight, so
-    # that forked workers do not copy its pages when they collect.  Facts are a few
-    # hundred thousand small acyclic records: collecting every 700 allocations while
-    # they load doubles the loading time, so collect rarely (as mypy does).
-    gc.freeze()
+    # Facts are a few hundred thousand small acyclic records: collecting every 700
+    # allocations while they load doubles the loading time, so collect rarely (as mypy
+    # does).  With __main__.py's: -5% CPU of `kscan mm/` cold (bench/bench.py --variant,
+    # median of 21 paired runs, busy machine).
     gc.set_threshold(200_000, 20, 20)
     try:
-        status = (default_app if default else app)(args, prog_name="kscan", standalone_mode=False)
+        command = ["scan", *args] if default else args
+        status = app(command, prog_name="kscan", standalone_mode=False)
     except typer.TyperException as err:  # bad usage: one line, like our own errors
         stderr().print(f"kscan: error: {err.format_message()}", markup=False, highlight=False)
         sys.exit(EXIT_USAGE)

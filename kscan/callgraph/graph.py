@@ -41,7 +41,7 @@ from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, TypedDict, cast
 
-from kscan.facts.records import Call, FileFacts, new_call
+from kscan.facts.records import Call, FileFacts
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -126,7 +126,7 @@ class CallGraph:
             self._define(node, "macro", path, define.line)
             # a macro's body calls each name once, at the #define
             calls = tuple(
-                new_call((callee, "", define.line, 0, 0))
+                Call(callee, "", define.line, 0, 0)
                 for callee in sorted(_macro_calls(define.value, define.name))
             )
             self._add_calls(node, path, calls, local)

@@ -16,12 +16,11 @@ from collections.abc import Set as AbstractSet
 from functools import partial
 from itertools import accumulate, repeat
 from operator import itemgetter, sub
-from sys import intern
 from typing import cast
 
 import tree_sitter as ts
 
-from kscan.facts.records import Call, new_call
+from kscan.facts.records import Call
 from kscan.facts.source import Text
 from kscan.parse.bodies import COMMENT, LITERAL, spaces
 from kscan.parse.parser import ParsedFile
@@ -55,15 +54,8 @@ _ARGS = re.compile(
 _BYTE = itemgetter(4)  # Call.byte, as a C-level sort key
 
 
-_NAME_AT = re.compile(rb"[A-Za-z_$\x80-\xff][\w$\x80-\xff]*")
-
-
-def callee_end(src: bytes, call: ts.Node) -> int:
-    """End of a call's callee name: read from the bytes, or (for `$` or non-ASCII
-    identifiers, which GNU C allows) from the tree."""
-    match = _NAME_AT.match(src, call.start_byte)
-    if match is not None:
-        return match.end()
+def callee_end(call: ts.Node) -> int:
+    """Where a call's callee name ends."""
     callee = call.child_by_field_name("function")
     assert callee is not None  # the file query matches only calls with a callee
     return callee.end_byte
@@ -75,9 +67,7 @@ def file_calls(
     """Calls in kernel-style bodies are read from the bytes (calls_in below), whether
     the parser saw the body or not, so skipping one never changes its calls (those in a
     skipped body keep their arguments only when they call one of this file's `statics`).
-    Others come from the tree: a call node starts with its callee's name, read from the
-    bytes too (node navigation such as next_sibling costs more than everything else
-    here)."""
+    Others come from the tree."""
     src, bodies = text.src, parsed.bodies
     calls = []
     body_starts = [open_ for open_, _ in bodies]
@@ -86,12 +76,12 @@ def file_calls(
         i = bisect.bisect_left(body_starts, start) - 1
         if i >= 0 and start < bodies[i][1]:
             continue  # inside a body: read from the bytes below
-        name_end = callee_end(src, node)
+        name_end = callee_end(node)
         row, col = node.start_point
         calls.append(
             Call(
-                intern(src[start:name_end].decode("utf-8", "replace")),
-                intern(src[name_end : node.end_byte].decode("utf-8", "replace").strip()),
+                src[start:name_end].decode("utf-8", "replace"),
+                src[name_end : node.end_byte].decode("utf-8", "replace").strip(),
                 row + 1,
                 col + 1,
                 start,
@@ -137,7 +127,7 @@ def calls_in(
     cols = map(sub, starts, map(src.rfind, repeat(b"\n"), repeat(0), starts))
     names = list(map(_NAMES.__getitem__, map(re.Match.group, found, repeat(1))))
     texts = _args_texts(src, code, found, owners, names, skipped, args_for)
-    return list(map(new_call, zip(names, texts, lines, cols, starts, strict=True)))
+    return list(map(Call._make, zip(names, texts, lines, cols, starts, strict=True)))
 
 
 def _args_texts(
@@ -165,15 +155,15 @@ def _args_texts(
         kept = map(_lenient, map(src.__getitem__, map(slice, parens, ends)))
     texts = [""] * len(found)
     for i, text in zip(wanted, kept, strict=True):
-        texts[i] = intern(text)  # one string per distinct argument list: smaller pickles
+        texts[i] = text
     return texts
 
 
 class _Names(dict[bytes, str]):
-    """Backwards name bytes -> the name, interned; a worker meets each name once."""
+    """Backwards name bytes -> the name: a worker decodes each name once."""
 
     def __missing__(self, backwards: bytes) -> str:
-        name = self[backwards] = intern(backwards[::-1].decode())
+        name = self[backwards] = backwards[::-1].decode()
         return name
 
 

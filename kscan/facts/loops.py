@@ -82,7 +82,7 @@ def macro_loops(
     """
     loops = []
     for call in captures.get("call", ()):
-        name_end = callee_end(text.src, call)
+        name_end = callee_end(call)
         if text.src.find(b"for_each", call.start_byte, name_end) < 0:
             continue
         name = text.src[call.start_byte : name_end].decode()

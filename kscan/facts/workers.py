@@ -29,8 +29,6 @@ MAX_FILE_BYTES = 32 << 20
 _BATCH = 64
 Result = TypeVar("Result")  # what a unit of work returns for one file
 _POOL_MIN = 32  # fewer files are parsed in this process: a pool costs more
-_SORT_BY_SIZE = 4096  # files; see parse_all
-_PENDING = object()  # a file whose result has not come back yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,31 +134,17 @@ def parse_all(
             yield unit(*item)
             advance(1)
         return
-    # Largest files first, in small batches, so that no worker is left with the big
-    # ones at the end (on mm/ a few files are most of the work); then input order.
-    # Thousands of files balance by themselves, and a stat each would cost more (0.4 s
-    # before the first worker starts, on a whole tree).
-    order = list(range(len(items)))
-    if len(items) <= _SORT_BY_SIZE:
-        order.sort(key=lambda i: -_size(items[i][0]))
+    # small batches, so that no worker is left with a long tail of files at the end
     size = max(1, min(_BATCH, len(items) // (jobs * 32)))
-    batches = [order[k : k + size] for k in range(0, len(order), size)]
-    results: list[Any] = [_PENDING] * len(items)
-    ready = 0  # results[:ready] are out
+    batches = [items[k : k + size] for k in range(0, len(items), size)]
     # the unit (a prefilter and its needs) goes to each worker once, not with each batch
     pool = ProcessPoolExecutor(max_workers=jobs, initializer=_install, initargs=(unit,))
     try:
-        done = pool.map(_batch, [[items[i] for i in b] for b in batches])
-        for batch, result in zip(batches, done, strict=True):
-            for i, value in zip(batch, result, strict=True):
-                results[i] = value
+        # in input order, each batch as soon as it is done: what an interrupted run's
+        # consumer (the cache) got by then, it keeps
+        for result in pool.map(_batch, batches):
             advance(len(result))
-            # out as soon as every earlier file is done: what an interrupted run's
-            # consumer (the cache) got by then, it keeps
-            while ready < len(results) and results[ready] is not _PENDING:
-                yield results[ready]
-                results[ready] = None
-                ready += 1
+            yield from result
     finally:
         # Ctrl-C, or a consumer that stops early: the batches not started are dropped
         # (leaving the pool's block would wait for every one of them)
