@@ -9,10 +9,12 @@ Two tables:
 
 * ``facts(key, blob)``: key = blake2b(file bytes) + the fact-layer fingerprint (kscan's
   version, the sources of the modules that produce facts and of the rules, and the
-  tree-sitter grammar), so a change to any of them is a miss.  blob = magic + CRC32 +
-  zlib(pickle(facts)); a truncated or corrupt blob fails the check or the unpickling and
-  is a miss that gets overwritten.  The facts may be None: a file the prefilter found
-  irrelevant is cached as such, so warm runs skip it too.
+  tree-sitter grammar), so a change to any of them is a miss, + the kind of facts (a
+  scan's, or the every-body facts of --no-prefilter, `kscan hotspots` and `graph`).
+  The kinds live side by side: one command never evicts another's.
+  blob = magic + CRC32 + zlib(pickle(facts)); a truncated or corrupt blob fails the
+  check or the unpickling and is a miss that gets overwritten.  The facts may be None:
+  a file the prefilter found irrelevant is cached as such, so warm runs skip it too.
 * ``files(path, size, mtime_ns, ctime_ns, ino, digest)``: a stat index, so a warm run
   reads no unchanged file.  A file whose mtime is too recent to be trusted (it might
   change again within the timestamp granularity) is not indexed.
@@ -68,14 +70,17 @@ def db_path() -> Path:
     return cache_dir() / f"facts-v{SCHEMA}.sqlite"
 
 
+# The kinds of facts kept per file (a key suffix); kscan/engine.py says which is which.
+SCAN_FACTS, EVERY_BODY_FACTS = "", "+every-body"
+
+
 @cache
-def fact_layer_fingerprint(every_body: bool = False) -> str:
-    """What the facts depend on besides the file: computed once per process.
-    `every_body`: facts of runs that parse every function body (--no-prefilter)."""
+def fact_layer_fingerprint() -> str:
+    """What the facts depend on besides the file: computed once per process."""
     h = hashlib.blake2b(digest_size=8)
     from kscan import __version__
 
-    h.update(__version__.encode() + (b" every-body" if every_body else b""))
+    h.update(__version__.encode())
     kscan_dir = Path(__file__).parent
     sources = [kscan_dir / f"{name}.py" for name in _FACT_MODULES]
     rules = find_spec("kscan.rules")
@@ -156,10 +161,11 @@ class FactsCache:
 
     unit = staticmethod(keyed_facts)  # what the workers run for a scan with a cache
 
-    def __init__(self, path: Path, warn: Callable[[str], None], every_body: bool = False):
+    def __init__(self, path: Path, warn: Callable[[str], None], kind: str = SCAN_FACTS):
         self.path = path
         self.warn = warn
-        self.fingerprint = fact_layer_fingerprint(every_body)
+        self.fingerprint = fact_layer_fingerprint()
+        self.suffix = self.fingerprint + kind  # of this kind's keys, after the digest
         self.disabled = False
         self.stats = {"hits": 0, "misses": 0, "read": 0}
         self._conn: sqlite3.Connection | None = None
@@ -169,9 +175,9 @@ class FactsCache:
     # connection handling
 
     @classmethod
-    def open(cls, warn: Callable[[str], None], every_body: bool = False) -> FactsCache | None:
-        """The cache, or None (after one warning) if it cannot be used."""
-        cache = cls(db_path(), warn, every_body)
+    def open(cls, warn: Callable[[str], None], kind: str = SCAN_FACTS) -> FactsCache | None:
+        """The cache of one kind of facts, or None (after one warning) if it cannot be used."""
+        cache = cls(db_path(), warn, kind)
         try:
             cache._connect()
         except CacheError as err:
@@ -313,7 +319,7 @@ class FactsCache:
                 "SELECT files.path, size, mtime_ns, ctime_ns, ino, digest, facts.blob "
                 "FROM files LEFT JOIN facts ON facts.key = files.digest || ? "
                 f"WHERE files.path IN ({marks})",
-                [self.fingerprint, *chunk],
+                [self.suffix, *chunk],
             ):
                 rows[path] = ((size, mtime, ctime, ino), digest, blob)
         return rows
@@ -328,11 +334,11 @@ class FactsCache:
                 continue
             self._known[path] = (self._known[path][0], digests[path])
         self.stats["read"] += len(digests)
-        keys = sorted({d + self.fingerprint for d in digests.values()})
+        keys = sorted({d + self.suffix for d in digests.values()})
         blobs = self._run(lambda conn: self._blobs(conn, keys), {})
         for path, rel in unread:
             digest = digests.get(path)
-            facts = decode(blobs.get(digest + self.fingerprint)) if digest else MISS
+            facts = decode(blobs.get(digest + self.suffix)) if digest else MISS
             if facts is not MISS:
                 out[rel] = _placed(facts, rel)
 
@@ -360,7 +366,7 @@ class FactsCache:
             if digest is None or not (facts is None or isinstance(facts, FileFacts)):
                 known.pop(path, None)
                 continue
-            entries[digest + self.fingerprint] = encode(facts)
+            entries[digest + self.suffix] = encode(facts)
             known[path] = (known.get(path, (None, None))[0], digest)
         index = [
             (path, *stat, digest)
@@ -376,8 +382,11 @@ class FactsCache:
         with _transaction(conn):
             old = conn.execute("SELECT value FROM meta WHERE name = 'fingerprint'").fetchone()
             if old is None or old[0] != self.fingerprint:
-                # A cache holds one fact layer: another kscan version's entries go.
-                conn.execute("DELETE FROM facts WHERE substr(key, 33) != ?", (self.fingerprint,))
+                # A cache holds one fact layer (of every kind): another kscan version's
+                # entries go.
+                conn.execute(
+                    "DELETE FROM facts WHERE substr(key, 33, 16) != ?", (self.fingerprint,)
+                )
                 conn.execute(
                     "DELETE FROM checked WHERE substr(key, 33, 16) != ?", (self.fingerprint,)
                 )
@@ -540,7 +549,7 @@ def info() -> dict[str, object]:
             fingerprint = fact_layer_fingerprint()
             out["entries"] = conn.execute("SELECT count(*) FROM facts").fetchone()[0]
             out["current"] = conn.execute(
-                "SELECT count(*) FROM facts WHERE substr(key, 33) = ?", (fingerprint,)
+                "SELECT count(*) FROM facts WHERE substr(key, 33, 16) = ?", (fingerprint,)
             ).fetchone()[0]
             out["files"] = conn.execute("SELECT count(*) FROM files").fetchone()[0]
         finally:

@@ -111,9 +111,9 @@ def scan(options: Options, progress: Progress | None = None) -> Scan:
 
 
 def _open_cache(warn, every_body: bool) -> FactsCache | None:
-    from kscan.cache import FactsCache  # and sqlite3: not for --no-cache
+    from kscan import cache  # and sqlite3: not for --no-cache
 
-    return FactsCache.open(warn, every_body)
+    return cache.FactsCache.open(warn, cache.EVERY_BODY_FACTS if every_body else cache.SCAN_FACTS)
 
 
 def _prefilter() -> Prefilter:

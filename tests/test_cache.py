@@ -107,15 +107,44 @@ def test_recent_mtime_is_not_trusted(tree):
 def test_fingerprint_change_is_a_miss(tree, monkeypatch):
     findings(tree)
     assert len(cache.fact_layer_fingerprint()) == 16
-    monkeypatch.setattr(
-        cache, "fact_layer_fingerprint", lambda every_body=False: "0123456789abcdef"
-    )
+    monkeypatch.setattr(cache, "fact_layer_fingerprint", lambda: "0123456789abcdef")
     assert set(lookup(tree).values()) == {MISS}
     findings(tree)  # rewrites, and drops the other fingerprint's entries
     conn = sqlite3.connect(cache.db_path())
     keys = [k for (k,) in conn.execute("SELECT key FROM facts")]
     conn.close()
     assert keys and all(k.endswith("0123456789abcdef") for k in keys)
+
+
+def scan_lookups(root: Path, monkeypatch) -> dict[str, int]:
+    """The cache's hits and misses for a scan's files (its first round)."""
+    seen = []
+    real = FactsCache.get_many
+
+    def spy(self, entries):
+        found = real(self, entries)
+        seen.append(dict(self.stats))
+        return found
+
+    with monkeypatch.context() as m:
+        m.setattr(FactsCache, "get_many", spy)
+        findings(root)
+    return seen[0]
+
+
+@pytest.mark.parametrize("command", [["hotspots"], ["graph"], ["scan", "--no-prefilter"]])
+def test_other_commands_keep_the_scans_facts(tree, monkeypatch, command):
+    """hotspots, graph and --no-prefilter keep their facts beside the scan's: the scan
+    after them is all hits."""
+    first = scan_lookups(tree, monkeypatch)
+    assert first["misses"] == len(entries(tree))
+    result = CliRunner().invoke(app, [*command, str(tree), "-j", "1"])
+    assert result.exit_code in (0, 1), result.output
+    assert scan_lookups(tree, monkeypatch) == {
+        "hits": len(entries(tree)),
+        "misses": 0,
+        "read": 0,
+    }
 
 
 def test_same_content_at_two_paths_gets_each_path(tree):
