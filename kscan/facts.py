@@ -11,6 +11,7 @@ without a Python call per record.  Positions are 1-based lines and columns (byte
 from __future__ import annotations
 
 import re
+from array import array
 from dataclasses import dataclass, field
 from functools import partial
 from typing import NamedTuple
@@ -240,6 +241,22 @@ class FileFacts:
     def unrecovered_bodies(self) -> int:
         """Function bodies in the text that no function fact covers (coverage check)."""
         return max(0, self.bodies_seen - len(self.functions))
+
+
+@dataclass(slots=True)
+class FileCalls:
+    """A file's part of the call graph: all that `kscan hotspots` and `graph` keep of
+    the files they rank.  Each function and function-like macro, with the names it calls
+    and the line of the first call to each, in flat columns rather than a record per
+    call: a whole tree holds 2.8 million edges.  Made by kscan/callgraph.py file_calls."""
+
+    path: str
+    names: tuple[str, ...] = ()  # the definitions: functions in file order, then macros
+    kinds: str = ""  # a letter per definition: f function, s static function, m macro
+    lines: array = field(default_factory=lambda: array("I"))  # each definition's line
+    ends: array = field(default_factory=lambda: array("I"))  # where its callees end
+    callees: tuple[str, ...] = ()  # the distinct names each definition calls, in turn
+    sites: array = field(default_factory=lambda: array("I"))  # the first call's line
 
 
 # -- pickling: functions and their calls as plain tuples --------------------------------
