@@ -131,7 +131,7 @@ def extract(path: str, parsed: ParsedFile) -> FileFacts:
     facts.loops = _detail_loops(parsed, text, loops, calls, finder)
     _add_local_facts(parsed, text, facts)
 
-    facts.defines = _defines(parsed.src)
+    facts.defines = defines(parsed.src)
     facts.branches = _branches(parsed.src)
     facts.name_uses = [_name_use(text, n, finder) for n in _order_name_nodes(parsed)]
     return facts
@@ -414,13 +414,15 @@ def _branches(src: bytes) -> tuple[tuple[int, int, int, int], ...]:
     return tuple(out)
 
 
-def _defines(src: bytes) -> list[Define]:
+def defines(src: bytes) -> list[Define]:
     """Function-like macros (aliases for the call graph) and those that involve MAX_ORDER."""
     defines = []
     if src.find(b"define") < 0:
         return defines
     line, counted = 1, 0
     for match in _DEFINE.finditer(src):
+        if match.start(2) < 0 and b"ORDER" not in match.group():
+            continue  # object-like, no MAX_ORDER name: most #defines, decoded for nothing
         line_start = _line_start(src, match.start())
         if line_start is None:
             continue
