@@ -98,7 +98,7 @@ class CallGraph:
         self._sites: dict[int, dict[int, tuple[str, int]]] = {}  # node -> callee -> site
         self._aliases: dict[tuple[int, int], tuple[str, int]] = {}  # see _link_noprof
         self._noprof: set[int] = set()  # global functions named foo_noprof
-        self._statics: dict[str, set[str]] = {}  # name -> its "path:name" nodes
+        self._statics: dict[str, tuple[int, ...]] = {}  # name -> its "path:name" nodes
 
     def add(self, files: Iterable[FileFacts | FileCalls]) -> CallGraph:
         """Add the functions, macros and calls of more files."""
@@ -153,11 +153,12 @@ class CallGraph:
 
     def _define(self, name: str, kind: str, path: str, line: int) -> int:
         node = self._node(name)
-        if ":" in name:
-            self._statics.setdefault(display(name), set()).add(name)
-        elif kind != "m" and name.endswith("_noprof"):
+        if kind != "m" and ":" not in name and name.endswith("_noprof"):
             self._noprof.add(node)
         files = self._files[node]
+        if not files and ":" in name:  # a static's first definition
+            bare = display(name)
+            self._statics[bare] = (*self._statics.get(bare, ()), node)
         if not files:  # new, or known as a callee so far
             self._kinds[node] = _KIND_OF[kind]
             self._files[node] = self._one_file.setdefault(path, (path,))
@@ -236,8 +237,8 @@ class CallGraph:
 
     def nodes_named(self, name: str) -> list[str]:
         """The global node and every file's static of that name."""
-        statics = self._statics.get(name, set())
-        return sorted(statics | {name} if name in self._ids else statics)
+        found = [self.names[node] for node in self._statics.get(name, ())]
+        return sorted([*found, name] if name in self._ids else found)
 
     def callers(self, node: str, depth: int | None = None) -> dict[str, int]:
         """Transitive callers of node, with their distance (1 = direct)."""
