@@ -10,8 +10,9 @@ Two tables:
 * ``facts(key, blob)``: key = blake2b(file bytes) + the fact-layer fingerprint (kscan's
   version, the sources of the modules that produce facts and of the rules, and the
   tree-sitter grammar), so a change to any of them is a miss, + the kind of facts (a
-  scan's, or the every-body facts of --no-prefilter, `kscan hotspots` and `graph`).
-  The kinds live side by side: one command never evicts another's.
+  scan's, --no-prefilter's every-body facts, or the call-graph part of each file for
+  `kscan hotspots` and `graph`).  The kinds live side by side: one command never evicts
+  another's.
   blob = magic + CRC32 + zlib(pickle(facts)); a truncated or corrupt blob fails the
   check or the unpickling and is a miss that gets overwritten.  The facts may be None:
   a file the prefilter found irrelevant is cached as such, so warm runs skip it too.
@@ -47,7 +48,10 @@ _HEADER = struct.Struct(">4sI")  # magic, crc32 of the compressed payload
 _CHUNK = 900  # sqlite host parameters per statement
 _RACY_SECONDS = 2.0  # an mtime this recent is not trusted for the stat index
 _BUSY_MS = 30_000
-_FACT_MODULES = ("parse", "bodies", "extract", "facts", "vocab", "workers", "prefilter")
+_FACT_MODULES = (
+    *("parse", "bodies", "extract", "facts", "vocab", "workers", "prefilter"),
+    "callgraph",  # file_calls makes the call-graph kind of facts
+)
 
 
 class _Miss:
@@ -68,10 +72,6 @@ def cache_dir() -> Path:
 
 def db_path() -> Path:
     return cache_dir() / f"facts-v{SCHEMA}.sqlite"
-
-
-# The kinds of facts kept per file (a key suffix); kscan/engine.py says which is which.
-SCAN_FACTS, EVERY_BODY_FACTS = "", "+every-body"
 
 
 @cache
@@ -131,15 +131,16 @@ _IRRELEVANT = encode(None)
 # -- worker side -----------------------------------------------------------------------
 
 
-def keyed_facts(path: str, rel: str, prefilter=None, bodies=None):
-    """The worker's unit with a cache: (blake2b of the bytes parsed, facts_for's result)."""
-    from kscan.workers import Problem, facts_from_bytes, read_source
+def keyed(from_bytes, path: str, rel: str, **options):
+    """The worker's unit with a cache: (blake2b of the bytes read, from_bytes(the bytes,
+    rel, **options)), from_bytes being kscan/workers.py's facts_from_bytes or the like."""
+    from kscan.workers import Problem, read_source
 
     try:
         raw = read_source(path)
     except OSError as err:
         return None, Problem(rel, f"cannot read: {err.strerror or err}")
-    return _digest(raw), facts_from_bytes(raw, rel, prefilter, bodies)
+    return _digest(raw), from_bytes(raw, rel, **options)
 
 
 def _digest(raw: bytes) -> str:
@@ -159,9 +160,9 @@ _Stat = tuple[int, int, int, int]  # size, mtime_ns, ctime_ns, ino
 class FactsCache:
     """One scan's view of the store; open() it, get_many, put_many, close."""
 
-    unit = staticmethod(keyed_facts)  # what the workers run for a scan with a cache
+    unit = staticmethod(keyed)  # what the workers run for a scan with a cache
 
-    def __init__(self, path: Path, warn: Callable[[str], None], kind: str = SCAN_FACTS):
+    def __init__(self, path: Path, warn: Callable[[str], None], kind: str = ""):
         self.path = path
         self.warn = warn
         self.fingerprint = fact_layer_fingerprint()
@@ -175,8 +176,9 @@ class FactsCache:
     # connection handling
 
     @classmethod
-    def open(cls, warn: Callable[[str], None], kind: str = SCAN_FACTS) -> FactsCache | None:
-        """The cache of one kind of facts, or None (after one warning) if it cannot be used."""
+    def open(cls, warn: Callable[[str], None], kind: str = "") -> FactsCache | None:
+        """The cache of one kind of facts (a key suffix, kscan/engine.py), or None (after
+        one warning) if it cannot be used."""
         cache = cls(db_path(), warn, kind)
         try:
             cache._connect()
@@ -355,15 +357,15 @@ class FactsCache:
     def put_many(self, results: Iterable[tuple[str, str | None, object]]) -> None:
         """Store (path, digest of the bytes parsed, facts) and index the files seen by get_many.
 
-        Facts stored are FileFacts or None; anything else (a Problem) is not cached.
+        Facts stored are FileFacts, FileCalls or None; a Problem is not cached.
         """
-        from kscan.facts import FileFacts
+        from kscan.workers import Problem
 
         now = time.time_ns()
         entries: dict[str, bytes] = {}
         known = dict(self._known)
         for path, digest, facts in results:
-            if digest is None or not (facts is None or isinstance(facts, FileFacts)):
+            if digest is None or isinstance(facts, Problem):
                 known.pop(path, None)
                 continue
             entries[digest + self.suffix] = encode(facts)

@@ -19,7 +19,7 @@ from kscan import __version__, config
 from kscan.callgraph import display
 from kscan.config import Config, ConfigError
 from kscan.discover import DiscoverError
-from kscan.engine import Options, Scan, scan
+from kscan.engine import Options, Progress, Ranking, Scan, hotspots, scan
 from kscan.findings import Level
 from kscan.judge import ModelError, contexts
 from kscan.model.geometry import PRESETS
@@ -164,18 +164,23 @@ def scan_command(
 _kept: list[object] = []
 
 
-def _outlive(scan: Scan) -> None:
+def _outlive(done: Scan | Ranking) -> None:
     """Let the last scan outlive its command: freeing its facts object by object took
     20 ms after a scan of mm/, and `kscan` ends the process right after (__main__.py)."""
-    _kept[:] = [scan]
+    _kept[:] = [done]
 
 
 def _run_scan(options: Options, show_progress: bool) -> Scan:
+    return _with_progress(lambda progress: scan(options, progress), show_progress)
+
+
+def _with_progress(work, show: bool):
+    """work(progress), on a live bar when `show`; bad input is a one-line error."""
     try:
-        if not show_progress:
-            return scan(options)
+        if not show:
+            return work(Progress())
         with _RichProgress() as progress:
-            return scan(options, progress)
+            return work(progress)
     except (DiscoverError, TreeInfoError, ModelError) as err:
         raise fail(str(err)) from None
 
@@ -193,22 +198,24 @@ class _RichProgress:
         )
 
         self.bar = Progress(
-            TextColumn("parsing"),
+            TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            console=stderr,
+            console=stderr(),
             transient=True,
         )
         self.bar.__enter__()
-        self.task = self.bar.add_task("parse", total=None)
+        self.task = self.bar.add_task("parsing", total=None)
         return self
 
     def __exit__(self, *exc):
         return self.bar.__exit__(*exc)
 
-    def start(self, total: int) -> None:
-        self.bar.update(self.task, total=total)
+    def start(self, total: int | None, what: str = "parsing") -> None:
+        """A task per stage: its own count and time (None: an indeterminate bar)."""
+        self.bar.remove_task(self.task)
+        self.task = self.bar.add_task(what, total=total)
 
     def advance(self, n: int) -> None:
         self.bar.advance(self.task, n)
@@ -399,23 +406,17 @@ def _graph_scope(value: str) -> str:
     return value
 
 
-def _graph_scan(paths, graph_scope, semantics, jobs, no_cache=False) -> Scan:
+def _ranking(paths, graph_scope, semantics, jobs, no_cache, top: int) -> Ranking:
     options = Options(
         paths=paths or ["."],
         jobs=jobs,
         semantics=semantics,
         graph_scope=_graph_scope(graph_scope),
         cache=not no_cache,
-        prefilter=False,  # centrality needs every function, not only the rules' files
     )
-    return _run_scan(options, show_progress=sys.stderr.isatty())
-
-
-def _hotspots(done: Scan, top: int):
-    from kscan import hotspots  # networkx: only these commands pay for importing it
-
-    scanned = {f.path for f in done.project.files}
-    return hotspots.rank(done.project.callgraph, done.result.findings, scanned, top)
+    ranked = _with_progress(lambda progress: hotspots(options, top, progress), sys.stderr.isatty())
+    _outlive(ranked)
+    return ranked
 
 
 @app.command("hotspots", help="Rank functions by where fixing an assumption matters most.")
@@ -430,9 +431,9 @@ def hotspots_command(
     from rich.console import Console
     from rich.table import Table
 
-    done = _graph_scan(paths, graph_scope, max_order_semantics, jobs, no_cache)
+    ranked = _ranking(paths, graph_scope, max_order_semantics, jobs, no_cache, top)
     table = Table("#", "score", "function", "file", "own", "below", "callers", "why hot", box=None)
-    for i, spot in enumerate(_hotspots(done, top), 1):
+    for i, spot in enumerate(ranked.hotspots, 1):
         why = " -> ".join(display(n) for n in spot.chain)
         marks = "".join(m for m, on in (("A ", spot.alloc), ("C ", spot.contig)) if on)
         table.add_row(
@@ -462,12 +463,11 @@ def graph_command(
 ) -> None:
     if fmt not in ("dot", "json"):
         raise fail(f"unknown format {fmt!r} (choose from dot, json)")
-    from kscan import hotspots
+    from kscan.hotspots import subgraph, to_dot, to_json
 
-    done = _graph_scan(paths, graph_scope, max_order_semantics, jobs, no_cache)
-    graph = done.project.callgraph
-    sub = hotspots.subgraph(graph, _hotspots(done, top))
-    _write(hotspots.to_dot(sub) if fmt == "dot" else hotspots.to_json(sub, graph), output)
+    ranked = _ranking(paths, graph_scope, max_order_semantics, jobs, no_cache, top)
+    sub = subgraph(ranked.graph, ranked.hotspots)
+    _write(to_dot(sub) if fmt == "dot" else to_json(sub, ranked.graph), output)
 
 
 @app.command("model", help="Show the memory geometry and layout kscan judges findings under.")

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kscan import __version__
-from kscan.callgraph import graph_files, tree_sources
+from kscan.callgraph import CallGraph, graph_files, tree_sources
 from kscan.discover import SourceFile, discover
 from kscan.facts import FileFacts
 from kscan.findings import Finding
+from kscan.hotspots import Hotspot, rank
 from kscan.judge import contexts, judge
 from kscan.prefilter import Needs, Prefilter
 from kscan.project import Project
@@ -25,7 +26,15 @@ from kscan.rule import Rule, rule_info
 from kscan.rules import RULES
 from kscan.treeinfo import TreeInfo, find_root, read_tree_info
 from kscan.vocab import CONTIG_APIS
-from kscan.workers import Problem, default_jobs, facts_for, parse_all, total_size
+from kscan.workers import (
+    Problem,
+    calls_from_bytes,
+    default_jobs,
+    facts_from_bytes,
+    from_file,
+    parse_all,
+    total_size,
+)
 
 if TYPE_CHECKING:
     from kscan.cache import FactsCache
@@ -50,7 +59,8 @@ class Options:
 class Progress:
     """What the engine tells a progress display; the CLI supplies a rich one."""
 
-    def start(self, total: int) -> None: ...
+    def start(self, total: int | None, what: str = "parsing") -> None:
+        """A stage begins: `total` steps (None: not counted) of `what`."""
 
     def advance(self, n: int) -> None: ...
 
@@ -71,6 +81,7 @@ class Scan:
 
     result: ScanResult
     project: Project
+    sources: list[SourceFile]  # every file found in the paths, parsed or not
 
 
 def scan(options: Options, progress: Progress | None = None) -> Scan:
@@ -81,10 +92,12 @@ def scan(options: Options, progress: Progress | None = None) -> Scan:
     files, warnings = discover(options.paths, tree.root, options.excludes)
     warnings = list(tree.notes) + warnings
     progress.start(len(files))
-    every_body = not options.prefilter
-    cache = _open_cache(warnings.append, every_body) if options.cache else None
+    kind = _SCAN_FACTS if options.prefilter else _EVERY_BODY_FACTS
+    cache = _open_cache(warnings.append, kind) if options.cache else None
     prefilter = _prefilter() if options.prefilter else None
-    parsed = _parse(files, options.jobs, progress.advance, cache, prefilter, prefilter)
+    parsed = _parse(
+        files, options.jobs, progress.advance, cache, prefilter=prefilter, bodies=prefilter
+    )
     facts, problems = _collect(parsed)
     rules = selected_rules(options)
     project = Project(facts, tree, frozenset(options.extra_validity_checks))
@@ -107,13 +120,51 @@ def scan(options: Options, progress: Progress | None = None) -> Scan:
         warnings=warnings,
         tool_version=__version__,
     )
-    return Scan(result, project)
+    return Scan(result, project, files)
 
 
-def _open_cache(warn, every_body: bool) -> FactsCache | None:
-    from kscan import cache  # and sqlite3: not for --no-cache
+@dataclass
+class Ranking:
+    """`kscan hotspots` and `graph`: a scan, the call graph that ranked its findings,
+    the top hotspots."""
 
-    return cache.FactsCache.open(warn, cache.EVERY_BODY_FACTS if every_body else cache.SCAN_FACTS)
+    scan: Scan
+    graph: CallGraph
+    hotspots: list[Hotspot]
+
+
+def hotspots(options: Options, top: int, progress: Progress | None = None) -> Ranking:
+    """A plain scan (its findings and cache entries are `kscan PATHS`'), its findings
+    ranked over the call graph of every file in the paths."""
+    progress = progress or Progress()
+    done = scan(options, progress)
+    graph = _call_graph(done, options, progress)
+    progress.start(None, "ranking")
+    scanned = {f.rel for f in done.sources}
+    return Ranking(done, graph, rank(graph, done.result.findings, scanned, top))
+
+
+def _call_graph(done: Scan, options: Options, progress: Progress) -> CallGraph:
+    """The call graph of every file in the scanned paths (the rules' graph has the
+    files the scan parsed), plus the files `--graph-scope tree` added.  Each file's
+    part is cached as a kind of its own."""
+    progress.start(len(done.sources), "reading calls")
+    warn = done.result.warnings.append
+    cache = _open_cache(warn, _CALL_FACTS) if options.cache else None
+    parsed = _parse(done.sources, options.jobs, progress.advance, cache, calls_from_bytes)
+    progress.start(None, "linking the call graph")
+    return CallGraph().add(_collect(parsed)[0]).add(done.project.graph_files)
+
+
+# The kinds of facts the cache keeps side by side (key suffixes): a scan's, the every-body
+# facts of --no-prefilter, each file's part of the call graph (FileCalls).
+_SCAN_FACTS, _EVERY_BODY_FACTS, _CALL_FACTS = "", "+every-body", "+calls"
+
+
+def _open_cache(warn, kind: str) -> FactsCache | None:
+    from kscan.cache import FactsCache  # and sqlite3: not for --no-cache
+
+    return FactsCache.open(warn, kind)
 
 
 def _prefilter() -> Prefilter:
@@ -160,7 +211,9 @@ def _follow_round(
     chooses the bodies).  With a cache, content already found not to (digest from the
     stat index + the prefilter's tag) is not read again, and what is found is kept as
     facts."""
-    unit = partial(cache.unit if cache else facts_for, prefilter=prefilter, bodies=bodies)
+    unit = partial(
+        cache.unit if cache else from_file, facts_from_bytes, prefilter=prefilter, bodies=bodies
+    )
     if cache is None:
         return _collect(parse_all(skipped, _follow_jobs(skipped, jobs), unit=unit))[0]
     digests = cache.known_digests([(str(f.path), f.rel) for f in skipped])
@@ -200,16 +253,16 @@ def _unasked(wanted: list[Needs], asked: set[tuple]) -> list[Needs]:
     return out
 
 
-def _parse(files, jobs: int, advance=lambda n: None, cache=None, prefilter=None, bodies=None):
-    """parse_all, through the facts cache when there is one.  `prefilter` picks the
-    files, `bodies` the function bodies to parse (None: all)."""
+def _parse(files, jobs: int, advance, cache, from_bytes=facts_from_bytes, **options):
+    """from_bytes(bytes, rel, **options) of each file in worker processes, through the
+    cache when there is one.  For facts_from_bytes, `prefilter` picks the files and
+    `bodies` the function bodies to parse (None: all)."""
+    unit = partial(cache.unit if cache else from_file, from_bytes, **options)
     if cache is None:
-        unit = partial(facts_for, prefilter=prefilter, bodies=bodies)
         return parse_all(files, jobs, advance, unit=unit)
 
     def parse(missing: list[tuple[str, str]]):
         sources = [SourceFile(Path(path), rel) for path, rel in missing]
-        unit = partial(cache.unit, prefilter=prefilter, bodies=bodies)
         return parse_all(sources, jobs, advance, unit=unit)
 
     return cache.parse_all([(str(f.path), f.rel) for f in files], parse, advance)
@@ -227,7 +280,7 @@ def _tree_graph_files(
 
     def parse(items: list[tuple[str, str]]) -> list[FileFacts]:
         sources = [SourceFile(Path(path), rel) for path, rel in items]
-        return _collect(_parse(sources, jobs, cache=cache, bodies=bodies))[0]
+        return _collect(_parse(sources, jobs, lambda n: None, cache, bodies=bodies))[0]
 
     return graph_files(candidates, set(CONTIG_APIS), parse)
 

@@ -11,12 +11,14 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 from kscan.bodies import blank_comments, column0_bodies, parts
+from kscan.callgraph import file_calls
 from kscan.discover import SourceFile
-from kscan.extract import extract
-from kscan.facts import FileFacts
-from kscan.parse import new_parser, parse
+from kscan.extract import defines, extract
+from kscan.facts import FileCalls, FileFacts
+from kscan.parse import blank_attributes, new_parser, parse
 from kscan.prefilter import Prefilter
 
 _BINARY_PROBE = 8192
@@ -36,16 +38,16 @@ class Problem:
 
 
 _parser = None
+NO_BODIES = Prefilter(())  # as `bodies`: parse no kernel-style body
 
 
-def facts_for(
-    path: str, rel: str, prefilter: Prefilter | None = None, bodies: Prefilter | None = None
-) -> FileFacts | Problem | None:
+def from_file(from_bytes: Callable[..., object], path: str, rel: str, **options):
+    """from_bytes(the file's bytes, rel, **options), or a Problem if it cannot be read."""
     try:
         raw = read_source(path)
     except OSError as err:
         return Problem(rel, f"cannot read: {err.strerror or err}")
-    return facts_from_bytes(raw, rel, prefilter, bodies)
+    return from_bytes(raw, rel, **options)
 
 
 def read_source(path: str) -> bytes:
@@ -74,7 +76,8 @@ def facts_from_bytes(
         found = column0_bodies(raw)
         pieces = parts(raw, found)
         # rule words in comments give no facts: they make no function worth parsing
-        words = raw if prefilter is None and bodies is None else blank_comments(raw)
+        screened = prefilter is not None or bodies not in (None, NO_BODIES)
+        words = blank_comments(raw) if screened else raw
         if prefilter is not None:
             # a need met only by words scattered over several functions is met by none
             # of them, and a function that meets none gives no findings
@@ -97,6 +100,22 @@ def facts_from_bytes(
     except UnicodeDecodeError:
         facts.not_utf8 = True
     return facts
+
+
+facts_for = partial(from_file, facts_from_bytes)  # (path, rel, prefilter=, bodies=)
+
+
+def calls_from_bytes(raw: bytes, rel: str) -> FileCalls | Problem:
+    """The file's part of the call graph, for `kscan hotspots` and `graph`.  No
+    kernel-style body is parsed: their calls are read from the bytes either way
+    (kscan/bodies.py), so the graph is the one every body's facts give.  A file with
+    no brace defines no function and is not parsed at all: its macros are read from
+    the bytes too (generated register headers: 490 MB, 40% of 6.12's sources)."""
+    if b"{" in raw or b"\0" in raw[:_BINARY_PROBE]:
+        facts = facts_from_bytes(raw, rel, bodies=NO_BODIES)
+    else:
+        facts = FileFacts(rel, defines=defines(blank_attributes(raw)))  # as parse() reads it
+    return facts if isinstance(facts, Problem) else file_calls(facts)
 
 
 _unit: Callable[[str, str], object] = facts_for  # the pool's work, set once per worker

@@ -147,6 +147,29 @@ def test_other_commands_keep_the_scans_facts(tree, monkeypatch, command):
     }
 
 
+def test_warm_hotspots_reads_every_file_from_the_cache(tree, monkeypatch):
+    """Both kinds a hotspots run reads (the scan's facts, every file's calls) are hits
+    the second time; the scan after it is all hits too."""
+    lookups = []
+    real = FactsCache.get_many
+
+    def spy(self, entries):
+        found = real(self, entries)
+        lookups.append((self.suffix[16:], self.stats["hits"], self.stats["misses"]))
+        return found
+
+    command = ["hotspots", str(tree), "-j", "1"]
+    files = len(entries(tree))
+    with monkeypatch.context() as m:
+        m.setattr(FactsCache, "get_many", spy)
+        assert CliRunner().invoke(app, command).exit_code == 0
+        assert lookups == [("", 0, files), ("+calls", 0, files)]
+        lookups.clear()
+        assert CliRunner().invoke(app, command).exit_code == 0
+        assert lookups == [("", files, 0), ("+calls", files, 0)]
+    assert scan_lookups(tree, monkeypatch)["hits"] == files
+
+
 def test_same_content_at_two_paths_gets_each_path(tree):
     shutil.copy(tree / "mm" / "page_walks.c", tree / "mm" / "copy.c")
     findings(tree)

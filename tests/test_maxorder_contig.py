@@ -11,16 +11,20 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+import kscan.workers
 from kscan.callgraph import build
 from kscan.cli import app
 from kscan.engine import Options, scan
 from kscan.facts import Call, Define, FileFacts, Function, Span
+from kscan.workers import calls_from_bytes, facts_from_bytes, read_source
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TREE_612 = FIXTURES / "tree-6.12"
@@ -117,6 +121,17 @@ def test_graph_scope_tree_reaches_through_callers_outside_the_paths(tmp_path):
     assert [(f.rule_id, f.location.function) for f in tree_wide] == [("KS007", "grab_block")]
 
 
+@pytest.mark.parametrize("tree", [TREE_612, FIXTURES / "demo", TREE_61])
+def test_call_facts_give_the_graph_of_every_body(tree):
+    """Hotspots read each file's FileCalls, parsed with no kernel-style body: the
+    graph is the one every body's facts give."""
+    files = [(str(p), p.relative_to(tree).as_posix()) for p in sorted(tree.rglob("*.[ch]"))]
+    every_body = build([facts_from_bytes(read_source(path), rel) for path, rel in files])
+    calls = build([calls_from_bytes(read_source(path), rel) for path, rel in files])
+    assert _shape(calls) == _shape(every_body)
+    assert calls.sites == every_body.sites
+
+
 def test_header_static_inline_is_one_node_for_every_includer():
     header = FileFacts("include/linux/h.h", functions=[_fn("inl", ["cma_alloc"], static=True)])
     user = FileFacts("mm/u.c", functions=[_fn("u", ["inl"])])
@@ -169,6 +184,70 @@ def test_hotspots_rank_and_chain():
     rows = [line.split() for line in result.output.splitlines()[1:4]]
     assert [row[2] for row in rows] == ["stats", "bad_count_bound", "grab_aligned"]
     assert "grab_aligned -> alloc_contig_range" in result.output
+
+
+def test_hotspots_count_callers_in_files_the_scan_skips(tmp_path):
+    """Who calls a function is read from every file in the paths, not only from those
+    the scan's prefilter let through."""
+    tree = shutil.copytree(TREE_612, tmp_path / "tree")
+    (tree / "mm" / "users.c").write_text(
+        "void one_user(struct zone *zone)\n{\n\tstats(zone, 0);\n}\n\n"
+        "void other_user(struct zone *zone)\n{\n\tstats(zone, 0);\n}\n"
+    )
+    result = CliRunner().invoke(app, ["hotspots", str(tree), "--top", "3", "-j", "1"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[1].split()[2:7] == [
+        "stats", "mm/order_bounds.c:48", "4", "0", "2"]
+
+
+def test_hotspots_parse_no_body_the_scan_does_not(monkeypatch):
+    """The call graph of every file comes from the bytes and the function heads: the
+    only bodies `kscan hotspots` parses are those the scan itself parses."""
+    parsed = []
+
+    def counting(parser, raw, bodies=None, keep=None):
+        parsed.append(len(bodies or ()) if keep is None else sum(keep))
+        return real(parser, raw, bodies, keep)
+
+    real = kscan.workers.parse
+    monkeypatch.setattr(kscan.workers, "parse", counting)
+    assert CliRunner().invoke(app, ["scan", str(TREE_612), "-j", "1", "--no-cache"]).exit_code == 1
+    by_scan = sum(parsed)
+    parsed.clear()
+    hotspots = CliRunner().invoke(app, ["hotspots", str(TREE_612), "-j", "1", "--no-cache"])
+    assert hotspots.exit_code == 0, hotspots.output
+    assert by_scan and sum(parsed) == by_scan
+
+
+def on_terminal(args: list[str]) -> str:
+    """What `kscan ARGS` writes to a terminal (stdout and stderr on one pty)."""
+    main_end, child_end = os.openpty()
+    env = {**os.environ, "COLUMNS": "200", "TERM": "xterm"}
+    proc = subprocess.Popen([sys.executable, "-m", "kscan", *args], stdin=child_end,
+                            stdout=child_end, stderr=child_end, env=env)
+    os.close(child_end)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(main_end, 1 << 16)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(main_end)
+    assert proc.wait(timeout=120) == 0, out.decode(errors="replace")
+    return out.decode(errors="replace")
+
+
+@pytest.mark.parametrize("command", ["hotspots", "graph"])
+def test_hotspots_and_graph_show_each_stage_on_a_terminal(command):
+    shown = on_terminal([command, str(TREE_612), "-j", "1"])
+    for stage in ("parsing", "reading calls", "linking the call graph", "ranking"):
+        assert stage in shown
+    assert "internal error" not in shown
+    assert ("grab_aligned -> alloc_contig_range" if command == "hotspots"
+            else '"grab_block" -> "drivers/contig/grab.c:helper";') in shown
 
 
 def test_graph_json_and_dot():
