@@ -296,7 +296,7 @@ class FactsCache:
             return out
         unread: list[tuple[str, str]] = []
         for path, rel in entries:
-            row = rows.get(path)
+            row = rows.pop(path, None)  # its blob goes once decoded: a tree's are 90 MB
             stat = stats[path]
             if row is not None and stat is not None and row[0] == stat:
                 self._known[path] = (stat, row[1])

@@ -85,7 +85,11 @@ class CallGraph:
     visit neighbours in name order, so that nothing depends on the order files came in.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, reread: Callable[[str], FileCalls | None] | None = None) -> None:
+        """`reread`: path -> that file's FileCalls again, for call sites.  Given, the
+        graph keeps no FileCalls (a whole tree's take 100 MB); FileFacts it keeps, as
+        the scan holds them anyway."""
+        self._reread = reread
         self._ids: dict[str, int] = {}
         self.names: list[str] = []
         self._kinds = bytearray()
@@ -98,7 +102,8 @@ class CallGraph:
         self._sites: dict[int, dict[int, tuple[str, int]]] = {}  # node -> callee -> site
         self._aliases: dict[tuple[int, int], tuple[str, int]] = {}  # see _link_noprof
         self._noprof: set[int] = set()  # global functions named foo_noprof
-        self._statics: dict[str, tuple[int, ...]] = {}  # name -> its "path:name" nodes
+        # name -> its "path:name" node, or a tuple of them when several files have one
+        self._statics: dict[str, int | tuple[int, ...]] = {}
 
     def add(self, files: Iterable[FileFacts | FileCalls]) -> CallGraph:
         """Add the functions, macros and calls of more files."""
@@ -111,10 +116,11 @@ class CallGraph:
 
     def _add_file(self, file: FileFacts | FileCalls) -> None:
         path = file.path
-        self._sources[path] = file
+        if self._reread is None or not isinstance(file, FileCalls):
+            self._sources[path] = file
         local = _local_statics(file)
         for name, kind, line, callees in _definitions(file):
-            node = self._define(local.get(name, name), kind, path, line)
+            node = self._define(name, local.get(name, name), kind, path, line)
             self._link(node, callees, local)
 
     def _node(self, name: str) -> int:
@@ -151,14 +157,16 @@ class CallGraph:
             else:
                 pred[callee] = [node]
 
-    def _define(self, name: str, kind: str, path: str, line: int) -> int:
+    def _define(self, bare: str, name: str, kind: str, path: str, line: int) -> int:
+        """Define node `name`, which is `bare` or a .c file's static "path:bare"."""
         node = self._node(name)
-        if kind != "m" and ":" not in name and name.endswith("_noprof"):
-            self._noprof.add(node)
         files = self._files[node]
-        if not files and ":" in name:  # a static's first definition
-            bare = display(name)
-            self._statics[bare] = (*self._statics.get(bare, ()), node)
+        if name != bare:
+            if not files:  # a static's first definition
+                known = self._statics.get(bare)
+                self._statics[bare] = node if known is None else (*_several(known), node)
+        elif kind != "m" and name.endswith("_noprof"):
+            self._noprof.add(node)
         if not files:  # new, or known as a callee so far
             self._kinds[node] = _KIND_OF[kind]
             self._files[node] = self._one_file.setdefault(path, (path,))
@@ -200,7 +208,9 @@ class CallGraph:
         if found is None:
             found = {}
             for path in self._files[node]:
-                file = self._sources[path]
+                file = self._sources.get(path) or self._reread(path)
+                if file is None:  # gone since
+                    continue
                 local = _local_statics(file)
                 for name, calls in _call_sites(file):
                     if self._ids[local.get(name, name)] != node:
@@ -237,7 +247,7 @@ class CallGraph:
 
     def nodes_named(self, name: str) -> list[str]:
         """The global node and every file's static of that name."""
-        found = [self.names[node] for node in self._statics.get(name, ())]
+        found = [self.names[node] for node in _several(self._statics.get(name, ()))]
         return sorted([*found, name] if name in self._ids else found)
 
     def callers(self, node: str, depth: int | None = None) -> dict[str, int]:
@@ -354,6 +364,10 @@ class CallGraph:
             if callee in ids
         )
         return graph
+
+
+def _several(nodes: int | tuple[int, ...]) -> tuple[int, ...]:
+    return nodes if isinstance(nodes, tuple) else (nodes,)
 
 
 def _local_statics(file: FileFacts | FileCalls) -> dict[str, str]:

@@ -6,7 +6,7 @@ Each stage is its own module; this one only wires them and keeps the numbers.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from kscan import __version__
 from kscan.callgraph import CallGraph, graph_files, tree_sources
 from kscan.discover import SourceFile, discover
-from kscan.facts import FileFacts
+from kscan.facts import FileCalls, FileFacts
 from kscan.findings import Finding
 from kscan.hotspots import Hotspot, rank
 from kscan.judge import contexts, judge
@@ -153,7 +153,19 @@ def _call_graph(done: Scan, options: Options, progress: Progress) -> CallGraph:
     cache = _open_cache(warn, _CALL_FACTS) if options.cache else None
     parsed = _parse(done.sources, options.jobs, progress.advance, cache, calls_from_bytes)
     progress.start(None, "linking the call graph")
-    return CallGraph().add(_collect(parsed)[0]).add(done.project.graph_files)
+    graph = CallGraph(reread=_calls_reader(done.sources))
+    return graph.add(_collect(parsed)[0]).add(done.project.graph_files)
+
+
+def _calls_reader(files: list[SourceFile]) -> Callable[[str], FileCalls | None]:
+    """rel -> the file's FileCalls, read again: for the few call sites an export names."""
+    where = {f.rel: str(f.path) for f in files}
+
+    def read(rel: str) -> FileCalls | None:
+        calls = from_file(calls_from_bytes, where[rel], rel)
+        return calls if isinstance(calls, FileCalls) else None
+
+    return read
 
 
 # The kinds of facts the cache keeps side by side (key suffixes): a scan's, the every-body
