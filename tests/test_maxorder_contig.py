@@ -255,8 +255,8 @@ def test_graph_json_and_dot():
     result = runner.invoke(app, ["graph", str(TREE_612), "--format", "json", "-j", "1"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    edges = {(e["caller"], e["callee"]) for e in data["edges"]}
-    assert ("grab_block", "drivers/contig/grab.c:helper") in edges
+    edges = {(e["caller"], e["callee"]): e["site"] for e in data["edges"]}
+    assert edges["grab_block", "drivers/contig/grab.c:helper"] == "drivers/contig/grab.c:24"
     assert {n["id"]: n["kind"] for n in data["nodes"]}["alloc_contig_range"] == "macro"
     dot = runner.invoke(app, ["graph", str(TREE_612), "--format", "dot", "-j", "1"]).output
     assert dot.startswith("digraph hotspots {")
