@@ -12,15 +12,16 @@ import sys
 from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from kscan import __version__
 from kscan.analysis.rule import CATALOG_COLUMNS, catalog_row, explanation
+from kscan.callgraph import hotspots
 from kscan.discover.files import DiscoverError
 from kscan.discover.treeinfo import SEMANTICS, TreeInfoError, find_root, read_tree_info
-from kscan.engine import Options, Progress, Scan, scan
+from kscan.engine import Options, Progress, Ranking, Scan, rank_hotspots, scan
 from kscan.facts.workers import default_jobs
 from kscan.findings import Finding, Level
 from kscan.model.geometry import PRESETS
@@ -243,22 +244,28 @@ def _count(n: int, noun: str) -> str:
 
 
 _kept: list[object] = []
+_T = TypeVar("_T")
 
 
-def _outlive(scan: Scan) -> None:
+def _outlive(done: Scan | Ranking) -> None:
     """Let the last scan outlive its command: `kscan` ends the process right after
     (__main__.py), so freeing its facts object by object would be wasted: 2% CPU of
     `kscan mm/` cold (bench/bench.py --variant, medians of 21, 61 and 61 paired runs
     on a busy machine: 4.2%, 2.2%, 1.6%)."""
-    _kept[:] = [scan]
+    _kept[:] = [done]
 
 
 def _run_scan(options: Options, show_progress: bool) -> Scan:
+    return _with_progress(lambda progress: scan(options, progress), show_progress)
+
+
+def _with_progress(work: Callable[[Progress], _T], show: bool) -> _T:
+    """work(progress), on a live bar when `show`; bad input is a one-line error."""
     try:
-        if not show_progress:
-            return scan(options)
+        if not show:
+            return work(Progress())
         with _RichProgress() as progress:
-            return scan(options, progress)
+            return work(progress)
     except (DiscoverError, TreeInfoError, ModelError) as err:
         raise fail(str(err)) from None
 
@@ -276,7 +283,7 @@ class _RichProgress(Progress):
         )
 
         self.bar = Progress(
-            TextColumn("parsing"),
+            TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
@@ -284,14 +291,16 @@ class _RichProgress(Progress):
             transient=True,
         )
         self.bar.__enter__()
-        self.task = self.bar.add_task("parse", total=None)
+        self.task = self.bar.add_task("parsing", total=None)
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.bar.__exit__(*exc)
 
-    def start(self, total: int) -> None:
-        self.bar.update(self.task, total=total)
+    def start(self, total: int | None, what: str = "parsing") -> None:
+        """A task per stage: its own count and time (None: an indeterminate bar)."""
+        self.bar.remove_task(self.task)
+        self.task = self.bar.add_task(what, total=total)
 
     def advance(self, n: int) -> None:
         self.bar.advance(self.task, n)
@@ -559,18 +568,26 @@ def _graph_scope(value: str) -> str:
     return value
 
 
-def _graph_scan(
-    paths: list[str] | None, graph_scope: str, semantics: str | None, jobs: int, no_cache: bool
-) -> Scan:
+def _ranking(
+    paths: list[str] | None,
+    graph_scope: str,
+    semantics: str | None,
+    jobs: int,
+    no_cache: bool,
+    top: int,
+) -> Ranking:
     options = Options(
         paths=paths or ["."],
         jobs=jobs,
         semantics=semantics,
         graph_scope=_graph_scope(graph_scope),
         cache=not no_cache,
-        prefilter=False,  # centrality needs every function, not only the rules' files
     )
-    return _run_scan(options, show_progress=sys.stderr.isatty())
+    ranked = _with_progress(
+        lambda progress: rank_hotspots(options, top, progress), sys.stderr.isatty()
+    )
+    _outlive(ranked)
+    return ranked
 
 
 @app.command("hotspots", help="Rank functions by where fixing an assumption matters most.")
@@ -582,11 +599,8 @@ def hotspots_command(
     jobs: JobsOpt = DEFAULT_JOBS,
     no_cache: NoCacheOpt = False,
 ) -> None:
-    from kscan.callgraph import hotspots  # networkx: only these commands pay for importing it
-
-    done = _graph_scan(paths, graph_scope, max_order_semantics, jobs, no_cache)
-    spots = hotspots.top_spots(done.project, done.result.findings, top)
-    _print_table(hotspots.TABLE_COLUMNS, hotspots.table_rows(spots))
+    ranked = _ranking(paths, graph_scope, max_order_semantics, jobs, no_cache, top)
+    _print_table(hotspots.TABLE_COLUMNS, hotspots.table_rows(ranked.hotspots))
     print(hotspots.TABLE_LEGEND)
 
 
@@ -603,10 +617,8 @@ def graph_command(
 ) -> None:
     if fmt not in ("dot", "json"):
         raise fail(f"unknown format {fmt!r} (choose from dot, json)")
-    from kscan.callgraph import hotspots
-
-    done = _graph_scan(paths, graph_scope, max_order_semantics, jobs, no_cache)
-    _write(hotspots.export(done.project, done.result.findings, top, fmt), output)
+    ranked = _ranking(paths, graph_scope, max_order_semantics, jobs, no_cache, top)
+    _write(hotspots.export(ranked.graph, ranked.hotspots, fmt), output)
 
 
 @app.command("model", help="Show the memory geometry and layout kscan judges findings under.")

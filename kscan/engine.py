@@ -10,17 +10,28 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from kscan import __version__
 from kscan.analysis.project import Project
 from kscan.analysis.rule import Rule, rule_info
-from kscan.callgraph.graph import graph_files, tree_sources
+from kscan.callgraph.graph import CallGraph, graph_files, tree_sources
+from kscan.callgraph.hotspots import Hotspot, rank
 from kscan.discover.files import SourceFile, discover
 from kscan.discover.prefilter import Needs, Prefilter
 from kscan.discover.treeinfo import TreeInfo, find_root, read_tree_info
-from kscan.facts.records import FileFacts
-from kscan.facts.workers import Parsed, Problem, default_jobs, facts_for, parse_all, total_size
+from kscan.facts.records import FileCalls, FileFacts
+from kscan.facts.workers import (
+    Parsed,
+    Problem,
+    calls_from_bytes,
+    default_jobs,
+    facts_for,
+    facts_from_bytes,
+    from_file,
+    parse_all,
+    total_size,
+)
 from kscan.findings import Finding
 from kscan.model.judge import contexts, judge
 from kscan.results import ScanResult, Stats
@@ -29,6 +40,9 @@ from kscan.vocab import CONTIG_APIS
 
 if TYPE_CHECKING:
     from kscan.facts.cache import FactsCache
+
+_Made = TypeVar("_Made", bound=Parsed)  # what a worker makes of one file
+_Fact = TypeVar("_Fact", FileFacts, FileCalls)
 
 
 @dataclass
@@ -50,7 +64,8 @@ class Options:
 class Progress:
     """What the engine tells a progress display; the CLI supplies a rich one."""
 
-    def start(self, total: int) -> None: ...
+    def start(self, total: int | None, what: str = "parsing") -> None:
+        """A stage begins: `total` steps (None: not counted) of `what`."""
 
     def advance(self, n: int) -> None: ...
 
@@ -71,6 +86,7 @@ class Scan:
 
     result: ScanResult
     project: Project
+    sources: list[SourceFile]  # every file found in the paths, parsed or not
 
     def parse_notes(self) -> list[str]:
         """`kscan -v`: each file the parser had trouble with, and what the trouble was."""
@@ -96,10 +112,18 @@ def scan(options: Options, progress: Progress | None = None) -> Scan:
     files, warnings = discover(options.paths, tree.root, options.excludes)
     warnings = list(tree.notes) + warnings
     progress.start(len(files))
-    every_body = not options.prefilter
-    cache = _open_cache(warnings.append, every_body) if options.cache else None
+    kind = _SCAN_FACTS if options.prefilter else _EVERY_BODY_FACTS
+    cache = _open_cache(warnings.append, kind) if options.cache else None
     prefilter = _prefilter() if options.prefilter else None
-    parsed = _parse(files, options.jobs, progress.advance, cache, prefilter, prefilter)
+    parsed = _parse(
+        files,
+        options.jobs,
+        progress.advance,
+        cache,
+        facts_from_bytes,
+        prefilter=prefilter,
+        bodies=prefilter,
+    )
     facts, problems = _collect(parsed)
     rules = selected_rules(options)
     project = Project(facts, tree, frozenset(options.extra_validity_checks))
@@ -122,13 +146,63 @@ def scan(options: Options, progress: Progress | None = None) -> Scan:
         warnings=warnings,
         tool_version=__version__,
     )
-    return Scan(result, project)
+    return Scan(result, project, files)
 
 
-def _open_cache(warn: Callable[[str], None], every_body: bool) -> FactsCache | None:
+@dataclass
+class Ranking:
+    """`kscan hotspots` and `graph`: a scan, the call graph that ranked its findings,
+    the top hotspots."""
+
+    scan: Scan
+    graph: CallGraph
+    hotspots: list[Hotspot]
+
+
+def rank_hotspots(options: Options, top: int, progress: Progress | None = None) -> Ranking:
+    """A plain scan (its findings and cache entries are `kscan PATHS`'), its findings
+    ranked over the call graph of every file in the paths."""
+    progress = progress or Progress()
+    done = scan(options, progress)
+    graph = _call_graph(done, options, progress)
+    progress.start(None, "ranking")
+    scanned = {f.rel for f in done.sources}
+    return Ranking(done, graph, rank(graph, done.result.findings, scanned, top))
+
+
+def _call_graph(done: Scan, options: Options, progress: Progress) -> CallGraph:
+    """The call graph of every file in the scanned paths (the rules' graph has the
+    files the scan parsed), plus the files `--graph-scope tree` added.  Each file's
+    part is cached as a kind of its own."""
+    progress.start(len(done.sources), "reading calls")
+    warn = done.result.warnings.append
+    cache = _open_cache(warn, _CALL_FACTS) if options.cache else None
+    parsed = _parse(done.sources, options.jobs, progress.advance, cache, calls_from_bytes)
+    progress.start(None, "linking the call graph")
+    graph = CallGraph(reread=_calls_reader(done.sources))
+    return graph.add(_collect(parsed)[0]).add(done.project.graph_files)
+
+
+def _calls_reader(files: list[SourceFile]) -> Callable[[str], FileCalls | None]:
+    """rel -> the file's FileCalls, read again: for the few call sites an export names."""
+    where = {f.rel: str(f.path) for f in files}
+
+    def read(rel: str) -> FileCalls | None:
+        calls = from_file(calls_from_bytes, where[rel], rel)
+        return calls if isinstance(calls, FileCalls) else None
+
+    return read
+
+
+# The kinds of facts the cache keeps side by side (key suffixes): a scan's, the every-body
+# facts of --no-prefilter, each file's part of the call graph (FileCalls).
+_SCAN_FACTS, _EVERY_BODY_FACTS, _CALL_FACTS = "", "+every-body", "+calls"
+
+
+def _open_cache(warn: Callable[[str], None], kind: str) -> FactsCache | None:
     from kscan.facts.cache import FactsCache  # and sqlite3: not for --no-cache
 
-    return FactsCache.open(warn, every_body)
+    return FactsCache.open(warn, kind)
 
 
 def _prefilter() -> Prefilter:
@@ -178,7 +252,7 @@ def _follow_round(
     if cache is None:
         unit = partial(facts_for, prefilter=prefilter, bodies=bodies)
         return _collect(parse_all(skipped, _follow_jobs(skipped, jobs), unit=unit))[0]
-    keyed = partial(cache.unit, prefilter=prefilter, bodies=bodies)
+    keyed = partial(cache.unit, facts_from_bytes, prefilter=prefilter, bodies=bodies)
     digests = cache.known_digests([(str(f.path), f.rel) for f in skipped])
     done = cache.checked(d + prefilter.tag for d in digests.values())
     todo = [f for f in skipped if digests.get(f.rel, "") + prefilter.tag not in done]
@@ -219,24 +293,26 @@ def _unasked(wanted: list[Needs], asked: set[tuple[object, ...]]) -> list[Needs]
 def _parse(
     files: list[SourceFile],
     jobs: int,
-    advance: Callable[[int], None] = lambda n: None,
-    cache: FactsCache | None = None,
-    prefilter: Prefilter | None = None,
-    bodies: Prefilter | None = None,
-) -> Iterator[FileFacts | Problem | None]:
-    """parse_all, through the facts cache when there is one.  `prefilter` picks the
-    files, `bodies` the function bodies to parse (None: all)."""
+    advance: Callable[[int], None],
+    cache: FactsCache | None,
+    from_bytes: Callable[..., _Made],
+    **options: Any,
+) -> Iterator[_Made | Problem]:
+    """from_bytes(bytes, rel, **options) of each file in worker processes, through the
+    cache when there is one.  For facts_from_bytes, `prefilter` picks the files and
+    `bodies` the function bodies to parse (None: all)."""
     if cache is None:
-        unit = partial(facts_for, prefilter=prefilter, bodies=bodies)
-        return parse_all(files, jobs, advance, unit=unit)
+        return parse_all(files, jobs, advance, unit=partial(from_file, from_bytes, **options))
 
-    keyed = partial(cache.unit, prefilter=prefilter, bodies=bodies)
+    keyed = partial(cache.unit, from_bytes, **options)
 
     def parse(missing: list[tuple[str, str]]) -> Iterator[tuple[str | None, Parsed]]:
         sources = [SourceFile(Path(path), rel) for path, rel in missing]
         return parse_all(sources, jobs, advance, unit=keyed)
 
-    return cache.parse_all([(str(f.path), f.rel) for f in files], parse, advance)
+    # a cache opened for this kind of facts holds what from_bytes made
+    made = cache.parse_all([(str(f.path), f.rel) for f in files], parse, advance)
+    return cast("Iterator[_Made | Problem]", made)
 
 
 def _tree_graph_files(
@@ -251,14 +327,15 @@ def _tree_graph_files(
 
     def parse(items: list[tuple[str, str]]) -> list[FileFacts]:
         sources = [SourceFile(Path(path), rel) for path, rel in items]
-        return _collect(_parse(sources, jobs, cache=cache, bodies=bodies))[0]
+        parsed = _parse(sources, jobs, lambda n: None, cache, facts_from_bytes, bodies=bodies)
+        return _collect(parsed)[0]
 
     return graph_files(candidates, set(CONTIG_APIS), parse)
 
 
-def _collect(results: Iterable[Parsed]) -> tuple[list[FileFacts], list[Problem]]:
+def _collect(results: Iterable[_Fact | Problem | None]) -> tuple[list[_Fact], list[Problem]]:
     """Facts and problems; None results (files the prefilter skipped) are dropped."""
-    facts: list[FileFacts] = []
+    facts: list[_Fact] = []
     problems: list[Problem] = []
     for result in results:
         if isinstance(result, Problem):

@@ -115,15 +115,67 @@ def test_fingerprint_reads_every_fact_module():
 def test_fingerprint_change_is_a_miss(tree, monkeypatch):
     findings(tree)
     assert len(cache_format.fact_layer_fingerprint()) == 16
-    monkeypatch.setattr(
-        cache, "fact_layer_fingerprint", lambda every_body=False: "0123456789abcdef"
-    )
+    monkeypatch.setattr(cache, "fact_layer_fingerprint", lambda: "0123456789abcdef")
     assert set(lookup(tree).values()) == {MISS}
     findings(tree)  # rewrites, and drops the other fingerprint's entries
     conn = sqlite3.connect(cache.db_path())
     keys = [k for (k,) in conn.execute("SELECT key FROM facts")]
     conn.close()
     assert keys and all(k.endswith("0123456789abcdef") for k in keys)
+
+
+def scan_lookups(root: Path, monkeypatch) -> dict[str, int]:
+    """The cache's hits and misses for a scan's files (its first round)."""
+    seen = []
+    real = FactsCache.get_many
+
+    def spy(self, entries):
+        found = real(self, entries)
+        seen.append(dict(self.stats))
+        return found
+
+    with monkeypatch.context() as m:
+        m.setattr(FactsCache, "get_many", spy)
+        findings(root)
+    return seen[0]
+
+
+@pytest.mark.parametrize("command", [["hotspots"], ["graph"], ["scan", "--no-prefilter"]])
+def test_other_commands_keep_the_scans_facts(tree, monkeypatch, command):
+    """hotspots, graph and --no-prefilter keep their facts beside the scan's: the scan
+    after them is all hits."""
+    first = scan_lookups(tree, monkeypatch)
+    assert first["misses"] == len(entries(tree))
+    result = CliRunner().invoke(app, [*command, str(tree), "-j", "1"])
+    assert result.exit_code in (0, 1), result.output
+    assert scan_lookups(tree, monkeypatch) == {
+        "hits": len(entries(tree)),
+        "misses": 0,
+        "read": 0,
+    }
+
+
+def test_warm_hotspots_reads_every_file_from_the_cache(tree, monkeypatch):
+    """Both kinds a hotspots run reads (the scan's facts, every file's calls) are hits
+    the second time; the scan after it is all hits too."""
+    lookups = []
+    real = FactsCache.get_many
+
+    def spy(self, entries):
+        found = real(self, entries)
+        lookups.append((self.suffix[16:], self.stats["hits"], self.stats["misses"]))
+        return found
+
+    command = ["hotspots", str(tree), "-j", "1"]
+    files = len(entries(tree))
+    with monkeypatch.context() as m:
+        m.setattr(FactsCache, "get_many", spy)
+        assert CliRunner().invoke(app, command).exit_code == 0
+        assert lookups == [("", 0, files), ("+calls", 0, files)]
+        lookups.clear()
+        assert CliRunner().invoke(app, command).exit_code == 0
+        assert lookups == [("", files, 0), ("+calls", files, 0)]
+    assert scan_lookups(tree, monkeypatch)["hits"] == files
 
 
 def test_same_content_at_two_paths_gets_each_path(tree):
@@ -331,10 +383,10 @@ class InterruptAfter(Progress):
             raise KeyboardInterrupt
 
 
-def marking_unit(path: str, rel: str, **kwargs):
+def marking_unit(from_bytes, path: str, rel: str, **kwargs):
     """The cache's unit, leaving a mark for each file it parses (workers are processes)."""
     (Path(os.environ["KSCAN_TEST_MARKS"]) / Path(rel).name).touch()
-    return cache.keyed_facts(path, rel, **kwargs)
+    return cache.keyed(from_bytes, path, rel, **kwargs)
 
 
 @pytest.mark.parametrize("jobs", [1, 2], ids=["in-process", "workers"])

@@ -11,16 +11,20 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+import kscan.facts.workers
 from kscan.callgraph.graph import build
 from kscan.cli import app
 from kscan.engine import Options, scan
 from kscan.facts.records import Call, Define, FileFacts, Function, Span
+from kscan.facts.workers import calls_from_bytes, facts_from_bytes, read_source
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TREE_612 = FIXTURES / "tree-6.12"
@@ -65,7 +69,16 @@ def test_statics_are_per_file_and_globals_clash_into_one_node():
     graph = build([a, b])
     assert graph.callers("cma_alloc") == {"mm/a.c:helper": 1, "a_user": 2}
     assert graph.callees("b_user") == {"mm/b.c:helper": 1}
-    assert graph.graph.nodes["flush"]["files"] == ("mm/a.c", "mm/b.c")
+    assert graph.files("flush") == ("mm/a.c", "mm/b.c")
+
+
+def _shape(graph) -> dict[str, tuple]:
+    """Each node's kind, files, line, direct callees and callers."""
+    return {
+        name: (graph.kind(name), graph.files(name), graph.line(name),
+               sorted(graph.callees(name, 1)), sorted(graph.callers(name, 1)))
+        for name in graph.names
+    }
 
 
 def test_graph_grown_file_by_file_equals_one_built_at_once():
@@ -78,8 +91,7 @@ def test_graph_grown_file_by_file_equals_one_built_at_once():
     at_once = build([header, cma, user])
     grown = build([user]).add([cma]).add([header])
     assert grown.sites == at_once.sites
-    assert grown.attrs == at_once.attrs
-    assert (grown.succ, grown.pred) == (at_once.succ, at_once.pred)
+    assert _shape(grown) == _shape(at_once)
     assert build([cma]).callers("cma_alloc_noprof") == {"cma_alloc": 1, "flush": 2}
     assert grown.callers("cma_alloc_noprof") == {"cma_alloc": 1, "flush": 2, "u": 3}
 
@@ -107,6 +119,17 @@ def test_graph_scope_tree_reaches_through_callers_outside_the_paths(tmp_path):
     tree_wide = _findings(tree / "mm", graph_scope="tree")
     assert not [f for f in in_paths if f.rule_id == "KS007"]
     assert [(f.rule_id, f.location.function) for f in tree_wide] == [("KS007", "grab_block")]
+
+
+@pytest.mark.parametrize("tree", [TREE_612, FIXTURES / "demo", TREE_61])
+def test_call_facts_give_the_graph_of_every_body(tree):
+    """Hotspots read each file's FileCalls, parsed with no kernel-style body: the
+    graph is the one every body's facts give."""
+    files = [(str(p), p.relative_to(tree).as_posix()) for p in sorted(tree.rglob("*.[ch]"))]
+    every_body = build([facts_from_bytes(read_source(path), rel) for path, rel in files])
+    calls = build([calls_from_bytes(read_source(path), rel) for path, rel in files])
+    assert _shape(calls) == _shape(every_body)
+    assert calls.sites == every_body.sites
 
 
 def test_header_static_inline_is_one_node_for_every_includer():
@@ -163,13 +186,77 @@ def test_hotspots_rank_and_chain():
     assert "grab_aligned -> alloc_contig_range" in result.output
 
 
+def test_hotspots_count_callers_in_files_the_scan_skips(tmp_path):
+    """Who calls a function is read from every file in the paths, not only from those
+    the scan's prefilter let through."""
+    tree = shutil.copytree(TREE_612, tmp_path / "tree")
+    (tree / "mm" / "users.c").write_text(
+        "void one_user(struct zone *zone)\n{\n\tstats(zone, 0);\n}\n\n"
+        "void other_user(struct zone *zone)\n{\n\tstats(zone, 0);\n}\n"
+    )
+    result = CliRunner().invoke(app, ["hotspots", str(tree), "--top", "3", "-j", "1"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[1].split()[2:7] == [
+        "stats", "mm/order_bounds.c:48", "4", "0", "2"]
+
+
+def test_hotspots_parse_no_body_the_scan_does_not(monkeypatch):
+    """The call graph of every file comes from the bytes and the function heads: the
+    only bodies `kscan hotspots` parses are those the scan itself parses."""
+    parsed = []
+
+    def counting(parser, raw, bodies=None, keep=None):
+        parsed.append(len(bodies or ()) if keep is None else sum(keep))
+        return real(parser, raw, bodies, keep)
+
+    real = kscan.facts.workers.parse
+    monkeypatch.setattr(kscan.facts.workers, "parse", counting)
+    assert CliRunner().invoke(app, ["scan", str(TREE_612), "-j", "1", "--no-cache"]).exit_code == 1
+    by_scan = sum(parsed)
+    parsed.clear()
+    hotspots = CliRunner().invoke(app, ["hotspots", str(TREE_612), "-j", "1", "--no-cache"])
+    assert hotspots.exit_code == 0, hotspots.output
+    assert by_scan and sum(parsed) == by_scan
+
+
+def on_terminal(args: list[str]) -> str:
+    """What `kscan ARGS` writes to a terminal (stdout and stderr on one pty)."""
+    main_end, child_end = os.openpty()
+    env = {**os.environ, "COLUMNS": "200", "TERM": "xterm"}
+    proc = subprocess.Popen([sys.executable, "-m", "kscan", *args], stdin=child_end,
+                            stdout=child_end, stderr=child_end, env=env)
+    os.close(child_end)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(main_end, 1 << 16)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(main_end)
+    assert proc.wait(timeout=120) == 0, out.decode(errors="replace")
+    return out.decode(errors="replace")
+
+
+@pytest.mark.parametrize("command", ["hotspots", "graph"])
+def test_hotspots_and_graph_show_each_stage_on_a_terminal(command):
+    shown = on_terminal([command, str(TREE_612), "-j", "1"])
+    for stage in ("parsing", "reading calls", "linking the call graph", "ranking"):
+        assert stage in shown
+    assert "internal error" not in shown
+    assert ("grab_aligned -> alloc_contig_range" if command == "hotspots"
+            else '"grab_block" -> "drivers/contig/grab.c:helper";') in shown
+
+
 def test_graph_json_and_dot():
     runner = CliRunner()
     result = runner.invoke(app, ["graph", str(TREE_612), "--format", "json", "-j", "1"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    edges = {(e["caller"], e["callee"]) for e in data["edges"]}
-    assert ("grab_block", "drivers/contig/grab.c:helper") in edges
+    edges = {(e["caller"], e["callee"]): e["site"] for e in data["edges"]}
+    assert edges["grab_block", "drivers/contig/grab.c:helper"] == "drivers/contig/grab.c:24"
     assert {n["id"]: n["kind"] for n in data["nodes"]}["alloc_contig_range"] == "macro"
     dot = runner.invoke(app, ["graph", str(TREE_612), "--format", "dot", "-j", "1"]).output
     assert dot.startswith("digraph hotspots {")

@@ -1,11 +1,11 @@
-"""One function-level call graph of the scanned code (callers -> callees), in networkx.
+"""One function-level call graph of the scanned code (callers -> callees).
 
 Nodes are function and macro names.  A `static` function defined in a .c file is its
 own node, "path:name", so two files' static helpers of the same name never merge and
 a call inside a file reaches that file's static first.  Everything else, header
 static inlines included (every includer gets the same body), is keyed by its bare
 name; a global name defined in several files (per-arch implementations, config
-alternatives) is one node that lists every definition in its "files" attribute.
+alternatives) is one node that lists every definition in its files.
 
 Function-like macros are nodes too, with an edge to every name their body calls.
 That resolves the kernel's aliasing macros without a list of them:
@@ -21,57 +21,40 @@ are all taken).  Only the first call site of each edge is kept, (path, line), fo
 chains.  The graph grows in place as prefilter rounds add files, and does not depend on
 the order they come in.
 
-Whole tree: rules and hotspots see the graph of the scanned paths, plus, with
-`--graph-scope tree`, the files of the rest of the tree that can call into the
-contiguous-range APIs.  Those are found by a byte-level prefilter (`graph_files`): read
-every .c/.h once per round, keep the files that mention a wanted name, parse only those,
-add the functions in them that call a wanted name, and repeat for WRAPPER_ROUNDS
-rounds.  Reading 1.2 GB of 6.12 sources costs seconds, so this is opt-in until the
-fact cache (the performance issue) makes it free.
+The graph is read from FileFacts (a scan's files, for the rules) or FileCalls (every
+file of `kscan hotspots`' scope: a whole tree is 733,000 nodes and 2.8 million edges).
+Nodes are ints inside, edges lists of ints, and call sites are looked up in the files
+when asked for: as sets of names or in networkx, a whole tree took 3 GB.
+
+Whole tree: rules see the graph of the scanned paths, plus, with `--graph-scope tree`,
+the files of the rest of the tree that can call into the contiguous-range APIs.
+Those are found by a byte-level prefilter (`graph_files`): read every .c/.h once per
+round, keep the files that mention a wanted name, parse only those, add the functions
+in them that call a wanted name, and repeat for WRAPPER_ROUNDS rounds.
 """
 
 from __future__ import annotations
 
 import os
-import re
-from collections import deque
+from array import array
 from collections.abc import Callable, Iterable
-from functools import cached_property
-from operator import attrgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, TypedDict, cast
+from typing import TYPE_CHECKING, NamedTuple
 
-from kscan.facts.records import Call, FileFacts
+from kscan.facts.file_calls import call_sites, definitions
+from kscan.facts.records import FileCalls, FileFacts
 
 if TYPE_CHECKING:
     import networkx as nx
 
-_CALLED_IN_MACRO = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
-_NOT_CALLS = frozenset(
-    {
-        "if",
-        "for",
-        "while",
-        "switch",
-        "return",
-        "sizeof",
-        "typeof",
-        "__typeof__",
-        "do",
-        "defined",
-        "__builtin_constant_p",
-    }
-)
 _SKIP_DIRS = frozenset({"Documentation", "tools", "scripts", "samples", "LICENSES", ".git"})
 WRAPPER_ROUNDS = 2
-_NAME = attrgetter("name")  # of a Call
+EXTERNAL, FUNCTION, MACRO = range(3)  # node kinds
+_KIND_NAMES = ("external", "function", "macro")
+_KIND_OF = {"f": FUNCTION, "s": FUNCTION, "m": MACRO}  # FileCalls.kinds letters
 
 
-class NodeAttrs(TypedDict, total=False):
-    kind: str  # "function" | "macro" | "external"
-    files: tuple[str, ...]  # where it is defined
-    line: int  # of the definition in the first of those files
-    score: float  # set on a hotspot in an exported subgraph
+_Adjacency = list[list[int] | tuple[()]]  # per node: its neighbours, () until it has one
 
 
 class Site(NamedTuple):
@@ -80,132 +63,154 @@ class Site(NamedTuple):
 
 
 class CallGraph:
-    """Callers -> callees as plain adjacency sets, plus name resolution.
+    """Callers -> callees, with name resolution; nodes are named by str, held as ints.
 
-    Rules only walk callers a few levels deep, so the graph is kept as dicts (cheap to
-    build on every scan, and grown in place when a prefilter round adds files); `graph`
-    builds the networkx view on first use, for the centrality and export work of
-    `kscan hotspots` / `kscan graph`.  An edge's call site is looked up when asked for
-    (`site`): a report names a few dozen of mm/'s 21,000 edges.
-    Node attributes: kind ("function" | "macro" | "external"), files, line.
+    Per node id: its name, kind (EXTERNAL | FUNCTION | MACRO), the line of its first
+    file's definition, its files, and its callees and callers as lists of ids.  Walks
+    visit neighbours in name order, so that nothing depends on the order files came in.
     """
 
-    def __init__(self) -> None:
-        self.attrs: dict[str, NodeAttrs] = {}
-        self.succ: dict[str, set[str]] = {}
-        self.pred: dict[str, set[str]] = {}
-        # node -> (path, calls, statics of the file) of each of its definitions
-        self._bodies: dict[str, list[tuple[str, tuple[Call, ...], dict[str, str]]]] = {}
-        self._sites: dict[str, dict[str, tuple[str, int]]] = {}  # node -> callee -> site
-        self._aliases: dict[tuple[str, str], tuple[str, int]] = {}  # see _link_noprof
-        self._noprof: set[str] = set()  # global functions named foo_noprof
-        self._statics: dict[str, set[str]] = {}  # name -> its "path:name" nodes
+    def __init__(self, reread: Callable[[str], FileCalls | None] | None = None) -> None:
+        """`reread`: path -> that file's FileCalls again, for call sites.  Given, the
+        graph keeps no FileCalls (a whole tree's take 100 MB); FileFacts it keeps, as
+        the scan holds them anyway."""
+        self._reread = reread
+        self._ids: dict[str, int] = {}
+        self.names: list[str] = []
+        self._kinds = bytearray()
+        self._lines = array("I")
+        self._files: list[tuple[str, ...]] = []
+        self._succ: _Adjacency = []
+        self._pred: _Adjacency = []
+        self._one_file: dict[str, tuple[str]] = {}  # one `files` tuple per path, not per node
+        self._sources: dict[str, FileFacts | FileCalls] = {}  # path -> file, for call sites
+        self._sites: dict[int, dict[int, tuple[str, int]]] = {}  # node -> callee -> site
+        self._aliases: dict[tuple[int, int], tuple[str, int]] = {}  # see _link_noprof
+        self._noprof: set[int] = set()  # global functions named foo_noprof
+        # name -> its "path:name" node, or a tuple of them when several files have one
+        self._statics: dict[str, int | tuple[int, ...]] = {}
 
-    def add(self, files: Iterable[FileFacts]) -> CallGraph:
+    def add(self, files: Iterable[FileFacts | FileCalls]) -> CallGraph:
         """Add the functions, macros and calls of more files."""
         self._unlink_noprof()  # a new file may define or call what an alias stood for
-        for facts in files:
-            self._add_file(facts)
+        for file in files:
+            self._add_file(file)
         self._link_noprof()
         self._sites.clear()
-        self.__dict__.pop("graph", None)
         return self
 
-    def _add_file(self, facts: FileFacts) -> None:
-        path = facts.path
-        statics = {fn.name for fn in facts.functions if fn.static} if path.endswith(".c") else ()
-        local = {name: f"{path}:{name}" for name in statics}
-        for fn in facts.functions:
-            node = local.get(fn.name, fn.name)
-            self._define(node, "function", path, fn.span.start_line)
-            self._add_calls(node, path, fn.calls, local)
-        for define in facts.defines:
-            if define.params is None:
-                continue
-            node = local.get(define.name, define.name)
-            self._define(node, "macro", path, define.line)
-            # a macro's body calls each name once, at the #define
-            calls = tuple(
-                Call(callee, "", define.line, 0, 0)
-                for callee in sorted(_macro_calls(define.value, define.name))
-            )
-            self._add_calls(node, path, calls, local)
+    def _add_file(self, file: FileFacts | FileCalls) -> None:
+        path = file.path
+        if self._reread is None or not isinstance(file, FileCalls):
+            self._sources[path] = file
+        local = _local_statics(file)
+        for name, kind, line, callees in definitions(file):
+            node = self._define(name, local.get(name, name), kind, path, line)
+            self._link(node, callees, local)
 
-    def _add_calls(
-        self, node: str, path: str, calls: tuple[Call, ...], local: dict[str, str]
-    ) -> None:
-        """Link node to what it calls.  The callees are collected by set, map and dict
-        calls, not a Python loop per call: mm/ has 21,000 edges."""
-        if not calls:
-            return
-        self._bodies.setdefault(node, []).append((path, calls, local))
-        names = list(map(_NAME, calls))
-        # local.get(name, name) is a str: the cast says what map() hides from mypy
-        callees = cast("set[str]", set(map(local.get, names, names))) if local else set(names)
+    def _node(self, name: str) -> int:
+        node = self._ids.get(name)
+        if node is None:
+            node = self._ids[name] = len(self.names)
+            self.names.append(name)
+            self._kinds.append(EXTERNAL)
+            self._lines.append(0)
+            self._files.append(())
+            self._succ.append(())
+            self._pred.append(())
+        return node
+
+    def _link(self, node: int, names: Iterable[str], local: dict[str, str]) -> None:
+        """Link node to what it calls: the names are collected by set and map calls,
+        not a Python loop per call (mm/ has 21,000 edges)."""
+        wanted = set(names)
+        if local:
+            wanted = set(map(local.get, wanted, wanted))
+        callees = set(map(self._node, wanted))
         callees.discard(node)  # recursion: a site, not a link
-        if not callees:
-            return
-        self.succ.setdefault(node, set()).update(callees)
-        pred, attrs = self.pred, self.attrs
+        known = self._succ[node]
+        if known:
+            callees.difference_update(known)  # another definition of a clashing name
+            known.extend(callees)
+        elif callees:
+            self._succ[node] = list(callees)
+        pred = self._pred
         for callee in callees:
-            callers = pred.get(callee)
-            if callers is None:
-                pred[callee] = {node}
-                attrs.setdefault(callee, {"kind": "external", "files": (), "line": 0})
+            callers = pred[callee]
+            if callers:
+                callers.append(node)
             else:
-                callers.add(node)
+                pred[callee] = [node]
 
-    def _define(self, node: str, kind: str, path: str, line: int) -> None:
-        attrs = self.attrs.get(node)
-        if ":" in node:
-            self._statics.setdefault(display(node), set()).add(node)
-        if kind == "function" and node.endswith("_noprof") and ":" not in node:
+    def _define(self, bare: str, name: str, kind: str, path: str, line: int) -> int:
+        """Define node `name`, which is `bare` or a .c file's static "path:bare"."""
+        node = self._node(name)
+        files = self._files[node]
+        if name != bare:
+            if not files:  # a static's first definition
+                known = self._statics.get(bare)
+                self._statics[bare] = node if known is None else (*_several(known), node)
+        elif kind != "m" and name.endswith("_noprof"):
             self._noprof.add(node)
-        if attrs is None or attrs["kind"] == "external":
-            self.attrs[node] = {"kind": kind, "files": (path,), "line": line}
-        elif path not in attrs["files"]:
+        if not files:  # new, or known as a callee so far
+            self._kinds[node] = _KIND_OF[kind]
+            self._files[node] = self._one_file.setdefault(path, (path,))
+            self._lines[node] = line
+        elif path not in files:
             # a name clash: keep the function over a same-named macro, remember every
             # file, and the first file's line (the graph must not depend on file order)
-            attrs["files"] = tuple(sorted((*attrs["files"], path)))
-            if path == attrs["files"][0]:
-                attrs["line"] = line
-            if kind == "function":
-                attrs["kind"] = kind
+            files = self._files[node] = tuple(sorted((*files, path)))
+            if path == files[0]:
+                self._lines[node] = line
+            if kind != "m":
+                self._kinds[node] = FUNCTION
+        return node
 
     def _unlink_noprof(self) -> None:
         for base, node in self._aliases:
-            for index, key, other in ((self.succ, base, node), (self.pred, node, base)):
-                index[key].discard(other)
-                if not index[key]:
-                    del index[key]
+            for index, key, other in ((self._succ, base, node), (self._pred, node, base)):
+                linked = index[key]
+                if linked:  # it is: _link_noprof linked them
+                    linked.remove(other)
         self._aliases.clear()
 
     def _link_noprof(self) -> None:
         """Memory allocation profiling's convention, for when the header with the macro
         is not scanned: `foo` is a macro over `foo_noprof`, so `foo` -> `foo_noprof`.
         Recomputed as files come in: a later file may define `foo` itself."""
-        for node in sorted(self._noprof):
-            base = node.removesuffix("_noprof")
-            if self.kind(base) == "external" and node not in self.succ.get(base, ()):
-                attrs = self.attrs[node]
-                self._aliases[base, node] = (attrs["files"][0], attrs["line"])
-                self.succ.setdefault(base, set()).add(node)
-                self.pred.setdefault(node, set()).add(base)
-                self.attrs.setdefault(base, {"kind": "external", "files": (), "line": 0})
+        for node in sorted(self._noprof, key=self.names.__getitem__):
+            base = self._node(self.names[node].removesuffix("_noprof"))
+            if self._kinds[base] == EXTERNAL and node not in self._succ[base]:
+                self._aliases[base, node] = (self._files[node][0], self._lines[node])
+                for index, key, other in ((self._succ, base, node), (self._pred, node, base)):
+                    linked = index[key]
+                    if linked:
+                        linked.append(other)
+                    else:
+                        index[key] = [other]
 
-    def _first_sites(self, node: str) -> dict[str, tuple[str, int]]:
+    def _first_sites(self, node: int) -> dict[int, tuple[str, int]]:
         """callee -> the first site node calls it from (the least (path, line): the
         graph must not depend on the order files came in)."""
         found = self._sites.get(node)
         if found is None:
             found = {}
-            for path, calls, local in self._bodies.get(node, ()):
-                for call in calls:
-                    callee = local.get(call.name, call.name)
-                    site = (path, call.line)
-                    known = found.get(callee)
-                    if known is None or site < known:
-                        found[callee] = site
+            for path in self._files[node]:
+                file = self._sources.get(path)
+                if file is None and self._reread is not None:
+                    file = self._reread(path)
+                if file is None:  # gone since
+                    continue
+                local = _local_statics(file)
+                for name, calls in call_sites(file):
+                    if self._ids[local.get(name, name)] != node:
+                        continue
+                    for callee, line in calls:
+                        callee_node = self._ids[local.get(callee, callee)]
+                        site = (path, line)
+                        known = found.get(callee_node)
+                        if known is None or site < known:
+                            found[callee_node] = site
             found.update(
                 (callee, site) for (caller, callee), site in self._aliases.items() if caller == node
             )
@@ -215,67 +220,159 @@ class CallGraph:
     @property
     def sites(self) -> dict[tuple[str, str], tuple[str, int]]:
         """(caller, callee) -> first call site, for every edge (recursive calls included)."""
+        names = self.names
         return {
-            (node, callee): site
-            for node in sorted({*self._bodies, *(caller for caller, _ in self._aliases)})
+            (names[node], names[callee]): site
+            for node in range(len(names))
             for callee, site in self._first_sites(node).items()
         }
 
-    @cached_property
-    def graph(self) -> nx.DiGraph[str]:
-        import networkx as nx  # only hotspots and exports need it: keep scans light
-
-        graph: nx.DiGraph[str] = nx.DiGraph()
-        graph.add_nodes_from((node, dict(attrs)) for node, attrs in self.attrs.items())
-        graph.add_edges_from((a, b) for a, callees in self.succ.items() for b in callees)
-        return graph
-
     def __contains__(self, node: str) -> bool:
-        return node in self.attrs
+        return node in self._ids
 
     def resolve(self, path: str, name: str) -> str:
         """The node a call to `name` from file `path` reaches."""
         local = f"{path}:{name}"
-        return local if local in self.attrs else name
+        return local if local in self._ids else name
 
     def nodes_named(self, name: str) -> list[str]:
         """The global node and every file's static of that name."""
-        statics = self._statics.get(name, set())
-        return sorted(statics | {name} if name in self else statics)
+        found = [self.names[node] for node in _several(self._statics.get(name, ()))]
+        return sorted([*found, name] if name in self._ids else found)
 
     def callers(self, node: str, depth: int | None = None) -> dict[str, int]:
         """Transitive callers of node, with their distance (1 = direct)."""
-        return _bfs(self.pred, node, depth) if node in self.attrs else {}
+        return self._distances(self._pred, node, depth)
 
     def callees(self, node: str, depth: int | None = None) -> dict[str, int]:
-        return _bfs(self.succ, node, depth) if node in self.attrs else {}
+        return self._distances(self._succ, node, depth)
+
+    def caller_count(self, node: str) -> int:
+        """Distinct direct callers (functions, macros, a `_noprof` alias's base)."""
+        found = self._ids.get(node)
+        return 0 if found is None else len(self._pred[found])
+
+    def _distances(self, neighbours: _Adjacency, node: str, depth: int | None) -> dict[str, int]:
+        start = self._ids.get(node)
+        if start is None:
+            return {}
+        reached = self._walk(neighbours, [start], depth)
+        del reached[start]
+        names = self.names
+        return {names[other]: distance for other, (distance, _) in reached.items()}
+
+    def reached_from(
+        self, starts: Iterable[str], depth: int | None = None
+    ) -> dict[str, str | None]:
+        """Every node the starts call, up to depth calls down: node -> its caller on a
+        shortest path from the nearest start (None for a start)."""
+        ids = [self._ids[name] for name in starts if name in self._ids]
+        names = self.names
+        return {
+            names[node]: None if parent < 0 else names[parent]
+            for node, (_, parent) in self._walk(self._succ, ids, depth).items()
+        }
 
     def chain(self, caller: str, callee: str) -> list[str]:
         """A shortest call chain caller -> ... -> callee (both included)."""
-        parents = {caller: caller}
-        queue = deque([caller])
-        while queue:
-            node = queue.popleft()
-            if node == callee:
-                path = [node]
-                while path[-1] != caller:
-                    path.append(parents[path[-1]])
-                return path[::-1]
-            for nxt in sorted(self.succ.get(node, ())):
-                if nxt not in parents:
-                    parents[nxt] = node
-                    queue.append(nxt)
-        return []
+        start, goal = self._ids.get(caller), self._ids.get(callee)
+        if start is None or goal is None:
+            return []
+        if start == goal:
+            return [caller]
+        reached = self._walk(self._succ, [start], None, goal)
+        if goal not in reached:
+            return []
+        path = [goal]
+        while path[-1] != start:
+            path.append(reached[path[-1]][1])
+        return [self.names[node] for node in reversed(path)]
+
+    def _walk(
+        self, neighbours: _Adjacency, starts: list[int], depth: int | None, goal: int = -1
+    ) -> dict[int, tuple[int, int]]:
+        """Breadth first from the starts, up to depth steps: node -> (distance, the
+        node it was reached from, -1 for a start), until goal is reached."""
+        reached = {start: (0, -1) for start in starts}
+        frontier, distance, by_name = starts, 0, self.names.__getitem__
+        while frontier and (depth is None or distance < depth):
+            distance += 1
+            following: list[int] = []
+            for node in frontier:
+                for other in sorted(neighbours[node], key=by_name):
+                    if other not in reached:
+                        reached[other] = (distance, node)
+                        if other == goal:
+                            return reached
+                        following.append(other)
+            frontier = following
+        return reached
 
     def site(self, caller: str, callee: str) -> Site | None:
-        found = self._first_sites(caller).get(callee)
+        node, other = self._ids.get(caller), self._ids.get(callee)
+        if node is None or other is None:
+            return None
+        found = self._first_sites(node).get(other)
         return Site(*found) if found else None
 
     def kind(self, node: str) -> str:
-        return self.attrs.get(node, NodeAttrs()).get("kind", "external")
+        found = self._ids.get(node)
+        return _KIND_NAMES[EXTERNAL if found is None else self._kinds[found]]
 
     def is_function(self, node: str) -> bool:
         return self.kind(node) == "function"
+
+    def files(self, node: str) -> tuple[str, ...]:
+        """The files that define node (none for an external)."""
+        found = self._ids.get(node)
+        return () if found is None else self._files[found]
+
+    def line(self, node: str) -> int:
+        """The line of node's definition in its first file (0 for an external)."""
+        found = self._ids.get(node)
+        return 0 if found is None else self._lines[found]
+
+    def subgraph(self, nodes: Iterable[str]) -> nx.DiGraph[str]:
+        """The nodes and the edges between them, in networkx, with each node's kind,
+        files and line: for exports, which show a few dozen nodes."""
+        import networkx as nx  # only hotspots and exports need it: keep scans light
+
+        ids = {self._ids[name] for name in nodes if name in self._ids}
+        names = self.names
+        graph: nx.DiGraph[str] = nx.DiGraph()
+        graph.add_nodes_from(
+            (
+                names[node],
+                {
+                    "kind": _KIND_NAMES[self._kinds[node]],
+                    "files": self._files[node],
+                    "line": self._lines[node],
+                },
+            )
+            for node in ids
+        )
+        graph.add_edges_from(
+            (names[node], names[callee])
+            for node in ids
+            for callee in self._succ[node]
+            if callee in ids
+        )
+        return graph
+
+
+def _several(nodes: int | tuple[int, ...]) -> tuple[int, ...]:
+    return nodes if isinstance(nodes, tuple) else (nodes,)
+
+
+def _local_statics(file: FileFacts | FileCalls) -> dict[str, str]:
+    """name -> "path:name" for the static functions of a .c file."""
+    if not file.path.endswith(".c"):
+        return {}
+    if isinstance(file, FileCalls):
+        statics = [name for name, kind in zip(file.names, file.kinds, strict=True) if kind == "s"]
+    else:
+        statics = [fn.name for fn in file.functions if fn.static]
+    return {name: f"{file.path}:{name}" for name in statics}
 
 
 def display(node: str) -> str:
@@ -285,25 +382,6 @@ def display(node: str) -> str:
 
 def build(files: Iterable[FileFacts]) -> CallGraph:
     return CallGraph().add(files)
-
-
-def _macro_calls(value: str, name: str) -> set[str]:
-    return {c for c in _CALLED_IN_MACRO.findall(value) if c not in _NOT_CALLS and c != name}
-
-
-def _bfs(neighbours: dict[str, set[str]], start: str, depth: int | None) -> dict[str, int]:
-    seen = {start: 0}
-    queue = deque([start])
-    while queue:
-        node = queue.popleft()
-        if depth is not None and seen[node] >= depth:
-            continue
-        for other in sorted(neighbours.get(node, ())):
-            if other not in seen:
-                seen[other] = seen[node] + 1
-                queue.append(other)
-    seen.pop(start)
-    return seen
 
 
 # -- whole-tree prefilter ------------------------------------------------------------
@@ -365,5 +443,5 @@ def _split(
 def _callers_of(files: list[FileFacts], wanted: set[str]) -> set[str]:
     """Functions and macros in `files` that call a wanted name directly: one wrapper level
     per round, so a generic wrapper cannot pull in half the tree at once."""
-    graph = build(files).graph
-    return {display(c) for name in wanted if name in graph for c in graph.predecessors(name)}
+    graph = build(files)
+    return {display(caller) for name in wanted for caller in graph.callers(name, 1)}

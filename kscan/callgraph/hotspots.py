@@ -21,9 +21,7 @@ weight by itself: through the DMA API most of the tree reaches alloc_contig_rang
 from __future__ import annotations
 
 import math
-from collections import deque
-from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
 from kscan.callgraph.graph import CallGraph, display
@@ -85,53 +83,37 @@ def rank(
             below[caller] = below.get(caller, 0) + share
             if share > heaviest.get(caller, (0, ""))[0]:
                 heaviest[caller] = (share, node)
-    from_alloc = _reached_from(graph, ALLOCATOR_ENTRIES)
+    entries = [node for name in sorted(ALLOCATOR_ENTRIES) for node in graph.nodes_named(name)]
+    from_alloc = graph.reached_from(entries)
     contig_path = _contig_path(graph)
     spots = []
     for node in set(own) | set(below):
-        attrs = graph.attrs.get(node, {})
-        files = attrs.get("files", ())
-        if attrs.get("kind") != "function" or not any(f in scanned for f in files):
+        path = next((f for f in graph.files(node) if f in scanned), None)
+        if path is None or not graph.is_function(node):
             continue
-        callers = len(graph.pred.get(node, ()))
+        callers = graph.caller_count(node)
         alloc, contig = node in from_alloc, node in contig_path
         base = own.get(node, 0) + below.get(node, 0)
         score = base * math.log2(2 + callers) * (1 + 0.5 * alloc + 0.5 * contig)
-        chain = _chain(graph, node, from_alloc, contig_path, heaviest.get(node, (0, None))[1])
-        path = next(f for f in files if f in scanned)
         spots.append(
             Hotspot(
                 node,
                 path,
-                attrs.get("line", 0),
+                graph.line(node),
                 round(score, 2),
                 own.get(node, 0),
                 round(below.get(node, 0), 2),
                 callers,
                 alloc,
                 contig,
-                chain,
+                (),  # the chain: for the top ones only, below
             )
         )
     spots.sort(key=lambda s: (-s.score, s.node))
-    return spots[:top]
-
-
-def _reached_from(graph: CallGraph, names: Iterable[str]) -> dict[str, str | None]:
-    """Node -> its caller on a shortest path from the nearest entry point (None: an entry)."""
-    parent: dict[str, str | None] = {}
-    queue: deque[str] = deque()
-    for name in sorted(names):
-        for entry in graph.nodes_named(name):
-            parent.setdefault(entry, None)
-            queue.append(entry)
-    while queue:
-        node = queue.popleft()
-        for callee in sorted(graph.succ.get(node, ())):
-            if callee not in parent:
-                parent[callee] = node
-                queue.append(callee)
-    return parent
+    return [
+        replace(s, chain=_chain(graph, s.node, from_alloc, contig_path, heaviest.get(s.node)))
+        for s in spots[:top]
+    ]
 
 
 def _contig_path(graph: CallGraph) -> dict[str, str]:
@@ -151,14 +133,14 @@ def _chain(
     node: str,
     from_alloc: dict[str, str | None],
     contig_path: dict[str, str],
-    heaviest: str | None,
+    heaviest: tuple[float, str] | None,
 ) -> tuple[str, ...]:
     """entry -> ... -> node -> ... -> the heaviest finding below it; without an entry
     point, node -> ... -> the contig API it reaches stands in for the upper half."""
     up = [node]
     while (caller := from_alloc.get(up[0])) is not None:
         up.insert(0, caller)
-    down = graph.chain(node, heaviest)[1:] if heaviest else []
+    down = graph.chain(node, heaviest[1])[1:] if heaviest else []
     if node not in from_alloc and not down and node in contig_path:
         down = graph.chain(node, contig_path[node])[1:]
     return (*up, *down)
@@ -205,17 +187,16 @@ def table_rows(spots: list[Hotspot]) -> list[tuple[str, ...]]:
     return rows
 
 
-def export(project: Scanned, findings: list[Finding], top: int, fmt: str) -> str:
-    """`kscan graph`: the subgraph of the top hotspots, as dot or JSON."""
-    graph = project.callgraph
-    sub = subgraph(graph, top_spots(project, findings, top))
+def export(graph: CallGraph, spots: list[Hotspot], fmt: str) -> str:
+    """`kscan graph`: the subgraph of the hotspots ranked over graph, as dot or JSON."""
+    sub = subgraph(graph, spots)
     return to_dot(sub) if fmt == "dot" else to_json(sub, graph)
 
 
 def subgraph(graph: CallGraph, spots: list[Hotspot]) -> nx.DiGraph[str]:
     """The hotspots and the chains that make them hot."""
     nodes = {n for spot in spots for n in (spot.node, *spot.chain)}
-    sub = graph.graph.subgraph(nodes).copy()
+    sub = graph.subgraph(nodes)
     for spot in spots:
         sub.nodes[spot.node]["score"] = spot.score
     return sub

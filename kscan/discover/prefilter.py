@@ -80,13 +80,14 @@ def _fewest(group: Iterable[bytes]) -> tuple[bytes, ...]:
 
 
 class Prefilter:
-    """Any of several Needs; None in the list means "every file matters".  `stems`:
+    """Any of several Needs; None in the list means "every file matters", an empty list
+    that none does (kscan/facts/workers.py NO_BODIES).  `stems`:
     what screens them (the rules' words share STEMS; the few long names a follow-up
     round asks for are cheaper to search for themselves)."""
 
     def __init__(self, wanted: Iterable[Needs | None], stems: tuple[bytes, ...] = STEMS):
         wanted = list(dict.fromkeys(wanted))  # rules of one family ask alike
-        self.everything = not wanted or any(n is None for n in wanted)
+        self.everything = any(n is None for n in wanted)
         self.wanted = tuple(n for n in wanted if n is not None)
         # stem -> the needs it screens; a need can only be met in a file holding a stem
         self.screens: dict[bytes, list[Needs]] = {}

@@ -9,7 +9,8 @@ Two tables:
 
 * ``facts(key, blob)``: entries as kscan/facts/cache_format.py makes them; a blob that
   fails its check is a miss that gets overwritten.  Files the prefilter found
-  irrelevant are cached too, so warm runs skip them.
+  irrelevant are cached too, so warm runs skip them.  Each kind of facts (a key
+  suffix) lives beside the others: one command never evicts another's.
 * ``files(path, size, mtime_ns, ctime_ns, ino, digest)``: a stat index, so a warm run
   reads no unchanged file.  A file whose mtime is too recent to be trusted (it might
   change again within the timestamp granularity) is not indexed.
@@ -38,9 +39,9 @@ from kscan.facts.cache_format import (
     decode,
     encode,
     fact_layer_fingerprint,
-    keyed_facts,
+    keyed,
 )
-from kscan.facts.records import FileFacts
+from kscan.facts.records import FileCalls, FileFacts
 
 if TYPE_CHECKING:
     from kscan.facts.workers import Parsed
@@ -71,19 +72,20 @@ class CacheError(Exception):
 
 _Stat = tuple[int, int, int, int]  # size, mtime_ns, ctime_ns, ino
 _Row = tuple[_Stat, str, bytes | None]  # a file's stat and digest, and its facts' blob
-Cached = FileFacts | None | Miss  # a file's facts, None (irrelevant), or MISS
+Cached = FileFacts | FileCalls | None | Miss  # a file's facts, None (irrelevant), or MISS
 _T = TypeVar("_T")
 
 
 class FactsCache:
     """One scan's view of the store; open() it, get_many, put_many, close."""
 
-    unit = staticmethod(keyed_facts)  # what the workers run for a scan with a cache
+    unit = staticmethod(keyed)  # what the workers run for a scan with a cache
 
-    def __init__(self, path: Path, warn: Callable[[str], None], every_body: bool = False):
+    def __init__(self, path: Path, warn: Callable[[str], None], kind: str = ""):
         self.path = path
         self.warn = warn
-        self.fingerprint = fact_layer_fingerprint(every_body)
+        self.fingerprint = fact_layer_fingerprint()
+        self.suffix = self.fingerprint + kind  # of this kind's keys, after the digest
         self.disabled = False
         self.stats = {"hits": 0, "misses": 0, "read": 0}
         self._conn: sqlite3.Connection | None = None
@@ -93,9 +95,10 @@ class FactsCache:
     # connection handling
 
     @classmethod
-    def open(cls, warn: Callable[[str], None], every_body: bool = False) -> FactsCache | None:
-        """The cache, or None (after one warning) if it cannot be used."""
-        cache = cls(db_path(), warn, every_body)
+    def open(cls, warn: Callable[[str], None], kind: str = "") -> FactsCache | None:
+        """The cache of one kind of facts (a key suffix, kscan/engine.py), or None (after
+        one warning) if it cannot be used."""
+        cache = cls(db_path(), warn, kind)
         try:
             cache._connect()
         except CacheError as err:
@@ -192,7 +195,7 @@ class FactsCache:
     # lookups
 
     def get_many(self, entries: Sequence[tuple[str, str]]) -> dict[str, Cached]:
-        """{rel: facts (FileFacts or None) or MISS} for (path, rel) entries.
+        """{rel: facts (FileFacts, FileCalls or None) or MISS} for (path, rel) entries.
 
         Unchanged files (same stat as indexed) are not read; changed or new ones are read
         and hashed here, so a touched or copied file is still a hit.
@@ -212,7 +215,7 @@ class FactsCache:
             return out
         unread: list[tuple[str, str]] = []
         for path, rel in entries:
-            row = rows.get(path)
+            row = rows.pop(path, None)  # its blob goes once decoded: a tree's are 90 MB
             stat = stats[path]
             if row is not None and stat is not None and row[0] == stat:
                 self._known[path] = (stat, row[1])
@@ -237,7 +240,7 @@ class FactsCache:
                 "SELECT files.path, size, mtime_ns, ctime_ns, ino, digest, facts.blob "
                 "FROM files LEFT JOIN facts ON facts.key = files.digest || ? "
                 f"WHERE files.path IN ({marks})",
-                [self.fingerprint, *chunk],
+                [self.suffix, *chunk],
             ):
                 rows[path] = ((size, mtime, ctime, ino), digest, blob)
         return rows
@@ -252,11 +255,11 @@ class FactsCache:
                 continue
             self._known[path] = (self._known[path][0], digests[path])
         self.stats["read"] += len(digests)
-        keys = sorted({d + self.fingerprint for d in digests.values()})
+        keys = sorted({d + self.suffix for d in digests.values()})
         blobs: dict[str, bytes] = self._run(lambda conn: self._blobs(conn, keys), {})
         for path, rel in unread:
             digest = digests.get(path)
-            facts = decode(blobs.get(digest + self.fingerprint)) if digest else MISS
+            facts = decode(blobs.get(digest + self.suffix)) if digest else MISS
             if facts is not MISS:
                 out[rel] = _placed(facts, rel)
 
@@ -273,16 +276,16 @@ class FactsCache:
     def put_many(self, results: Iterable[tuple[str, str | None, object]]) -> None:
         """Store (path, digest of the bytes parsed, facts) and index the files seen by get_many.
 
-        Facts stored are FileFacts or None; anything else (a Problem) is not cached.
+        Facts stored are FileFacts, FileCalls or None; a Problem is not cached.
         """
         now = time.time_ns()
         entries: dict[str, bytes] = {}
         known = dict(self._known)
         for path, digest, facts in results:
-            if digest is None or not (facts is None or isinstance(facts, FileFacts)):
+            if digest is None or not (facts is None or isinstance(facts, FileFacts | FileCalls)):
                 known.pop(path, None)
                 continue
-            entries[digest + self.fingerprint] = encode(facts)
+            entries[digest + self.suffix] = encode(facts)
             known[path] = (known.get(path, (None, None))[0], digest)
         index = [
             (path, *stat, digest)
@@ -303,8 +306,11 @@ class FactsCache:
         with _transaction(conn):
             old = conn.execute("SELECT value FROM meta WHERE name = 'fingerprint'").fetchone()
             if old is None or old[0] != self.fingerprint:
-                # A cache holds one fact layer: another kscan version's entries go.
-                conn.execute("DELETE FROM facts WHERE substr(key, 33) != ?", (self.fingerprint,))
+                # A cache holds one fact layer (of every kind): another kscan version's
+                # entries go.
+                conn.execute(
+                    "DELETE FROM facts WHERE substr(key, 33, 16) != ?", (self.fingerprint,)
+                )
                 conn.execute(
                     "DELETE FROM checked WHERE substr(key, 33, 16) != ?", (self.fingerprint,)
                 )
@@ -406,7 +412,7 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
         raise
 
 
-def _placed(facts: FileFacts | None, rel: str) -> FileFacts | None:
+def _placed(facts: FileFacts | FileCalls | None, rel: str) -> FileFacts | FileCalls | None:
     if facts is not None:
         facts.path = rel
     return facts
@@ -481,7 +487,7 @@ def info() -> CacheInfo:
             fingerprint = fact_layer_fingerprint()
             out["entries"] = conn.execute("SELECT count(*) FROM facts").fetchone()[0]
             out["current"] = conn.execute(
-                "SELECT count(*) FROM facts WHERE substr(key, 33) = ?", (fingerprint,)
+                "SELECT count(*) FROM facts WHERE substr(key, 33, 16) = ?", (fingerprint,)
             ).fetchone()[0]
             out["files"] = conn.execute("SELECT count(*) FROM files").fetchone()[0]
         finally:

@@ -2,11 +2,14 @@
 
 key = blake2b(file bytes) + the fact-layer fingerprint: kscan's version, the sources
 of the modules that produce facts and of the rules, and the tree-sitter grammar, so a
-change to any of them is a miss.  blob = magic + CRC32 + zlib(pickle(facts)); a
-truncated or corrupt blob fails the check or the unpickling and is a miss.  The facts
-may be None: a file the prefilter found irrelevant is cached as such.
+change to any of them is a miss; + the kind of facts (a scan's, --no-prefilter's
+every-body facts, or each file's part of the call graph for `kscan hotspots` and
+`graph`: kscan/engine.py names them).  The kinds live side by side.
+blob = magic + CRC32 + zlib(pickle(facts)); a truncated or corrupt blob fails the
+check or the unpickling and is a miss.  The facts may be None: a file the prefilter
+found irrelevant is cached as such.
 
-Workers hash the bytes they parse (keyed_facts), so an entry never pairs a key with
+Workers hash the bytes they parse (keyed), so an entry never pairs a key with
 facts from other bytes.
 """
 
@@ -17,17 +20,19 @@ import os
 import pickle
 import struct
 import zlib
+from collections.abc import Callable
 from enum import Enum
 from functools import cache
 from importlib.util import find_spec
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from kscan.facts.records import FileFacts
+from kscan.facts.records import FileCalls, FileFacts
 
 if TYPE_CHECKING:
-    from kscan.discover.prefilter import Prefilter
     from kscan.facts.workers import Problem
+
+Made = TypeVar("Made")  # what a worker makes of a file's bytes
 
 _MAGIC = b"KSF1"
 _HEADER = struct.Struct(">4sI")  # magic, crc32 of the compressed payload
@@ -55,13 +60,12 @@ def package_dir() -> Path:
 
 
 @cache
-def fact_layer_fingerprint(every_body: bool = False) -> str:
-    """What the facts depend on besides the file: computed once per process.
-    `every_body`: facts of runs that parse every function body (--no-prefilter)."""
+def fact_layer_fingerprint() -> str:
+    """What the facts depend on besides the file: computed once per process."""
     h = hashlib.blake2b(digest_size=8)
     import kscan
 
-    h.update(kscan.__version__.encode() + (b" every-body" if every_body else b""))
+    h.update(kscan.__version__.encode())
     sources = [path for name in FACT_MODULES for path in sorted(package_dir().glob(name))]
     rules = find_spec("kscan.rules")
     for where in (rules.submodule_search_locations or []) if rules else []:
@@ -84,12 +88,12 @@ def fact_layer_fingerprint(every_body: bool = False) -> str:
 # -- blobs -----------------------------------------------------------------------------
 
 
-def encode(facts: FileFacts | None) -> bytes:
+def encode(facts: FileFacts | FileCalls | None) -> bytes:
     payload = zlib.compress(pickle.dumps(facts, pickle.HIGHEST_PROTOCOL), 1)
     return _HEADER.pack(_MAGIC, zlib.crc32(payload)) + payload
 
 
-def decode(blob: bytes | None) -> FileFacts | None | Miss:
+def decode(blob: bytes | None) -> FileFacts | FileCalls | None | Miss:
     """The facts in a blob, or MISS if it is absent, truncated or corrupt."""
     if blob == _IRRELEVANT:  # most files of a tree: skip zlib and pickle
         return None
@@ -100,7 +104,7 @@ def decode(blob: bytes | None) -> FileFacts | None | Miss:
     if magic != _MAGIC or zlib.crc32(payload) != crc:
         return MISS
     try:
-        facts: FileFacts | None = pickle.loads(zlib.decompress(payload))
+        facts: FileFacts | FileCalls | None = pickle.loads(zlib.decompress(payload))
         return facts
     except Exception:  # a blob from a foreign pickle, whatever it raises, is a miss
         return MISS
@@ -112,17 +116,19 @@ _IRRELEVANT = encode(None)
 # -- worker side -----------------------------------------------------------------------
 
 
-def keyed_facts(
-    path: str, rel: str, prefilter: Prefilter | None = None, bodies: Prefilter | None = None
-) -> tuple[str | None, FileFacts | Problem | None]:
-    """The worker's unit with a cache: (blake2b of the bytes parsed, facts_for's result)."""
-    from kscan.facts.workers import Problem, facts_from_bytes, read_source
+def keyed(
+    from_bytes: Callable[..., Made], path: str, rel: str, **options: Any
+) -> tuple[str | None, Made | Problem]:
+    """The worker's unit with a cache: (blake2b of the bytes read, from_bytes(the bytes,
+    rel, **options)), from_bytes being kscan/facts/workers.py's facts_from_bytes or the
+    like."""
+    from kscan.facts.workers import Problem, read_source
 
     try:
         raw = read_source(path)
     except OSError as err:
         return None, Problem(rel, f"cannot read: {err.strerror or err}")
-    return content_digest(raw), facts_from_bytes(raw, rel, prefilter, bodies)
+    return content_digest(raw), from_bytes(raw, rel, **options)
 
 
 def content_digest(raw: bytes) -> str:

@@ -108,6 +108,8 @@ def calls_in(
     The files mm/ parses hold 24,000 calls: after one search per body, each step runs
     over all the calls at once in C (map, slices, counts) instead of a Python loop per
     call, which took half as long again."""
+    if not bodies:
+        return []
     code = _NOT_CODE.sub(spaces, src)
     backwards = code[::-1]
     size = len(code)

@@ -55,6 +55,8 @@ def defines(src: bytes) -> list[Define]:
         return found
     line, counted = 1, 0
     for match in _DEFINE.finditer(src):
+        if match.start(2) < 0 and b"ORDER" not in match.group():
+            continue  # object-like, no MAX_ORDER name: most #defines, decoded for nothing
         line_start = _line_start(src, match.start())
         if line_start is None:
             continue
