@@ -10,6 +10,10 @@ same whether the parser saw the body or skipped it).
 
 Iterator macros come out of tree-sitter-c in several shapes; each is mapped back to a
 Loop of kind "macro" (see _macro_loops).
+
+An analysis other than the rules can ask for more (`Watch`, kscan what-if): the uses
+and #defines of more names, #error directives, and struct page arithmetic anywhere in
+a function.  A scan never pays for them.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from kscan.facts import (
     Assign,
     Call,
     Define,
+    ErrorDirective,
     Exit,
     FileFacts,
     Function,
@@ -36,6 +41,7 @@ from kscan.facts import (
     Loop,
     LoopCall,
     NameUse,
+    Offset,
     Span,
     Step,
     mentions,
@@ -43,7 +49,21 @@ from kscan.facts import (
 from kscan.parse import LANGUAGE, ParsedFile
 from kscan.vocab import ORDER_FAMILY
 
-_ORDER_NAME_RE = re.compile(r"\b(?:" + "|".join(ORDER_FAMILY) + r")\b")
+
+class Watch(NamedTuple):
+    """What an analysis beyond the rules asks of the extractor (kscan what-if): the uses
+    and object-like #defines of `names` (besides the MAX_ORDER family), the #error
+    directives, struct page arithmetic in every function (FileFacts.offsets) and every
+    function's locals (Function.pointer_types, values)."""
+
+    names: tuple[str, ...]
+
+
+def _names_re(names: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile(r"\b(?:" + "|".join(map(re.escape, names)) + r")\b")
+
+
+_ORDER_NAME_RE = _names_re(ORDER_FAMILY)
 # (name, offset of "ORDER" in it), longest first: found from each "ORDER" in the bytes
 _ORDER_AT = sorted(((n.encode(), n.index("ORDER")) for n in ORDER_FAMILY), key=lambda t: -len(t[0]))
 _LOOP_PREFILTER = re.compile(rb"pfn|page|folio")
@@ -111,7 +131,7 @@ class _Text:
         return Span(row + 1, col + 1, node.end_point[0] + 1, node.start_byte, node.end_byte)
 
 
-def extract(path: str, parsed: ParsedFile) -> FileFacts:
+def extract(path: str, parsed: ParsedFile, watch: Watch | None = None) -> FileFacts:
     facts = FileFacts(path=path, lines=parsed.src.count(b"\n") + 1)
     facts.bodies_seen = parsed.src.count(b"\n{") + parsed.src.startswith(b"{")
     facts.recovered_regions = len(parsed.lost)
@@ -129,11 +149,16 @@ def extract(path: str, parsed: ParsedFile) -> FileFacts:
     loops += _macro_loops(text, captures, fake_fn_nodes)
     loops.sort(key=lambda lp: lp.span.start_byte)
     facts.loops = _detail_loops(parsed, text, loops, calls, finder)
-    _add_local_facts(parsed, text, facts)
+    _add_local_facts(parsed, text, facts, every=watch is not None)
 
-    facts.defines = _defines(parsed.src)
+    named = _ORDER_NAME_RE if watch is None else _names_re((*ORDER_FAMILY, *watch.names))
+    facts.defines = _defines(parsed.src, named)
     facts.branches = _branches(parsed.src)
-    facts.name_uses = [_name_use(text, n, finder) for n in _order_name_nodes(parsed)]
+    nodes = _order_name_nodes(parsed) if watch is None else _named_nodes(parsed, named)
+    facts.name_uses = [_name_use(text, n, finder) for n in nodes]
+    if watch is not None:
+        facts.errors, facts.conditions = _directives(parsed.src)
+        facts.offsets = _offsets(parsed, text, facts.functions, finder)
     return facts
 
 
@@ -361,6 +386,18 @@ def _order_name_nodes(parsed: ParsedFile) -> list[ts.Node]:
     return nodes
 
 
+def _named_nodes(parsed: ParsedFile, named: re.Pattern[str]) -> list[ts.Node]:
+    """Identifiers matching `named` in code (a Watch's names: few per file)."""
+    nodes = []
+    pattern = re.compile(named.pattern.encode())
+    for match in pattern.finditer(parsed.src):
+        start, end = match.span()
+        node = _root_for(parsed, start).named_descendant_for_byte_range(start, end)
+        if node is not None and node.type == "identifier" and node.start_byte == start:
+            nodes.append(node)
+    return nodes
+
+
 def _order_names(src: bytes) -> list[tuple[int, int]]:
     """(start, end) of each whole MAX_ORDER-family identifier."""
     spans = []
@@ -414,8 +451,9 @@ def _branches(src: bytes) -> tuple[tuple[int, int, int, int], ...]:
     return tuple(out)
 
 
-def _defines(src: bytes) -> list[Define]:
-    """Function-like macros (aliases for the call graph) and those that involve MAX_ORDER."""
+def _defines(src: bytes, named: re.Pattern[str] = _ORDER_NAME_RE) -> list[Define]:
+    """Function-like macros (aliases for the call graph) and object-like ones that name
+    MAX_ORDER (or a watched name)."""
     defines = []
     if src.find(b"define") < 0:
         return defines
@@ -427,7 +465,7 @@ def _defines(src: bytes) -> list[Define]:
         name, params, value = (
             g.decode("utf-8", "replace") if g is not None else None for g in match.groups()
         )
-        if params is None and not _ORDER_NAME_RE.search(f"{name} {value}"):
+        if params is None and not named.search(f"{name} {value}"):
             continue
         line += src.count(b"\n", counted, line_start)
         counted = line_start
@@ -802,11 +840,12 @@ def _step(text: _Text, node: ts.Node, in_update: bool) -> Step | None:
 # -- local variables ------------------------------------------------------------------------
 
 
-def _add_local_facts(parsed: ParsedFile, text: _Text, facts: FileFacts) -> None:
-    """Struct-pointer types and assigned values, for functions that hold detailed loops."""
+def _add_local_facts(parsed: ParsedFile, text: _Text, facts: FileFacts, every: bool) -> None:
+    """Struct-pointer types and assigned values, for functions that hold detailed loops
+    (`every`: for all functions)."""
     wanted = {lp.function for lp in facts.loops if lp.detailed and lp.function}
     for i, fn in enumerate(facts.functions):
-        if fn.name not in wanted:
+        if not every and fn.name not in wanted:
             continue
         cursor = ts.QueryCursor(_query(_LOCALS_QUERY))
         cursor.set_byte_range(fn.span.start_byte, fn.span.end_byte)
@@ -830,3 +869,80 @@ def _record_pointers(text: _Text, caps, pointers: dict[str, str]) -> None:
         stars = decl_text.count("*") + decl_text.count("[")  # `*pages[]`: pointers, not pages
         if stars:
             pointers.setdefault(_declared_name(decl_text), struct + "*" * stars)
+
+
+# -- what an analysis beyond the rules asks for (Watch) ------------------------------------
+
+_OFFSET_QUERY = """
+    (binary_expression left: (identifier) @base operator: ["+" "-"] @op right: (_) @offset)
+    (subscript_expression argument: (identifier) @base index: (_) @offset)
+    (assignment_expression left: (identifier) @base operator: ["+=" "-="] @op right: (_) @offset)
+    (update_expression argument: (identifier) @base operator: _ @op)
+    """
+
+
+def _offsets(parsed: ParsedFile, text: _Text, functions, finder) -> tuple[Offset, ...]:
+    """Arithmetic on each function's `struct page *` variables (Function.pointer_types)."""
+    pages = [{v for v, kind in fn.pointer_types if kind == "page*"} for fn in functions]
+    if not any(pages):
+        return ()
+    out = []
+    for root in parsed.roots():
+        for _, caps in ts.QueryCursor(_query(_OFFSET_QUERY)).matches(root):
+            base = caps["base"][0]
+            i = finder.index_at(base.start_byte)
+            if i is None or text.of(base) not in pages[i]:
+                continue
+            op = text.of(caps["op"][0]) if "op" in caps else "[]"
+            offset = text.flat(caps["offset"][0]) if "offset" in caps else "1"
+            row, col = base.start_point
+            out.append(
+                Offset(
+                    text.of(base), op, offset, functions[i].name, row + 1, col + 1, base.start_byte
+                )
+            )
+    return tuple(sorted(set(out), key=lambda o: o.byte))
+
+
+_CONDITIONAL = re.compile(
+    rb"#[ \t]*(ifdef|ifndef|if|elif|else|endif|error)\b((?:[^\n]*\\\n)*[^\n]*)"
+)
+_C_COMMENT = re.compile(r"/\*.*?\*/|//.*")
+
+
+def _directives(src: bytes) -> tuple[tuple, tuple]:
+    """(#error directives, branch conditions): see ErrorDirective and
+    FileFacts.conditions."""
+    errors, conditions = [], []
+    stack: list[list] = []  # per open #if: [its branches' conditions so far, first line]
+    line, counted = 1, 0
+    for match in _CONDITIONAL.finditer(src):
+        if _line_start(src, match.start()) is None:
+            continue
+        line += src.count(b"\n", counted, match.start())
+        counted = match.start()
+        word = match.group(1).decode()
+        rest = _C_COMMENT.sub(" ", match.group(2).decode("utf-8", "replace"))
+        rest = " ".join(rest.replace("\\\n", " ").split())
+        if word in ("if", "ifdef", "ifndef"):
+            own = {"if": rest, "ifdef": f"defined({rest})", "ifndef": f"!defined({rest})"}
+            stack.append([[own[word]], line])
+        elif word in ("elif", "else", "endif") and stack:
+            branches, first = stack[-1]
+            conditions.append((first, line, _branch_condition(branches)))
+            if word == "endif":
+                stack.pop()
+            else:
+                branches.append(rest if word == "elif" else "")
+                stack[-1][1] = line
+        elif word == "error":
+            cond = " && ".join(_branch_condition(b) for b, _ in stack)
+            errors.append(ErrorDirective(cond, rest, line))
+    return tuple(errors), tuple(conditions)
+
+
+def _branch_condition(branches: list[str]) -> str:
+    """The condition of the last branch: its own, and none of the earlier ones'."""
+    *earlier, own = branches
+    terms = [f"!({c})" for c in earlier] + ([f"({own})"] if own else [])
+    return " && ".join(terms)
