@@ -546,6 +546,47 @@ def _print_what_if(out: Console, paths: list[str], current, what_if) -> None:
         out.print(f"  {loc.path}:{loc.line}: {loc.function}(): {change.after.reason}", markup=False)
 
 
+@app.command("what-if", help="List what depends on the largest buddy block fitting in a section.")
+def what_if_command(
+    paths: Annotated[
+        list[str] | None, typer.Argument(help="Files or directories (default: the whole tree).")
+    ] = None,
+    max_order: Annotated[
+        int, typer.Option("--max-order", min=0, max=63, help="N, the largest buddy order.")
+    ] = ...,
+    arch: Annotated[
+        str, typer.Option("--arch", help="Preset: " + ", ".join(MODEL_PRESETS))
+    ] = "x86_64",
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="text, markdown, json or sarif.")
+    ] = "text",
+    output: OutputOpt = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option("--exclude", help="fnmatch pattern; repeatable.")
+    ] = None,
+    jobs: JobsOpt = DEFAULT_JOBS,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    from kscan.report import WHAT_IF_FORMATS, render_what_if
+    from kscan.whatif.run import WhatIfError, what_if
+
+    if fmt not in WHAT_IF_FORMATS:
+        raise fail(f"unknown format {fmt!r} (choose from {', '.join(WHAT_IF_FORMATS)})")
+    try:
+        if quiet or not sys.stderr.isatty():
+            result = what_if(paths, max_order, arch, jobs, tuple(exclude or ()))
+        else:
+            with _RichProgress() as progress:
+                result = what_if(paths, max_order, arch, jobs, tuple(exclude or ()), progress)
+    except (WhatIfError, DiscoverError, TreeInfoError, ModelError) as err:
+        raise fail(str(err)) from None
+    if not quiet:
+        for warning in result.warnings:
+            stderr().print(f"kscan: warning: {warning}", markup=False, highlight=False)
+    _write(render_what_if(result, fmt), output)
+    raise typer.Exit(EXIT_FINDINGS if result.sites else EXIT_CLEAN)
+
+
 def _print_boot_recipe(ctx) -> None:
     from kscan.model import emit_cmdline
 
@@ -616,6 +657,10 @@ def explain_command(
     rule_id: Annotated[str, typer.Argument(help="KSnnn or the rule's name.")],
 ) -> None:
     rule = rule_by_id(rule_id)
+    if rule is None:
+        from kscan.whatif.classes import class_by_id  # `kscan what-if`'s classes
+
+        rule = class_by_id(rule_id)
     if rule is None:
         raise fail(f"unknown rule {rule_id!r} (see `kscan rules`)")
     print(

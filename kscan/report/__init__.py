@@ -84,6 +84,49 @@ class ScanResult:
     hotspots: list[HotspotRow] = field(default_factory=list)  # over the parsed files
 
 
+@dataclass(frozen=True, slots=True)
+class GuardCheck:
+    """A guard on the largest order as `kscan what-if` evaluated it."""
+
+    path: str
+    line: int
+    text: str
+    fires_at: str  # the largest orders it fires at ("N >= 16"), or "cannot evaluate"
+    fires: bool | None  # at the order asked about; None when it cannot be evaluated
+
+
+@dataclass(slots=True)
+class WhatIfResult:
+    """`kscan what-if`: the question, the sites (Findings of the what-if classes, ranked:
+    class, subsystem, call-graph score) and every guard evaluated."""
+
+    question: dict[str, object]  # the order, the architecture, sizes (see kscan/whatif)
+    headline: str
+    sites: list[Finding]
+    classes: list[RuleInfo]
+    guards: list[GuardCheck]
+    tree_root: str | None
+    kernel_version: str
+    semantics: str | None
+    semantics_source: str
+    stats: Stats
+    warnings: list[str]
+    tool_version: str
+
+    def counts(self) -> dict[str, int]:
+        """Sites per class id, every class listed."""
+        out = {info.id: 0 for info in self.classes}
+        for site in self.sites:
+            out[site.rule_id] += 1
+        return out
+
+
+_WHAT_IF_RENDERERS = {f: ("whatif", f) for f in ("text", "markdown", "sarif")} | {
+    "json": ("whatif", "json_")
+}
+WHAT_IF_FORMATS = ("text", "markdown", "json", "sarif")
+
+
 def render(result: ScanResult, fmt: str, *, color: bool) -> str:
     """The whole report as one string; color only affects the text format."""
     if fmt not in _RENDERERS:
@@ -98,6 +141,12 @@ def render_series(series: SeriesResult, fmt: str) -> str:
     if fmt not in _SERIES_RENDERERS:
         raise ValueError(f"unknown format {fmt!r} ({', '.join(SERIES_FORMATS)})")
     return _renderer(_SERIES_RENDERERS[fmt])(series)
+
+
+def render_what_if(result: WhatIfResult, fmt: str) -> str:
+    if fmt not in WHAT_IF_FORMATS:
+        raise ValueError(f"unknown format {fmt!r} ({', '.join(WHAT_IF_FORMATS)})")
+    return _renderer(_WHAT_IF_RENDERERS[fmt])(result)
 
 
 def _renderer(where: tuple[str, str]):
