@@ -15,18 +15,19 @@ from kscan.engine import Options, scan
 from kscan.findings import Level
 
 FIXTURES = Path(__file__).parent / "fixtures"
-EXPECT = re.compile(r"expect:\s*((?:KS\d{3}[\s,]*)+)")
 TREES = sorted(p.parent for p in FIXTURES.glob("*/Makefile"))
 
 
-def expected(tree: Path) -> Counter:
+def expected(tree: Path, ids: str = r"KS\d{3}") -> Counter:
+    """(path, line, id) for each `/* expect: ID... */` annotation below tree."""
+    annotation = re.compile(rf"expect:\s*((?:{ids}[\s,]*)+)")
     found = Counter()
     for path in sorted(tree.rglob("*.[ch]")):
         rel = path.relative_to(tree).as_posix()
         for number, line in enumerate(path.read_text().splitlines(), 1):
-            match = EXPECT.search(line)
+            match = annotation.search(line)
             if match:
-                for rule in re.findall(r"KS\d{3}", match.group(1)):
+                for rule in re.findall(ids, match.group(1)):
                     found[(rel, number, rule)] += 1
     return found
 

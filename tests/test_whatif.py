@@ -9,30 +9,21 @@ listed.  Negatives of every class sit beside the positives, pageblock walks incl
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from test_fixtures import expected as annotated
 
 from kscan.whatif.run import what_if
 
 WHATIF = Path(__file__).parent / "fixtures" / "whatif"
 TREES = sorted(p.parent for p in WHATIF.glob("*/Makefile"))
-EXPECT = re.compile(r"expect:\s*((?:WI\d[\s,]*)+)")
 SECTION_CLASSES = {"WI1", "WI2", "WI3", "WI4"}
 
 
 def expected(tree: Path) -> Counter:
-    found = Counter()
-    for path in sorted(tree.rglob("*.[ch]")):
-        rel = path.relative_to(tree).as_posix()
-        for number, line in enumerate(path.read_text().splitlines(), 1):
-            match = EXPECT.search(line)
-            if match:
-                for class_id in re.findall(r"WI\d", match.group(1)):
-                    found[(rel, number, class_id)] += 1
-    return found
+    return annotated(tree, r"WI\d")
 
 
 def listed(tree: Path, order: int = 18, arch: str = "x86_64"):
@@ -110,7 +101,7 @@ TREE = WHATIF / "tree-6.12"
 SARIF_SCHEMA = Path(__file__).parent / "data" / "sarif-schema-2.1.0.json"
 
 
-def command(*args: str, cwd: Path = TREE):
+def command(*args: str):
     from typer.testing import CliRunner
 
     from kscan.cli import app

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from kscan.findings import Finding, Location
 
 if TYPE_CHECKING:
-    from kscan.report import RuleInfo, ScanResult
+    from kscan.report import RuleInfo, ScanResult, WhatIfResult
 
 SCHEMA = "kscan-report/1"
 
@@ -28,13 +28,7 @@ def render(result: ScanResult) -> str:
 def to_dict(result: ScanResult) -> dict:
     return {
         "schema": SCHEMA,
-        "tool": {"name": "kscan", "version": result.tool_version},
-        "tree": {
-            "root": result.tree_root,
-            "kernel_version": result.kernel_version,
-            "max_order_semantics": result.semantics,
-            "semantics_source": result.semantics_source,
-        },
+        **tool_and_tree(result),
         "stats": {**asdict(result.stats), "seconds": round(result.stats.seconds, 3)},
         "hotspots": [
             {
@@ -49,6 +43,19 @@ def to_dict(result: ScanResult) -> dict:
         "warnings": list(result.warnings),
         "rules": [_rule(rule) for rule in sorted(result.rules, key=lambda r: r.id)],
         "findings": [_finding(f) for f in sorted(result.findings, key=Finding.sort_key)],
+    }
+
+
+def tool_and_tree(result: ScanResult | WhatIfResult) -> dict:
+    """The "tool" and "tree" members every kscan JSON report starts with."""
+    return {
+        "tool": {"name": "kscan", "version": result.tool_version},
+        "tree": {
+            "root": result.tree_root,
+            "kernel_version": result.kernel_version,
+            "max_order_semantics": result.semantics,
+            "semantics_source": result.semantics_source,
+        },
     }
 
 

@@ -80,15 +80,11 @@ def json_(result: WhatIfResult) -> str:
 
 
 def to_dict(result: WhatIfResult) -> dict:
+    from kscan.report.json_report import tool_and_tree
+
     return {
         "schema": SCHEMA,
-        "tool": {"name": "kscan", "version": result.tool_version},
-        "tree": {
-            "root": result.tree_root,
-            "kernel_version": result.kernel_version,
-            "max_order_semantics": result.semantics,
-            "semantics_source": result.semantics_source,
-        },
+        **tool_and_tree(result),
         "question": dict(result.question),
         "counts": result.counts(),
         "classes": [_class(info) for info in result.classes],

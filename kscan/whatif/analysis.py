@@ -134,11 +134,15 @@ class Analysis(Rule):
         conditions = [cond for first, last, cond in facts.conditions if first <= line <= last]
         return compiled(conditions, self.context.config)
 
-    def uses(self, project: Project) -> Iterator[tuple[FileFacts, NameUse, Meaning | None]]:
-        """Unclaimed MAX_ORDER-family uses, with the file's MAX_ORDER meaning."""
+    def uses(self, project: Project) -> Iterator[tuple[FileFacts, NameUse, Meaning]]:
+        """Unclaimed MAX_ORDER-family uses, with the file's MAX_ORDER meaning; none from
+        a file with a MAX_ORDER of its own (trace_events_user.c's `#define
+        MAX_PAGE_ORDER 0` is no buddy order)."""
         tree = project.tree
         for facts in self.files(project):
             meaning = file_meaning(facts, tree.semantics, tree.semantics_source)
+            if meaning is None:
+                continue
             for use in facts.name_uses:
                 if use.name in ORDER_FAMILY and (facts.path, use.byte) not in self.context.claimed:
                     yield facts, use, meaning
@@ -146,7 +150,10 @@ class Analysis(Rule):
     def defines(self, project: Project) -> Iterator[tuple[FileFacts, Define]]:
         """Unclaimed object-like #defines (watched names only, see kscan/whatif/run.py),
         their values without comments."""
+        tree = project.tree
         for facts in self.files(project):
+            if file_meaning(facts, tree.semantics, tree.semantics_source) is None:
+                continue  # a MAX_ORDER of its own (see uses)
             for define in facts.defines:
                 if define.params is None and (facts.path, -define.line) not in self.context.claimed:
                     yield facts, define._replace(value=without_comments(define.value))

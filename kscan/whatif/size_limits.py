@@ -48,6 +48,7 @@ _DEFINITIONS = frozenset(
     {"MAX_ORDER", "MAX_PAGE_ORDER", "NR_PAGE_ORDERS", "MAX_ORDER_NR_PAGES", "IS_MAX_ORDER_ALIGNED"}
 )
 _SIZE_WORDS = re.compile(r"\bPAGE_(?:SIZE|SHIFT)\b")
+_ASSIGNED_VALUE = re.compile(r"\s*(?:return\s+|[\w\s\*]*\w\s*=(?!=)\s*)(.+?);?\s*")
 
 
 class MaxOrderSizeLimits(Analysis):
@@ -150,8 +151,12 @@ class MaxOrderSizeLimits(Analysis):
 
 
 def _sized(use) -> str:
-    """The expression to evaluate for a use: its parent, or the size in bytes around it
-    (`PAGE_SIZE << (MAX_ORDER - 1)` for a use whose parent is `MAX_ORDER - 1`)."""
+    """The expression to evaluate for a use: the value a statement assigns or returns
+    (`block_size = 1 << (PAGE_SHIFT + MAX_ORDER <= 32 ? ... : 31)`), its parent, or the
+    size in bytes around it (`PAGE_SIZE << (MAX_ORDER - 1)` around `MAX_ORDER - 1`)."""
+    value = _ASSIGNED_VALUE.fullmatch(use.context)
+    if value and _SIZE_WORDS.search(value[1]):
+        return value[1]
     if _SIZE_WORDS.search(use.parent):
         return use.parent
     inner = re.escape(use.parent)

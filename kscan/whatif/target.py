@@ -174,6 +174,8 @@ def describe_orders(orders: list[int]) -> str:
 
 _DEFINED = re.compile(r"\bdefined\s*\(?\s*(\w+)\s*\)?")
 _NUMBER_SUFFIX = re.compile(r"\b(0x[0-9a-fA-F]+|\d+)[uUlL]+\b")
+# `a ? b : c` with no parentheses or ternary inside its parts (hisilicon's block size).
+_TERNARY = re.compile(r"([^()?:]+)\?([^()?:]+):([^()?:]+)")
 _CAST = re.compile(r"\(\s*(?:unsigned\s+)?(?:long|int|u8|u16|u32|u64|char)\s*\)")
 _BINARY = {
     ast.Add: operator.add,
@@ -205,6 +207,7 @@ def evaluate(
     text = _CAST.sub(" ", _NUMBER_SUFFIX.sub(r"\1", text))
     text = text.replace("&&", " and ").replace("||", " or ").replace("/", "//")
     text = re.sub(r"!(?!=)", " not ", text)
+    text = _TERNARY.sub(r"(\2 if \1 else \3)", text)
     try:
         tree = ast.parse(text.strip(), mode="eval")
         return int(_value(tree.body, values))
@@ -238,6 +241,9 @@ def _value(node: ast.AST, values: dict[str, int]) -> int:
             return -operand
         if isinstance(node.op, ast.Invert):
             return ~operand
+    if isinstance(node, ast.IfExp):
+        test = _value(node.test, values)
+        return _value(node.body if test else node.orelse, values)
     if isinstance(node, ast.BoolOp):
         results = [_value(v, values) for v in node.values]
         return int(all(results) if isinstance(node.op, ast.And) else any(results))
