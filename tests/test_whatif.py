@@ -230,3 +230,9 @@ def test_conditions_evaluate_with_the_geometry_and_the_configuration():
     assert not compiled(["(defined(CONFIG_FLATMEM)) && (defined(CONFIG_X))"], config)
     assert compiled(["(defined(CONFIG_X))", "!(defined(_HEADER_H))"], config)
     assert compiled(["IS_ENABLED(CONFIG_FLATMEM)"], config)  # not evaluable: built
+
+
+def test_a_size_is_the_value_its_statement_assigns():
+    sites = listed(WHATIF / "tree-6.1").sites
+    ternary = next(s for s in sites if s.location.function == "sgl_block_size")
+    assert ternary.message.endswith("is 4 MiB today, 1 GiB at N = 18")
