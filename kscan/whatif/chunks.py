@@ -43,7 +43,7 @@ from kscan.findings import Level, Location, Related
 from kscan.prefilter import needs
 from kscan.vocab import VALIDITY_CHECKS, identifiers
 from kscan.whatif.analysis import ALWAYS, Analysis
-from kscan.whatif.orders import BLOCK_NAMES, LARGEST_NAMES
+from kscan.whatif.orders import BLOCK_NAMES, LARGEST_NAMES, callees
 
 # Per-section state a function may decide from one PFN.
 _SECTION_STATE = VALIDITY_CHECKS | {"early_page_initialised", "early_page_uninitialised"}
@@ -73,7 +73,10 @@ class MaxOrderChunks(Analysis):
         for facts in self.files(project):
             uses = [u for u in facts.name_uses if u.name in BLOCK_NAMES | LARGEST_NAMES]
             for fn in facts.functions:
-                found = self._handoffs(facts, fn, reach) + self._per_block(facts, fn, uses)
+                head = _head_test(project, facts, fn, reach.order_vars(facts, fn))
+                found = self._per_block(facts, fn, uses, head)
+                if head is not None:
+                    found += self._handoffs(facts, fn, reach, head)
                 if found:
                     self.claim_function(facts, fn)
                     yield self._site(facts, fn, sorted(found))
@@ -83,9 +86,10 @@ class MaxOrderChunks(Analysis):
         related = tuple(Related(Location(facts.path, ln, cl, fn.name), why) for ln, cl, why in more)
         return self.site(facts, line, col, fn.name, reason, ALWAYS, related=related)
 
-    def _per_block(self, facts, fn, uses) -> list[tuple[int, int, str]]:
+    def _per_block(self, facts, fn, uses, head: str | None) -> list[tuple[int, int, str]]:
         """MAX_ORDER-sized checks and skips in a function that tests per-section state,
-        and orders chunked by PFN alignment (`min(MAX_PAGE_ORDER, __ffs(pfn))`)."""
+        and orders chunked by PFN alignment (`min(MAX_PAGE_ORDER, __ffs(pfn))`) for a
+        block whose first PFN decides (`head`)."""
         out = []
         sections = self._sections()
         n = self.target.order
@@ -106,18 +110,20 @@ class MaxOrderChunks(Analysis):
                     f"N = {n} that skips up to {sections - 1} more sections, which may be "
                     "valid, unseen"
                 )
-            elif _ALIGNED_ORDER.search(use.context):
+            elif head is not None and _ALIGNED_ORDER.search(use.context):
                 why = (
                     f"`{use.context}` cuts a PFN range into blocks of up to {self.target.block()}"
-                    f" by alignment: one block spans up to {sections} sections"
+                    f" by alignment: one block spans up to {sections} sections, and {head} "
+                    "decides for all of them from the block's first PFN"
                 )
             else:
                 continue
             out.append((use.line, use.col, why))
         return out
 
-    def _handoffs(self, facts, fn, reach) -> list[tuple[int, int, str]]:
-        """Calls that hand a block of up to the largest order to the buddy allocator."""
+    def _handoffs(self, facts, fn, reach, head: str) -> list[tuple[int, int, str]]:
+        """Calls that hand a block of up to the largest order to the buddy allocator,
+        in a function where one PFN decides for the block (`head`)."""
         orders = reach.order_vars(facts, fn)
         out = []
         for call in fn.calls:
@@ -130,9 +136,9 @@ class MaxOrderChunks(Analysis):
                 continue
             why = (
                 f"`{call.name}{call.args_text}` hands the buddy allocator a block of up to "
-                f"{self.target.block()} at once, spanning {self._sections()} sections: each of "
-                "them must be present, online and initialised first (memblock_free_pages() "
-                "tests deferred init for the first PFN only)"
+                f"{self.target.block()} at once, spanning {self._sections()} sections, and "
+                f"{head} decides for all of them from the block's first PFN (deferred init "
+                "starts at a section boundary, hotplug onlines whole sections)"
             )
             carried = names & set(orders)
             if carried:
@@ -143,6 +149,24 @@ class MaxOrderChunks(Analysis):
 
     def _sections(self) -> int:
         return 1 << max(0, self.target.order - self.target.section_order)
+
+
+def _head_test(project, facts, fn, orders) -> str | None:
+    """`early_page_initialised()` (or another per-section test) made in the function,
+    or in a callee it passes the order to (memblock_free_pages() for
+    __free_pages_memory()): where one PFN decides for a whole block."""
+    own = sorted({c.name for c in fn.calls} & _SECTION_STATE)
+    if own:
+        return f"{own[0]}()"
+    carried = set(orders) | LARGEST_NAMES
+    for call in fn.calls:
+        if not any(identifiers(arg) & carried for arg in call.args):
+            continue
+        for _, callee in callees(project, facts, call.name):
+            found = sorted({c.name for c in callee.calls} & _SECTION_STATE)
+            if found:
+                return f"{found[0]}() in {callee.name}()"
+    return None
 
 
 def _failed_check(facts, use) -> str | None:

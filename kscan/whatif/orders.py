@@ -78,7 +78,6 @@ class Reach:
 def reach(project: Project) -> Reach:
     """Orders and blocks of every function, to a fixed point over the calls."""
     found = Reach()
-    index = _Index(project)
     queue: deque[tuple[FileFacts, Function]] = deque()
     for facts in project.files:
         uses = _uses_by_function(facts)
@@ -93,7 +92,7 @@ def reach(project: Project) -> Reach:
         facts, fn = queue.popleft()
         key = (facts.path, fn.span.start_byte)
         _derive_locals(fn, found.orders.setdefault(key, {}), found.blocks.setdefault(key, {}))
-        for callee_facts, callee, position, kind, why in _passed(index, facts, fn, found):
+        for callee_facts, callee, position, kind, why in _passed(project, facts, fn, found):
             params = callee.params
             if position >= len(params) or not params[position][0]:
                 continue
@@ -146,11 +145,13 @@ def _bounded_vars(use: NameUse) -> set[str]:
     assignment (`order < MAX_ORDER - 1` too), or what a min()/clamp() with it is
     assigned to."""
     if use.parent_kind == "binary_expression" and re.fullmatch(
-        rf"{use.name}\s*[-+]\s*\d+", use.parent
+        rf"{use.name}\s*[-+]\s*\d+[uUlL]*", use.parent
     ):
         offset = re.escape(use.parent)
         match = re.search(rf"(\w+)\s*(?:<=|<|>=|>|==|!=)\s*\(?\s*{offset}", use.context)
-        return {match[1]} if match and not match[1].isupper() else set()
+        if match:
+            return set() if match[1].isupper() else {match[1]}
+        return _clamped(use)
     if use.parent_kind in ("binary_expression", "assignment_expression", "init_declarator"):
         if use.parent_kind == "binary_expression" and not re.search(r"[<>]=?|==|!=", use.parent):
             return set()
@@ -159,12 +160,17 @@ def _bounded_vars(use: NameUse) -> set[str]:
             match = _ASSIGNED.match(use.parent)
             names = {match[1]} if match else set()
         return names
-    if use.parent_kind == "argument_list" and re.search(
-        r"\b(?:min|max|clamp)\w*\s*\(", use.context
-    ):
-        match = _ASSIGNED.match(use.context)
-        return {match[1]} if match else set()
+    if use.parent_kind == "argument_list":
+        return _clamped(use)
     return set()
+
+
+def _clamped(use: NameUse) -> set[str]:
+    """What `x = min(..., MAX_ORDER - 1UL, ...)` assigns to."""
+    if not re.search(r"\b(?:min|max|clamp)\w*\s*\(", use.context):
+        return set()
+    match = _ASSIGNED.match(use.context)
+    return {match[1]} if match else set()
 
 
 def _derive_locals(fn: Function, orders: dict[str, str], blocks: dict[str, str]) -> None:
@@ -183,7 +189,7 @@ def _derive_locals(fn: Function, orders: dict[str, str], blocks: dict[str, str])
                 grew = True
 
 
-def _passed(index: _Index, facts: FileFacts, fn: Function, found: Reach):
+def _passed(project: Project, facts: FileFacts, fn: Function, found: Reach):
     """(callee file, callee, argument position, "order" | "block", why) for each
     argument of fn's calls that carries one of its orders or blocks."""
     orders = found.order_vars(facts, fn)
@@ -196,7 +202,7 @@ def _passed(index: _Index, facts: FileFacts, fn: Function, found: Reach):
             if kind is None:
                 continue
             why = f"is passed `{arg}` by {fn.name}() ({facts.path}:{call.line})"
-            for callee_facts, callee in index.resolve(facts, call.name):
+            for callee_facts, callee in callees(project, facts, call.name):
                 yield callee_facts, callee, position, kind, why
 
 
@@ -222,16 +228,11 @@ def _carried(arg: str, orders: dict[str, str], blocks: dict[str, str]) -> str | 
 _ARITHMETIC = re.compile(r"[\w\s()+\-*/<>&|^~]+")
 
 
-class _Index:
-    """Callee resolution: a file's own definition first, else every definition other
-    files can see (not a static of another .c file)."""
-
-    def __init__(self, project: Project):
-        self.by_name = project.functions_by_name
-
-    def resolve(self, facts: FileFacts, name: str) -> list[tuple[FileFacts, Function]]:
-        defs = self.by_name.get(name, ())
-        own = [(f, fn) for f, fn in defs if f is facts]
-        if own:
-            return own
-        return [(f, fn) for f, fn in defs if not (fn.static and f.path.endswith(".c"))]
+def callees(project: Project, facts: FileFacts, name: str) -> list[tuple[FileFacts, Function]]:
+    """The definitions a call to `name` from `facts` reaches: the file's own first, else
+    every definition other files can see (not a static of another .c file)."""
+    defs = project.functions_by_name.get(name, ())
+    own = [(f, fn) for f, fn in defs if f is facts]
+    if own:
+        return own
+    return [(f, fn) for f, fn in defs if not (fn.static and f.path.endswith(".c"))]
