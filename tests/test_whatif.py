@@ -236,3 +236,11 @@ def test_a_size_is_the_value_its_statement_assigns():
     sites = listed(WHATIF / "tree-6.1").sites
     ternary = next(s for s in sites if s.location.function == "sgl_block_size")
     assert ternary.message.endswith("is 4 MiB today, 1 GiB at N = 18")
+
+
+def test_code_the_architecture_does_not_build_is_not_listed():
+    """drivers/misc/arm64_pool.o depends on ARM64 || COMPILE_TEST (Kconfig)."""
+    paths = {s.location.path for s in listed(WHATIF / "tree-6.12").sites}
+    assert "drivers/misc/pool.c" in paths and "drivers/misc/arm64_pool.c" not in paths
+    arm64 = {s.location.path for s in listed(WHATIF / "tree-6.12", 18, "arm64-4k").sites}
+    assert "drivers/misc/arm64_pool.c" in arm64

@@ -35,11 +35,18 @@ _SYMBOLS = {
     "arm64-4k": {"ARM64", "ARM64_4K_PAGES", "PAGE_SIZE_4KB"},
     "arm64-16k": {"ARM64", "ARM64_16K_PAGES", "PAGE_SIZE_16KB"},
     "arm64-64k": {"ARM64", "ARM64_64K_PAGES", "PAGE_SIZE_64KB"},
-    "ppc64": {"PPC64", "PPC_BOOK3S_64", "PPC_64K_PAGES", "PAGE_SIZE_64KB"},
+    "ppc64": {"PPC", "PPC64", "PPC_BOOK3S_64", "PPC_64K_PAGES", "PAGE_SIZE_64KB"},
     "s390": {"S390"},
     "riscv": {"RISCV"},
 }
 _MAX_ORDER_SYMBOLS = ("ARCH_FORCE_MAX_ORDER", "FORCE_MAX_ZONEORDER")
+# Every architecture's own symbol: a build for one never has another's.
+_ARCHITECTURES = {
+    "ALPHA", "ARC", "ARM", "ARM64", "CSKY", "HEXAGON", "IA64", "LOONGARCH", "M68K",
+    "MICROBLAZE", "MIPS", "NIOS2", "OPENRISC", "PARISC", "PPC", "PPC32", "PPC64", "RISCV",
+    "S390", "SPARC", "SPARC32", "SPARC64", "SUPERH", "UML", "X86", "X86_32", "X86_64",
+    "XTENSA",
+}  # fmt: skip
 # Kconfig patterns start from a literal newline (the text is read with one in front):
 # `re` finds it fast, where a `^` anchor is tried at every position (5 ms a scan).
 _PAGE_CHOICE = re.compile(r"\nconfig (\w+?_(\d+)K_PAGES)\s*$", re.M)
@@ -201,7 +208,7 @@ def config_symbols(preset: str) -> tuple[frozenset[str], frozenset[str]]:
     name = preset.partition(":")[0]
     always = {"64BIT", "MMU", "SPARSEMEM"} | _SYMBOLS[name]
     page_sizes = {"PAGE_SIZE_4KB", "PAGE_SIZE_16KB", "PAGE_SIZE_64KB"}
-    never = set().union(*_SYMBOLS.values()) - _SYMBOLS[name] - page_sizes
+    never = (set().union(*_SYMBOLS.values()) | _ARCHITECTURES) - always - page_sizes
     never |= {"FLATMEM", "32BIT", "HIGHMEM"}
     if PRESETS[name].arch != "powerpc":
         never.add("HUGETLB_PAGE_SIZE_VARIABLE")

@@ -19,6 +19,7 @@ from kscan.model.archtree import config_symbols
 from kscan.project import Project
 from kscan.rule import Rule
 from kscan.vocab import ORDER_FAMILY
+from kscan.whatif.kbuild import Kbuild
 from kscan.whatif.orders import Reach, reach
 from kscan.whatif.target import Target, compiled, without_comments
 
@@ -46,6 +47,13 @@ class Context:
         self._reach: tuple[Project, Reach] | None = None
         self.guards: list = []  # every guard evaluated, firing or not (kscan/whatif/guards.py)
         self.config = config_symbols(target.today.name)
+        self._kbuild: Kbuild | None = None
+
+    def kbuild(self, project: Project) -> Kbuild | None:
+        """What this architecture's build compiles (kscan/whatif/kbuild.py), in a tree."""
+        if self._kbuild is None and project.tree.root is not None:
+            self._kbuild = Kbuild(project.tree.root, self.target.arch, self.config)
+        return self._kbuild
 
     def reach(self, project: Project) -> Reach:
         if self._reach is None or self._reach[0] is not project:
@@ -76,11 +84,15 @@ class Analysis(Rule):
         if self.section_class and not self.target.exceeds_section:
             return ()
         by_path = {f.path: f for f in project.files}
+        kbuild = self.context.kbuild(project)
         return (
             site
             for site in self.sites(project)
-            if site.location.path not in by_path
-            or self.built(by_path[site.location.path], site.location.line)
+            if (kbuild is None or kbuild.built(site.location.path))
+            and (
+                site.location.path not in by_path
+                or self.built(by_path[site.location.path], site.location.line)
+            )
         )
 
     def sites(self, project: Project) -> Iterator[Finding]:

@@ -138,14 +138,24 @@ class Target:
 
 def compiled(conditions: list[str], config: tuple[frozenset[str], frozenset[str]]) -> bool:
     """Whether code under these #if conditions can be built, given the (set, unset)
-    CONFIG_ symbols: it cannot when every condition is false whatever the symbols
-    neither set says are.  What cannot be evaluated counts as built."""
+    CONFIG_ symbols: it cannot when a condition is false for every choice of the
+    symbols neither set names (tried one by one up to _FREE symbols; more, or what
+    cannot be evaluated, counts as built)."""
     always, never = config
     for cond in conditions:
-        unknown = {m[1] for m in _DEFINED.finditer(cond)} - always - never
-        if not any(evaluate(cond, {}, always | extra) != 0 for extra in (frozenset(), unknown)):
+        free = sorted({m[1] for m in _DEFINED.finditer(cond)} - always - never)
+        if len(free) > _FREE:
+            continue
+        choices = (
+            frozenset(s for i, s in enumerate(free) if mask >> i & 1)
+            for mask in range(1 << len(free))
+        )
+        if not any(evaluate(cond, {}, always | chosen) != 0 for chosen in choices):
             return False
     return True
+
+
+_FREE = 8
 
 
 def describe_orders(orders: list[int]) -> str:
