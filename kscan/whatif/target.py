@@ -161,7 +161,7 @@ _FREE = 8
 def describe_orders(orders: list[int]) -> str:
     """[16, 17, ..., 63] -> "N >= 16"; [0, ..., 8] -> "N <= 8"."""
     if not orders:
-        return "no order"
+        return f"no N below {ORDERS.stop}"
     runs, start = [], orders[0]
     for prev, cur in zip(orders, orders[1:] + [None], strict=True):
         if cur != prev + 1:
