@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from kscan.discover.files import SourceFile
 from kscan.discover.prefilter import Prefilter
-from kscan.facts.extract import extract
+from kscan.facts.extract import Watch, extract
 from kscan.facts.records import FileFacts
 from kscan.parse.bodies import blank_comments, column0_bodies, parts
 from kscan.parse.parser import new_parser, parse
@@ -46,13 +46,17 @@ _parser = None
 
 
 def facts_for(
-    path: str, rel: str, prefilter: Prefilter | None = None, bodies: Prefilter | None = None
+    path: str,
+    rel: str,
+    prefilter: Prefilter | None = None,
+    bodies: Prefilter | None = None,
+    watch: Watch | None = None,
 ) -> FileFacts | Problem | None:
     try:
         raw = read_source(path)
     except OSError as err:
         return Problem(rel, f"cannot read: {err.strerror or err}")
-    return facts_from_bytes(raw, rel, prefilter, bodies)
+    return facts_from_bytes(raw, rel, prefilter, bodies, watch)
 
 
 def read_source(path: str) -> bytes:
@@ -65,11 +69,16 @@ def read_source(path: str) -> bytes:
 
 
 def facts_from_bytes(
-    raw: bytes, rel: str, prefilter: Prefilter | None = None, bodies: Prefilter | None = None
+    raw: bytes,
+    rel: str,
+    prefilter: Prefilter | None = None,
+    bodies: Prefilter | None = None,
+    watch: Watch | None = None,
 ) -> FileFacts | Problem | None:
     """facts_for on bytes already read (the cache's unit hashes the same bytes).
     None: `prefilter` says no rule can use this file, so it is not parsed.  `bodies`:
-    leave out the function bodies it does not want (kscan/parse/bodies.py)."""
+    leave out the function bodies it does not want (kscan/parse/bodies.py).  `watch`: the
+    extra facts an analysis beyond the rules asks for (kscan/facts/extract.py)."""
     global _parser
     if _parser is None:
         _parser = new_parser()
@@ -94,7 +103,7 @@ def facts_from_bytes(
             keep = wanted[:-1]
         else:
             keep = bodies.wants_each(words, pieces[:-1], rel)
-        facts = extract(rel, parse(_parser, raw, found, keep))
+        facts = extract(rel, parse(_parser, raw, found, keep), watch)
     except RecursionError:
         return Problem(rel, "nesting too deep to analyse, skipped")
     except Exception as err:  # one odd file must not cost a whole-tree run its results
