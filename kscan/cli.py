@@ -1,4 +1,5 @@
-"""Command line: `kscan PATH...` scans; `kscan rules`, `kscan explain ID` describe rules.
+"""Command line: `kscan PATH...` scans; `kscan rules`, `kscan explain ID` describe rules
+(and the what-if classes); `kscan what-if` lists what a larger buddy block breaks.
 
 Exit status: 0 no findings, 1 findings, 2 bad usage or input.  Errors are one line on
 stderr, never a traceback.
@@ -307,12 +308,16 @@ class _RichProgress(Progress):
 
 
 def _print_warnings(done: Scan, verbose: bool) -> None:
-    for warning in done.result.warnings:
-        stderr().print(f"kscan: warning: {warning}", markup=False, highlight=False)
+    _print_warning_lines(done.result.warnings)
     if not verbose:
         return
     for note in done.parse_notes():
         stderr().print(f"kscan: parse: {note}", markup=False)
+
+
+def _print_warning_lines(warnings: list[str]) -> None:
+    for warning in warnings:
+        stderr().print(f"kscan: warning: {warning}", markup=False, highlight=False)
 
 
 def _write_report(done: Scan, fmt: str, output: Path | None) -> None:
@@ -694,6 +699,49 @@ VM_HELP = "Boot a kernel in QEMU with the model's holes; compare what it reports
 VM_PROBE_HELP = "compaction, kpageflags, page_owner, offline, hugetlb, or all; repeatable."
 
 
+WHAT_IF_HELP = "List what depends on the largest buddy block fitting in a section."
+WHAT_IF_FORMAT_HELP = "text, markdown, json or sarif."
+
+
+@app.command("what-if", help=WHAT_IF_HELP)
+def what_if_command(
+    max_order: Annotated[
+        int, typer.Option("--max-order", min=0, max=63, help="N, the largest buddy order.")
+    ],
+    paths: Annotated[
+        list[str] | None, typer.Argument(help="Files or directories (default: the whole tree).")
+    ] = None,
+    arch: Annotated[str, typer.Option("--arch", help="Preset: " + ", ".join(MODEL_PRESETS))] = (
+        "x86_64"
+    ),
+    fmt: Annotated[str, typer.Option("--format", "-f", help=WHAT_IF_FORMAT_HELP)] = "text",
+    output: OutputOpt = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option("--exclude", help="fnmatch pattern; repeatable.")
+    ] = None,
+    jobs: JobsOpt = DEFAULT_JOBS,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    from kscan.report import WHAT_IF_FORMATS, render_what_if
+    from kscan.whatif.run import WhatIfError, what_if
+
+    if fmt not in WHAT_IF_FORMATS:
+        raise fail(f"unknown format {fmt!r} (choose from {', '.join(WHAT_IF_FORMATS)})")
+    asked = (paths, max_order, arch, jobs, tuple(exclude or ()))
+    try:
+        if quiet or not sys.stderr.isatty():
+            result = what_if(*asked)
+        else:
+            with _RichProgress() as progress:
+                result = what_if(*asked, progress)
+    except (WhatIfError, DiscoverError, TreeInfoError, ModelError) as err:
+        raise fail(str(err)) from None
+    if not quiet:
+        _print_warning_lines(result.warnings)
+    _write(render_what_if(result, fmt), output)
+    raise typer.Exit(EXIT_FINDINGS if result.sites else EXIT_CLEAN)
+
+
 @app.command("vm", help=VM_HELP)
 def vm_command(
     kernel: Annotated[Path, typer.Option("--kernel", "-k", help="bzImage or vmlinuz to boot.")],
@@ -772,6 +820,10 @@ def explain_command(
     rule_id: Annotated[str, typer.Argument(help="KSnnn or the rule's name.")],
 ) -> None:
     rule = rule_by_id(rule_id)
+    if rule is None:
+        from kscan.whatif.classes import class_by_id  # `kscan what-if`'s classes
+
+        rule = class_by_id(rule_id)
     if rule is None:
         raise fail(f"unknown rule {rule_id!r} (see `kscan rules`)")
     print(explanation(rule))

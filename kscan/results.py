@@ -1,4 +1,4 @@
-"""What a scan and a series review produce: the reporters' whole input.
+"""What a scan, a series review and a what-if run produce: the reporters' whole input.
 
 Plain data, low in the import graph: the engine and the review fill these in, the
 reporters read them, and neither side imports the other.  Rules appear here only as
@@ -61,6 +61,43 @@ class ScanResult:
     warnings: list[str]  # one-line warnings already shown/collected
     tool_version: str
     hotspots: list[HotspotRow] = field(default_factory=list)  # over the parsed files
+
+
+@dataclass(frozen=True, slots=True)
+class GuardCheck:
+    """A guard on the largest order as `kscan what-if` evaluated it."""
+
+    path: str
+    line: int
+    text: str
+    fires_at: str  # the largest orders it fires at ("N >= 16"), or "cannot evaluate"
+    fires: bool | None  # at the order asked about; None when it cannot be evaluated
+
+
+@dataclass(slots=True)
+class WhatIfResult:
+    """`kscan what-if`: the question, the sites (Findings of the what-if classes, ranked:
+    class, subsystem, call-graph score) and every guard evaluated."""
+
+    question: dict[str, object]  # the order, the architecture, sizes (see kscan/whatif)
+    headline: str
+    sites: list[Finding]
+    classes: list[RuleInfo]
+    guards: list[GuardCheck]
+    tree_root: str | None
+    kernel_version: str
+    semantics: str | None
+    semantics_source: str
+    stats: Stats
+    warnings: list[str]
+    tool_version: str
+
+    def counts(self) -> dict[str, int]:
+        """Sites per class id, every class listed."""
+        out = {info.id: 0 for info in self.classes}
+        for site in self.sites:
+            out[site.rule_id] += 1
+        return out
 
 
 # What became of a patch.  The first three were judged.

@@ -39,7 +39,7 @@ pfn_valid() if the walk can cross a section.
 from collections.abc import Iterator
 
 from kscan.analysis.project import Project
-from kscan.analysis.walks import PfnWalkRule, pfn_walks, walk_check_note
+from kscan.analysis.walks import UNITS, PfnWalkRule, pfn_walks, walk_check_note
 from kscan.findings import Finding, Level, Related, Walk
 
 _HOW = {
@@ -88,11 +88,15 @@ class PfnWalkBlockHole(PfnWalkRule):
                 f"{call.name}({call.args[0]}) on every PFN of a block: {how}; {verdict}",
                 severity=severity,
                 related=related,
-                walk=Walk(_confined(granularity), "pfn", granularity),
+                walk=Walk(_reach(walk.extent, granularity), "pfn", granularity),
             )
 
 
-def _confined(granularity: str | None) -> str:
+def _reach(extent: str, granularity: str | None) -> str:
+    """The unit the walk's bounds keep it in; else the one its check confines it to (the
+    model judges the finer of this and the check's granularity)."""
+    if extent in UNITS:
+        return extent
     return granularity if granularity in ("pageblock", "section") else "block"
 
 

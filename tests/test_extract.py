@@ -118,3 +118,52 @@ def test_preprocessor_branches():
     assert facts.exclusive(at["b"], at["d"]) and facts.exclusive(at["c"], at["d"])
     assert not facts.exclusive(at["b"], at["c"])  # one branch, nested #if
     assert not facts.exclusive(at["a"], at["d"]) and not facts.exclusive(at["d"], at["e"])
+
+
+WATCHED = """\
+#ifdef CONFIG_SPARSEMEM
+#if (MAX_PAGE_ORDER + PAGE_SHIFT) > SECTION_SIZE_BITS
+#error too big
+#endif
+#else
+#define SECTION_BLOCKFLAGS_BITS (1UL << (PFN_SECTION_SHIFT - pageblock_order))
+#endif
+static void split(struct page *page, unsigned long pfn, int high)
+{
+	unsigned long size = 1 << high;
+	struct page *tail = page + (pfn & 7);
+
+	while (high--) {
+		size >>= 1;
+		add(&page[size], page + 1, tail);
+		page++;
+	}
+	put(pfn_to_page(pfn + pageblock_nr_pages));
+}
+"""
+
+
+def test_a_watch_records_offsets_directives_and_more_names():
+    from kscan.facts.extract import Watch
+
+    plain = facts_of(WATCHED)
+    watch = Watch(("pageblock_nr_pages", "pageblock_order"))
+    facts = extract("t.c", parse(new_parser(), WATCHED.encode()), watch)
+    assert (plain.offsets, plain.errors, plain.conditions) == ((), (), ())
+    assert [(o.base, o.op, o.offset, o.line) for o in facts.offsets] == [
+        ("page", "+", "(pfn & 7)", 11),
+        ("page", "[]", "size", 15),
+        ("page", "+", "1", 15),
+        ("page", "++", "1", 16),
+    ]
+    (error,) = facts.errors
+    assert error.line == 3 and error.message == "too big"
+    assert error.cond == (
+        "(defined(CONFIG_SPARSEMEM)) && ((MAX_PAGE_ORDER + PAGE_SHIFT) > SECTION_SIZE_BITS)"
+    )
+    assert (5, 7, "!(defined(CONFIG_SPARSEMEM))") in facts.conditions
+    assert [d.name for d in facts.defines] == ["SECTION_BLOCKFLAGS_BITS"]
+    assert [u.name for u in facts.name_uses] == ["MAX_PAGE_ORDER", "pageblock_nr_pages"]
+    assert facts.functions[0].pointer_types == (("page", "page*"), ("tail", "page*"))
+    back = pickle.loads(pickle.dumps(facts, pickle.HIGHEST_PROTOCOL))
+    assert back == facts

@@ -15,25 +15,29 @@ from kscan.engine import Options, scan
 from kscan.findings import Level
 
 FIXTURES = Path(__file__).parent / "fixtures"
-EXPECT = re.compile(r"expect:\s*((?:KS\d{3}[\s,]*)+)")
 TREES = sorted(p.parent for p in FIXTURES.glob("*/Makefile"))
 
 
-def expected(tree: Path) -> Counter:
+def expected(tree: Path, ids: str = r"KS\d{3}") -> Counter:
+    """(path, line, id) for each `/* expect: ID... */` annotation below tree."""
+    annotation = re.compile(rf"expect:\s*((?:{ids}[\s,]*)+)")
     found = Counter()
     for path in sorted(tree.rglob("*.[ch]")):
         rel = path.relative_to(tree).as_posix()
         for number, line in enumerate(path.read_text().splitlines(), 1):
-            match = EXPECT.search(line)
+            match = annotation.search(line)
             if match:
-                for rule in re.findall(r"KS\d{3}", match.group(1)):
+                for rule in re.findall(ids, match.group(1)):
                     found[(rel, number, rule)] += 1
     return found
 
 
+def reported_findings(tree: Path):
+    return scan(Options(paths=[str(tree)], jobs=1)).result.findings
+
+
 def reported(tree: Path) -> Counter:
-    result = scan(Options(paths=[str(tree)], jobs=1)).result
-    return Counter((f.location.path, f.location.line, f.rule_id) for f in result.findings)
+    return Counter((f.location.path, f.location.line, f.rule_id) for f in reported_findings(tree))
 
 
 @pytest.mark.parametrize("tree", TREES, ids=lambda p: p.name)
@@ -70,3 +74,19 @@ def test_max_order_findings_get_concrete_sizes_from_the_model():
     newer = scan(Options(paths=[str(FIXTURES / "tree-6.12")], jobs=1, model_preset="x86_64"))
     misses = [f for f in newer.result.findings if f.rule_id == "KS006"]
     assert misses and all(f.verdict is None for f in misses)  # missing an order asks for none
+
+
+def test_max_order_past_the_section_breaks_only_walks_checked_per_max_order_block():
+    """`kscan model --max-order 18`: a pageblock stays at pageblock_order, so walks bounded
+    by one, or validated per pageblock by their caller, stay safe; a walk validated only
+    at MAX_ORDER-aligned PFNs now crosses sections it never checked."""
+    from kscan.model import ModelContext, newly_breaking
+
+    findings = [f for f in reported_findings(FIXTURES / "demo") if f.walk is not None]
+    model = ModelContext.for_preset("x86_64")
+    what_if = model.geometry.with_max_page_order(18)
+    changes = newly_breaking([f.walk for f in findings], model, what_if)
+    breaking = {findings[c.index].location.function for c in changes}
+    assert breaking == {"find_allocated"}
+    functions = {f.location.function for f in findings}
+    assert {"init_pages", "move_block", "scan_blocks", "test_range"} <= functions

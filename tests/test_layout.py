@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # own layer and of the layers below it, never above.  The lowest layer is the data
 # every stage shares (findings, results) and the kernel's vocabulary.  The call graph
 # sits below analysis because the rules read it; review sits above the engine because
-# it runs scans; the reporters sit below both, seeing results only.
+# it runs scans; what-if sits above it too (it wires the stages with its own readers,
+# with the engine's Progress); the reporters sit below them, seeing results only.
 LAYERS = (
     ("kscan", "kscan.atomic", "kscan.findings", "kscan.results", "kscan.vocab"),
     ("kscan.discover",),
@@ -24,6 +25,7 @@ LAYERS = (
     ("kscan.model",),
     ("kscan.report",),
     ("kscan.engine",),
+    ("kscan.whatif",),
     ("kscan.review",),
     ("kscan.vm",),
     ("kscan.cli", "kscan.__main__"),

@@ -129,3 +129,37 @@ def test_page_owner_block_walks_are_reported(kernel):
         if f["path"] == "mm/page_owner.c" and f["rule_id"] == "KS002"
     }
     assert set(PAGE_OWNER_BLOCK_WALKS) <= flagged
+
+
+# --- kscan what-if on the whole tree -------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=sorted(TREES), ids=lambda v: f"linux-{v}")
+def what_if(request) -> tuple[str, dict]:
+    """`kscan what-if --max-order 18 -f json` from the tree's top (x86_64), per tree."""
+    version = request.param
+    proc = subprocess.run(
+        [sys.executable, "-m", "kscan", "what-if", "--max-order", "18", "-f", "json", "-q"],
+        cwd=tree_path(version),
+        capture_output=True,
+        text=True,
+        timeout=10 * MAX_SECONDS,
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    return version, json.loads(proc.stdout)
+
+
+def test_what_if_lists_every_class_and_the_section_guard(what_if):
+    version, report = what_if
+    assert report["question"]["macro_value"] == (19 if version == "6.1" else 18)
+    assert all(report["counts"][f"WI{i}"] for i in range(1, 8)), report["counts"]
+    firing = {g["path"] for g in report["guards"] if g["fires"]}
+    assert firing == {"include/linux/mmzone.h"}
+    functions = {s["function"] for s in report["sites"] if s["class"] == "WI1"}
+    assert {"__free_one_page", "find_buddy_page_pfn", "expand"} <= functions
+    chunks = {s["function"] for s in report["sites"] if s["class"] == "WI3"}
+    assert {"read_page_owner", "memblock_free_pages"} <= chunks
+    walks = {"__move_freepages_block", "move_freepages", "__test_page_isolated_in_pageblock"}
+    assert not {s["function"] for s in report["sites"]} & walks  # pageblocks stay pageblocks
+    paths = {s["path"] for s in report["sites"]}  # arm64-only drivers are not x86_64's
+    assert not {p for p in paths if "hisilicon" in p or p.startswith("arch/arm64")}

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from kscan.analysis.project import Project
 from kscan.analysis.rule import Rule
 from kscan.discover.prefilter import Needs, needs
-from kscan.facts.records import Exit, FileFacts, Function, Loop, LoopCall
+from kscan.facts.records import Call, Exit, FileFacts, Function, Loop, LoopCall
 from kscan.findings import Location, Related
 from kscan.vocab import (
     ALIGNED_TEST,
@@ -52,6 +52,8 @@ class PfnWalkRule(Rule):
 
 
 UNIT_STEPS = {("++", "1"), ("--", "1"), ("+=", "1"), ("-=", "1")}
+# Extents that stay inside one block from a validated head (findings.Walk.extent).
+UNITS = ("block", "pageblock", "section")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,14 +75,14 @@ class PfnWalk:
     loop: Loop
     function: Function | None
     access: LoopCall
-    extent: str  # see findings.Walk.extent
+    extent: str  # from the bounds (see findings.Walk.extent), whatever the check
     check: Check | None  # the hoisted check the walk relies on, if any
 
     @property
     def block_confined(self) -> bool:
         """The walk relies on one block-level check (KS002), not on none at all (KS001)."""
         hoisted = self.check is not None and self.check.kind != "before-loop"
-        return hoisted or self.extent == "block"
+        return hoisted or self.extent in UNITS
 
 
 def walk_check_note(check: Check, message: str) -> Related:
@@ -175,8 +177,6 @@ def _classify(
         or _caller_check(project, facts, function, checks)
         or _check_before_loop(facts, function, loop, checks)
     )
-    if check is not None and check.kind in ("outer-loop", "caller"):
-        extent = _confined(extent)
     return PfnWalk(facts, loop, function, access, extent, check)
 
 
@@ -191,15 +191,13 @@ def _aligned_check(
     return None
 
 
-def _confined(extent: str) -> str:
-    return extent if extent in ("block", "pageblock", "section") else "block"
-
-
 def _extent(loop: Loop, function: Function | None) -> str:
-    """How far the walk reaches, from its bounds (not its stride)."""
+    """How far the walk reaches, from its bounds (not its stride).  A bound named
+    after a pageblock or section is that unit, not a MAX_ORDER block: a pageblock stays
+    at pageblock_order whatever the largest buddy order is."""
     text = _bounds_text(loop, function)
     if BLOCK_WORDS.search(text):
-        return "block"
+        return block_granularity(_end_text(loop, function)) or block_granularity(text) or "block"
     if SPAN_WORDS.search(text):
         return "zone-span"
     params = {name for name, _ in function.params} if function else set()
@@ -215,6 +213,14 @@ def _bounds_text(loop: Loop, function: Function | None) -> str:
         bounds = identifiers(text)
         text += " ; " + " ; ".join(v for var, v in function.values if var in bounds)
     return text
+
+
+def _end_text(loop: Loop, function: Function | None) -> str:
+    """The condition, with the values of its bounds (not of the walked variable, whose
+    values say where a walk starts or skips to, not where it ends)."""
+    bounds = identifiers(loop.cond) - set(loop.induction_vars)
+    values = [v for var, v in function.values if var in bounds] if function else []
+    return " ; ".join([loop.cond, *values])
 
 
 def _loop_text(loop: Loop) -> str:
@@ -261,14 +267,22 @@ def _caller_check(
         return None
     first = None
     for caller, call in sites:  # a static function's callers live in its own file
-        if any(c.name in checks and c.byte < call.byte for c in caller.calls):
-            granularity = block_granularity(" ".join(call.args))
+        earlier = [c for c in caller.calls if c.name in checks and c.byte < call.byte]
+        if earlier:
+            granularity = block_granularity(" ".join(call.args)) or _finest(earlier)
             first = first or Check("caller", facts.path, call.line, caller.name, granularity)
         elif _caller_check(project, facts, caller, checks, depth - 1) is None:
             return None
         else:
             first = first or Check("caller", facts.path, call.line, caller.name, None)
     return first
+
+
+def _finest(checks: list[Call]) -> str | None:
+    """The finest unit the checks are made per, from their arguments:
+    `__first_valid_page(pfn, pageblock_nr_pages)` checks each pageblock."""
+    found = {block_granularity(" ".join(c.args)) for c in checks}
+    return next((unit for unit in ("pageblock", "block", "section") if unit in found), None)
 
 
 def _check_before_loop(

@@ -1,5 +1,6 @@
 """Turn a parsed file into FileFacts: each kind of fact has a module of its own here
-(functions, calls, loops, local_vars, preprocessor, order_names); this one runs them.
+(functions, calls, loops, local_vars, preprocessor, order_names, page_offsets); this
+one runs them.
 
 Cost model: a Python-side walk over every node of mm/ costs more than parsing it, so
 everything here is driven by tree-sitter queries (run in C) and byte-range arithmetic.
@@ -8,9 +9,15 @@ runs only over loops that can matter (their text mentions pfn, page or folio) to
 collect guards, exits, steps and pointer arithmetic.  #defines and #if branches come
 from byte regexes, and the calls of kernel-style bodies from the bytes too (the same
 whether the parser saw the body or skipped it).
+
+An analysis other than the rules can ask for more (`Watch`, kscan what-if): the uses
+and #defines of more names, #error directives, and struct page arithmetic anywhere in
+a function.  A scan never pays for them.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import tree_sitter as ts
 
@@ -19,10 +26,12 @@ from kscan.facts.functions import FunctionFinder, function_facts, function_heads
 from kscan.facts.local_vars import add_local_facts
 from kscan.facts.loops import detail_loops, macro_loops, plain_loop
 from kscan.facts.order_names import name_uses
-from kscan.facts.preprocessor import branches, defines
+from kscan.facts.page_offsets import page_offsets
+from kscan.facts.preprocessor import branches, defines, directives
 from kscan.facts.records import FileFacts
-from kscan.facts.source import Text, query
+from kscan.facts.source import Text, names_re, query
 from kscan.parse.parser import ParsedFile
+from kscan.vocab import ORDER_FAMILY
 
 # Every pattern costs a walk over the whole tree in C (~0.2 s for mm/), so this query
 # holds only what needs the tree; #defines come from a byte regex, ERRORs from has_error.
@@ -33,7 +42,16 @@ _FILE_QUERY = """
     """
 
 
-def extract(path: str, parsed: ParsedFile) -> FileFacts:
+class Watch(NamedTuple):
+    """What an analysis beyond the rules asks of the extractor (kscan what-if): the uses
+    and object-like #defines of `names` (besides the MAX_ORDER family), the #error
+    directives, struct page arithmetic in every function (FileFacts.offsets) and every
+    function's locals (Function.pointer_types, values)."""
+
+    names: tuple[str, ...]
+
+
+def extract(path: str, parsed: ParsedFile, watch: Watch | None = None) -> FileFacts:
     facts = FileFacts(path=path, lines=parsed.src.count(b"\n") + 1)
     facts.bodies_seen = parsed.src.count(b"\n{") + parsed.src.startswith(b"{")
     facts.recovered_regions = len(parsed.lost)
@@ -51,11 +69,18 @@ def extract(path: str, parsed: ParsedFile) -> FileFacts:
     loops += macro_loops(text, captures, fake_fn_nodes)
     loops.sort(key=lambda lp: lp.span.start_byte)
     facts.loops = detail_loops(parsed, text, loops, calls, finder)
-    add_local_facts(parsed, text, facts)
+    add_local_facts(parsed, text, facts, every=watch is not None)
 
-    facts.defines = defines(parsed.src)
     facts.branches = branches(parsed.src)
-    facts.name_uses = name_uses(parsed, text, finder)
+    if watch is None:
+        facts.defines = defines(parsed.src)
+        facts.name_uses = name_uses(parsed, text, finder)
+        return facts
+    named = names_re((*ORDER_FAMILY, *watch.names))
+    facts.defines = defines(parsed.src, named)
+    facts.name_uses = name_uses(parsed, text, finder, named)
+    facts.errors, facts.conditions = directives(parsed.src)
+    facts.offsets = page_offsets(parsed, text, facts.functions, finder)
     return facts
 
 

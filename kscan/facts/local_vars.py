@@ -1,5 +1,5 @@
-"""Local variables of the functions that hold a detailed loop: which point to which
-struct (`struct page *p`), and the values assigned to them.
+"""Local variables of the functions that hold a detailed loop (of every function for a
+Watch): which point to which struct (`struct page *p`), and the values assigned to them.
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ _LOCALS_QUERY = """
     """
 
 
-def add_local_facts(parsed: ParsedFile, text: Text, facts: FileFacts) -> None:
-    """Struct-pointer types and assigned values, for functions that hold detailed loops."""
+def add_local_facts(parsed: ParsedFile, text: Text, facts: FileFacts, every: bool) -> None:
+    """Struct-pointer types and assigned values, for functions that hold detailed loops
+    (`every`: for all functions)."""
     wanted = {lp.function for lp in facts.loops if lp.detailed and lp.function}
     for i, fn in enumerate(facts.functions):
-        if fn.name not in wanted:
+        if not every and fn.name not in wanted:
             continue
         cursor = ts.QueryCursor(query(_LOCALS_QUERY))
         cursor.set_byte_range(fn.span.start_byte, fn.span.end_byte)

@@ -1,8 +1,11 @@
 """MAX_ORDER-family names in code (MAX_ORDER, MAX_PAGE_ORDER, NR_PAGE_ORDERS and their
 relatives), each with the expression around it: found in the bytes, read in the tree.
+A Watch (kscan what-if) adds names of its own.
 """
 
 from __future__ import annotations
+
+import re
 
 import tree_sitter as ts
 
@@ -17,8 +20,12 @@ _ORDER_AT = sorted(((n.encode(), n.index("ORDER")) for n in ORDER_FAMILY), key=l
 _STATEMENT_END = ("_statement", "declaration", "init_declarator", "field_declaration")
 
 
-def name_uses(parsed: ParsedFile, text: Text, finder: FunctionFinder) -> list[NameUse]:
-    return [_name_use(text, n, finder) for n in _order_name_nodes(parsed)]
+def name_uses(
+    parsed: ParsedFile, text: Text, finder: FunctionFinder, named: re.Pattern[str] | None = None
+) -> list[NameUse]:
+    """The uses of MAX_ORDER-family names, or of any name `named` matches."""
+    nodes = _order_name_nodes(parsed) if named is None else _named_nodes(parsed, named)
+    return [_name_use(text, n, finder) for n in nodes]
 
 
 def _order_name_nodes(parsed: ParsedFile) -> list[ts.Node]:
@@ -27,6 +34,17 @@ def _order_name_nodes(parsed: ParsedFile) -> list[ts.Node]:
     for start, end in _order_names(parsed.src):
         root = root_for(parsed, start)
         node = root.named_descendant_for_byte_range(start, end)
+        if node is not None and node.type == "identifier" and node.start_byte == start:
+            nodes.append(node)
+    return nodes
+
+
+def _named_nodes(parsed: ParsedFile, named: re.Pattern[str]) -> list[ts.Node]:
+    """Identifiers matching `named` in code (a Watch's names: few per file)."""
+    nodes = []
+    for match in re.compile(named.pattern.encode()).finditer(parsed.src):
+        start, end = match.span()
+        node = root_for(parsed, start).named_descendant_for_byte_range(start, end)
         if node is not None and node.type == "identifier" and node.start_byte == start:
             nodes.append(node)
     return nodes

@@ -204,6 +204,30 @@ class NameUse(NamedTuple):
     parent_kind: str  # tree-sitter node type of the parent
 
 
+class Offset(NamedTuple):
+    """Arithmetic on a `struct page *`: `page + n`, `page - n`, `&page[n]`, `page[n]`,
+    `page += n`, `page++` (op "+", "-", "[]", "+=", "-=", "++", "--"), anywhere in a
+    function.  Recorded only for an analysis that asks (extract.Watch)."""
+
+    base: str
+    op: str
+    offset: str  # "1" for ++ and --
+    function: str
+    line: int
+    col: int
+    byte: int
+
+
+class ErrorDirective(NamedTuple):
+    """`#error message` and the condition under which the preprocessor reaches it:
+    the enclosing #if / #elif, `defined(X)` for #ifdef, negated for #else (conditions
+    of nested blocks joined with &&).  Recorded only for an analysis that asks."""
+
+    cond: str
+    message: str
+    line: int
+
+
 @dataclass(slots=True)
 class FileFacts:
     path: str  # as reported (relative to the tree root when there is one)
@@ -218,6 +242,11 @@ class FileFacts:
     not_utf8: bool = False
     # #if/#elif/#else branches: (conditional, branch number, start byte, end byte)
     branches: tuple[tuple[int, int, int, int], ...] = ()
+    offsets: tuple[Offset, ...] = ()  # with extract.Watch only
+    errors: tuple[ErrorDirective, ...] = ()  # with extract.Watch only
+    # (first line, last line, condition) of each #if branch, its directives included,
+    # the condition as ErrorDirective words it; with extract.Watch only
+    conditions: tuple[tuple[int, int, str], ...] = ()
 
     def __reduce__(self) -> tuple[Callable[..., FileFacts], tuple[Any, ...]]:
         return _file_facts, (
@@ -232,6 +261,9 @@ class FileFacts:
             self.bodies_seen,
             self.not_utf8,
             self.branches,
+            self.offsets,
+            self.errors,
+            self.conditions,
         )
 
     def exclusive(self, a: int, b: int) -> bool:
@@ -336,17 +368,6 @@ def _file_facts(
     name_uses: list[NameUse],
     *flags: Any,
 ) -> FileFacts:
-    has_errors, recovered_regions, bodies_seen, not_utf8, branches = flags
     return FileFacts(
-        path,
-        lines,
-        list(map(_unpacked, functions)),
-        loops,
-        defines,
-        name_uses,
-        has_errors,
-        recovered_regions,
-        bodies_seen,
-        not_utf8,
-        branches,
+        path, lines, list(map(_unpacked, functions)), loops, defines, name_uses, *flags
     )

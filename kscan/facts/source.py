@@ -39,6 +39,11 @@ class Text:
         return Span(row + 1, col + 1, node.end_point[0] + 1, node.start_byte, node.end_byte)
 
 
+def names_re(names: tuple[str, ...]) -> re.Pattern[str]:
+    """Any of `names` as a whole word."""
+    return re.compile(r"\b(?:" + "|".join(map(re.escape, names)) + r")\b")
+
+
 def declared_name(declarator: str) -> str:
     """`*page`, `pfns[]`, `*p = NULL` -> the declared identifier."""
     names = IDENT.findall(declarator.split("=", 1)[0])

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from kscan.discover.files import SourceFile
 from kscan.discover.prefilter import Prefilter
-from kscan.facts.extract import extract
+from kscan.facts.extract import Watch, extract
 from kscan.facts.file_calls import file_calls
 from kscan.facts.preprocessor import defines
 from kscan.facts.records import FileCalls, FileFacts
@@ -59,9 +59,13 @@ def from_file(
 
 
 def facts_for(
-    path: str, rel: str, prefilter: Prefilter | None = None, bodies: Prefilter | None = None
+    path: str,
+    rel: str,
+    prefilter: Prefilter | None = None,
+    bodies: Prefilter | None = None,
+    watch: Watch | None = None,
 ) -> FileFacts | Problem | None:
-    return from_file(facts_from_bytes, path, rel, prefilter=prefilter, bodies=bodies)
+    return from_file(facts_from_bytes, path, rel, prefilter=prefilter, bodies=bodies, watch=watch)
 
 
 def read_source(path: str) -> bytes:
@@ -74,11 +78,16 @@ def read_source(path: str) -> bytes:
 
 
 def facts_from_bytes(
-    raw: bytes, rel: str, prefilter: Prefilter | None = None, bodies: Prefilter | None = None
+    raw: bytes,
+    rel: str,
+    prefilter: Prefilter | None = None,
+    bodies: Prefilter | None = None,
+    watch: Watch | None = None,
 ) -> FileFacts | Problem | None:
     """facts_for on bytes already read (the cache's unit hashes the same bytes).
     None: `prefilter` says no rule can use this file, so it is not parsed.  `bodies`:
-    leave out the function bodies it does not want (kscan/parse/bodies.py)."""
+    leave out the function bodies it does not want (kscan/parse/bodies.py).  `watch`: the
+    extra facts an analysis beyond the rules asks for (kscan/facts/extract.py)."""
     global _parser
     if _parser is None:
         _parser = new_parser()
@@ -104,7 +113,7 @@ def facts_from_bytes(
             keep = wanted[:-1]
         else:
             keep = bodies.wants_each(words, pieces[:-1], rel)
-        facts = extract(rel, parse(_parser, raw, found, keep))
+        facts = extract(rel, parse(_parser, raw, found, keep), watch)
     except RecursionError:
         return Problem(rel, "nesting too deep to analyse, skipped")
     except Exception as err:  # one odd file must not cost a whole-tree run its results

@@ -36,11 +36,18 @@ _SYMBOLS = {
     "arm64-4k": {"ARM64", "ARM64_4K_PAGES", "PAGE_SIZE_4KB"},
     "arm64-16k": {"ARM64", "ARM64_16K_PAGES", "PAGE_SIZE_16KB"},
     "arm64-64k": {"ARM64", "ARM64_64K_PAGES", "PAGE_SIZE_64KB"},
-    "ppc64": {"PPC64", "PPC_BOOK3S_64", "PPC_64K_PAGES", "PAGE_SIZE_64KB"},
+    "ppc64": {"PPC", "PPC64", "PPC_BOOK3S_64", "PPC_64K_PAGES", "PAGE_SIZE_64KB"},
     "s390": {"S390"},
     "riscv": {"RISCV"},
 }
 _MAX_ORDER_SYMBOLS = ("ARCH_FORCE_MAX_ORDER", "FORCE_MAX_ZONEORDER")
+# Every architecture's own symbol: a build for one never has another's.
+_ARCHITECTURES = {
+    "ALPHA", "ARC", "ARM", "ARM64", "CSKY", "HEXAGON", "IA64", "LOONGARCH", "M68K",
+    "MICROBLAZE", "MIPS", "NIOS2", "OPENRISC", "PARISC", "PPC", "PPC32", "PPC64", "RISCV",
+    "S390", "SPARC", "SPARC32", "SPARC64", "SUPERH", "UML", "X86", "X86_32", "X86_64",
+    "XTENSA",
+}  # fmt: skip
 # Kconfig patterns start from a literal newline (the text is read with one in front):
 # `re` finds it fast, where a `^` anchor is tried at every position (5 ms a scan).
 _PAGE_CHOICE = re.compile(r"\nconfig (\w+?_(\d+)K_PAGES)\s*$", re.M)
@@ -182,3 +189,36 @@ def _section_size_bits(header: str, symbols: set[str]) -> int | None:
             bits = re.fullmatch(r"SECTION_SIZE_BITS\s+(\d+)", rest)
             return int(bits[1]) if bits else None
     return None
+
+
+def max_order_entry(root: str | Path, preset: str) -> tuple[str, int] | None:
+    """(path, line) of the Kconfig entry that sets MAX_ORDER for a preset's
+    architecture (ARCH_FORCE_MAX_ORDER, FORCE_MAX_ZONEORDER before 6.1), or None when
+    it has none and mmzone.h's default is all it gets."""
+    rel = f"arch/{PRESETS[preset.partition(':')[0]].arch}/Kconfig"
+    kconfig = "\n" + _read(Path(root) / rel)
+    head = re.search(rf"\nconfig[ \t]+(?:{'|'.join(_MAX_ORDER_SYMBOLS)})[ \t]*$", kconfig, re.M)
+    return (rel, kconfig.count("\n", 0, head.start()) + 1) if head else None
+
+
+def config_symbols(preset: str) -> tuple[frozenset[str], frozenset[str]]:
+    """(set, unset): the CONFIG_ symbols a 64-bit configuration of a preset always has
+    (its architecture, MMU, SPARSEMEM), and those it never has (other architectures,
+    FLATMEM, HIGHMEM, a variable huge page size outside powerpc).  Options such as
+    SPARSEMEM_VMEMMAP or HUGETLB_PAGE are in neither: code under them may be built."""
+    name = preset.partition(":")[0]
+    always = {"64BIT", "MMU", "SPARSEMEM"} | _SYMBOLS[name]
+    page_sizes = {"PAGE_SIZE_4KB", "PAGE_SIZE_16KB", "PAGE_SIZE_64KB"}
+    never = (set().union(*_SYMBOLS.values()) | _ARCHITECTURES) - always - page_sizes
+    never |= {"FLATMEM", "32BIT", "HIGHMEM"}
+    if PRESETS[name].arch != "powerpc":
+        never.add("HUGETLB_PAGE_SIZE_VARIABLE")
+    return (
+        frozenset(f"CONFIG_{s}" for s in always),
+        frozenset(f"CONFIG_{s}" for s in never - always),
+    )
+
+
+def config_options() -> frozenset[str]:
+    """The options of a distribution configuration (_COMMON), for guards' conditions."""
+    return frozenset(f"CONFIG_{s}" for s in _COMMON)

@@ -1,4 +1,4 @@
-"""Turn a finished scan into text, JSON or SARIF.
+"""Turn a finished scan into text, JSON or SARIF (a `kscan what-if` checklist too).
 
 Reporters see a ScanResult only: findings plus plain metadata about the rules
 that ran and the tree that was scanned. They never import rules or parse trees,
@@ -15,7 +15,7 @@ from kscan.results import Reply
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from kscan.results import ScanResult, SeriesResult
+    from kscan.results import ScanResult, SeriesResult, WhatIfResult
 
 # format -> (module in kscan.report, function); a run imports only the one it writes
 _RENDERERS = {
@@ -34,6 +34,15 @@ FORMATS = tuple(_RENDERERS)
 SERIES_FORMATS = tuple(_SERIES_RENDERERS)
 
 
+_WHAT_IF_RENDERERS = {
+    "text": ("whatif", "text"),
+    "markdown": ("whatif", "markdown"),
+    "json": ("whatif", "json_"),
+    "sarif": ("whatif", "sarif"),
+}
+WHAT_IF_FORMATS = tuple(_WHAT_IF_RENDERERS)
+
+
 def render(result: ScanResult, fmt: str, *, color: bool) -> str:
     """The whole report as one string; color only affects the text format."""
     if fmt not in _RENDERERS:
@@ -50,6 +59,13 @@ def render_series(series: SeriesResult, fmt: str, reply: Reply | None = None) ->
     if fmt == "email":
         return _renderer(_SERIES_RENDERERS[fmt])(series, reply or Reply())
     return _renderer(_SERIES_RENDERERS[fmt])(series)
+
+
+def render_what_if(result: WhatIfResult, fmt: str) -> str:
+    """A `kscan what-if` checklist."""
+    if fmt not in WHAT_IF_FORMATS:
+        raise ValueError(f"unknown format {fmt!r} ({', '.join(WHAT_IF_FORMATS)})")
+    return _renderer(_WHAT_IF_RENDERERS[fmt])(result)
 
 
 def _renderer(where: tuple[str, str]) -> Callable[..., str]:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from kscan.findings import Finding, Location
 
 if TYPE_CHECKING:
-    from kscan.results import RuleInfo, ScanResult
+    from kscan.results import RuleInfo, ScanResult, WhatIfResult
 
 SCHEMA = "kscan-report/1"
 Json = dict[str, Any]  # a JSON object as json.dumps takes it
@@ -29,13 +29,7 @@ def render(result: ScanResult) -> str:
 def to_dict(result: ScanResult) -> Json:
     return {
         "schema": SCHEMA,
-        "tool": {"name": "kscan", "version": result.tool_version},
-        "tree": {
-            "root": result.tree_root,
-            "kernel_version": result.kernel_version,
-            "max_order_semantics": result.semantics,
-            "semantics_source": result.semantics_source,
-        },
+        **tool_and_tree(result),
         "stats": {**asdict(result.stats), "seconds": round(result.stats.seconds, 3)},
         "hotspots": [
             {
@@ -50,6 +44,19 @@ def to_dict(result: ScanResult) -> Json:
         "warnings": list(result.warnings),
         "rules": [_rule(rule) for rule in sorted(result.rules, key=lambda r: r.id)],
         "findings": [_finding(f) for f in sorted(result.findings, key=Finding.sort_key)],
+    }
+
+
+def tool_and_tree(result: ScanResult | WhatIfResult) -> Json:
+    """The "tool" and "tree" members every kscan JSON report starts with."""
+    return {
+        "tool": {"name": "kscan", "version": result.tool_version},
+        "tree": {
+            "root": result.tree_root,
+            "kernel_version": result.kernel_version,
+            "max_order_semantics": result.semantics,
+            "semantics_source": result.semantics_source,
+        },
     }
 
 
