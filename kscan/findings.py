@@ -77,6 +77,24 @@ class OrderAsk:
 
 
 @dataclass(frozen=True, slots=True)
+class Route:
+    """One way a walked range is reached: where it comes from, and the steps from the
+    walk up to that place (assignments, call sites, an ops-table registration)."""
+
+    origin: str  # see kscan/provenance/origins.py ORIGINS
+    evidence: str  # the expression or call that shows the origin, or why the trace stopped
+    chain: tuple[Related, ...]  # the walk first, the origin's own place last
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Every route the tracer found for a walked range (callers may disagree)."""
+
+    routes: tuple[Route, ...]
+    dropped: int = 0  # routes beyond the tracer's bound, not kept
+
+
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """The allocator model's judgement of a finding under a concrete geometry."""
 
@@ -99,6 +117,7 @@ class Finding:
     walk: Walk | None = None
     order: OrderAsk | None = None
     verdict: Verdict | None = None
+    provenance: Provenance | None = None
     properties: tuple[tuple[str, str], ...] = field(default=())
 
     @property

@@ -9,6 +9,7 @@ from functools import cached_property
 from kscan.callgraph import CallGraph
 from kscan.callgraph import build as build_callgraph
 from kscan.facts import Call, FileFacts, Function, Loop
+from kscan.provenance import Tracer
 from kscan.treeinfo import TreeInfo
 from kscan.vocab import VALIDITY_CHECKS
 
@@ -26,6 +27,12 @@ class Project:
         """Callers -> callees over the scanned files and graph_files (see kscan/callgraph.py)."""
         return build_callgraph([*self.files, *self.graph_files])
 
+    @cached_property
+    def tracer(self) -> Tracer:
+        """Range provenance over these files (kscan/provenance), its memos shared by all
+        the walks of one scan."""
+        return Tracer(self)
+
     def callable_elsewhere(self, name: str) -> bool:
         """A name other files can call: not only static functions of .c files (a
         configured or unseen name counts as callable)."""
@@ -40,6 +47,7 @@ class Project:
         if "functions_by_name" in self.__dict__:
             _index_functions(self.functions_by_name, more)
         self.__dict__.pop("validity_checks", None)
+        self.__dict__.pop("tracer", None)
         self._calls_within.clear()
 
     def add_graph_files(self, more: list[FileFacts]) -> None:

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterable
 
 from kscan.facts import FileFacts
-from kscan.findings import Finding, Level, Location, OrderAsk, Related, Walk
+from kscan.findings import Finding, Level, Location, OrderAsk, Provenance, Related, Walk
 from kscan.prefilter import Needs
 from kscan.project import Project
 
@@ -56,6 +56,7 @@ class Rule:
         order: OrderAsk | None = None,
         related: tuple[Related, ...] = (),
         properties: tuple[tuple[str, str], ...] = (),
+        provenance: Provenance | None = None,
     ) -> Finding:
         return Finding(
             rule_id=self.id,
@@ -69,6 +70,7 @@ class Rule:
             walk=walk,
             order=order,
             properties=properties,
+            provenance=provenance,
         )
 
     def related(self, facts: FileFacts, line: int, message: str, function: str | None = None):

@@ -9,13 +9,15 @@ an alignment test (`IS_ALIGNED(pfn, X) && !pfn_valid(pfn)`) only covers block he
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from kscan.facts import Exit, FileFacts, Function, Loop, LoopCall
-from kscan.findings import Location, Related
+from kscan.facts import Exit, FileFacts, Function, Loop, LoopCall, split_args
+from kscan.findings import Location, Provenance, Related
 from kscan.prefilter import Needs, needs
 from kscan.project import Project
+from kscan.provenance import WalkRange
 from kscan.rule import Rule
 from kscan.vocab import (
     ALIGNED_TEST,
@@ -81,6 +83,59 @@ class PfnWalk:
         """The walk relies on one block-level check (KS002), not on none at all (KS001)."""
         hoisted = self.check is not None and self.check.kind != "before-loop"
         return hoisted or self.extent == "block"
+
+
+def provenance(project: Project, walk: PfnWalk) -> Provenance | None:
+    """Where the walked range comes from (kscan/provenance)."""
+    if walk.function is None:
+        return None
+    return project.tracer.trace(
+        walk_range(walk.facts, walk.function, walk.loop, walk.access.call.args[0])
+    )
+
+
+def walk_range(facts: FileFacts, function: Function, loop: Loop, position: str) -> WalkRange:
+    """The range a loop walks with `position` (`pfn`, `start_pfn + i`, `page`): a
+    variable the loop steps is followed from its first value to the bounds the
+    condition sets it; an expression of one is traced as it is."""
+    stepped = unit_step_vars(loop)
+    if position not in stepped:
+        return WalkRange(
+            facts, function, loop, frozenset(identifiers(position) & stepped), (position,)
+        )
+    first = _initial_values(loop.init).get(position, position)
+    return WalkRange(
+        facts, function, loop, frozenset({position}), (first, *_bounds_of(loop.cond, position))
+    )
+
+
+_DECLARED = re.compile(r"(?:[\w\s*]*[\s*])?([A-Za-z_]\w*)\s*=\s*(.+)", re.S)
+_COMPARISON = re.compile(r"(?<![<>-])(<=|>=|!=|==|<|>)(?![<>=])")
+
+
+def _initial_values(init: str) -> dict[str, str]:
+    """`pfn = start, i = 0` -> {"pfn": "start", "i": "0"}."""
+    values = {}
+    for piece in split_args(f"({init})"):
+        match = _DECLARED.fullmatch(piece)
+        if match:
+            values.setdefault(match[1], match[2].strip())
+    return values
+
+
+def _bounds_of(cond: str, var: str) -> list[str]:
+    """What the condition compares `var` with: `pfn < end_pfn && ...` -> ["end_pfn"]."""
+    bounds = []
+    for piece in re.split(r"&&|\|\||,", cond):
+        parts = _COMPARISON.split(piece.strip(" ()"))
+        if len(parts) != 3:
+            continue
+        left, _, right = (p.strip(" ()") for p in parts)
+        if var in identifiers(left) and var not in identifiers(right):
+            bounds.append(right)
+        elif var in identifiers(right) and var not in identifiers(left):
+            bounds.append(left)
+    return bounds
 
 
 def walk_check_note(check: Check, message: str) -> Related:

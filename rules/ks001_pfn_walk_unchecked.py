@@ -37,7 +37,7 @@ the memmap's existence matters, pageblock_pfn_to_page() for pageblock strides.
 """
 
 from kscan.findings import Level, Walk
-from kscan.walks import PfnWalkRule, pfn_walks, walk_check_note
+from kscan.walks import PfnWalkRule, pfn_walks, provenance, walk_check_note
 
 _BY_EXTENT = {
     "zone-span": (
@@ -81,6 +81,7 @@ class PfnWalkUnchecked(PfnWalkRule):
                 confidence=confidence,
                 related=related,
                 walk=Walk(walk.extent, "pfn", None),
+                provenance=provenance(project, walk),
             )
 
 

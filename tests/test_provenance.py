@@ -1,0 +1,112 @@
+"""Range provenance: every walk's range traced to its origin, with the chain that leads
+there.  tests/fixtures/provenance/ holds a case for each origin class, and a case for
+its other side; each walk is annotated `/* expect: KS001 (origin, verdict) */`."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from kscan.engine import Options, scan
+from kscan.provenance import trace
+from kscan.provenance.origins import ORIGINS
+
+TREE = Path(__file__).parent / "fixtures" / "provenance"
+ANNOTATION = re.compile(r"expect:\s*(KS\d{3})\s*\(([\w-]+),\s*([\w-]+)\)")
+
+
+def annotated() -> dict[tuple[str, int], tuple[str, str, str]]:
+    found = {}
+    for path in sorted(TREE.rglob("*.c")):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if match := ANNOTATION.search(line):
+                found[(path.relative_to(TREE).as_posix(), number)] = match.groups()
+    return found
+
+
+@pytest.fixture(scope="module")
+def findings():
+    result = scan(Options(paths=[str(TREE)], jobs=1, cache=False)).result
+    return {(f.location.path, f.location.line): f for f in result.findings}
+
+
+def test_every_origin_class_has_its_cases():
+    origins = [origin for _, origin, _ in annotated().values()]
+    for origin in ORIGINS:
+        assert origin in origins, f"no fixture walk is judged by {origin}"
+
+
+@pytest.mark.parametrize("where", sorted(annotated()), ids=lambda w: f"{w[0]}:{w[1]}")
+def test_the_worst_route_has_the_annotated_origin(findings, where):
+    rule, origin, _ = annotated()[where]
+    finding = findings[where]
+    assert finding.rule_id == rule
+    assert finding.provenance.routes[0].origin == origin
+
+
+def chain_of(finding, origin):
+    route = next(r for r in finding.provenance.routes if r.origin == origin)
+    return [(step.location.function, step.message) for step in route.chain]
+
+
+def test_a_chain_climbs_through_two_helpers_to_the_iterator(findings):
+    steps = chain_of(findings[("mm/spans.c", 39)], "memblock-memory")
+    assert [function for function, _ in steps] == [
+        "init_zone_pages",
+        "init_zone_range",
+        "init_zones",
+        "init_zones",
+    ]
+    assert steps[1][1] == (
+        "init_zone_range() calls init_zone_pages() with `start_pfn` = `start_pfn`"
+    )
+    assert "for_each_mem_pfn_range(i, nid, &start_pfn, &end_pfn, NULL)" in steps[-1][1]
+
+
+def test_a_callback_is_traced_through_its_ops_table(findings):
+    steps = chain_of(findings[("mm/objects.c", 65)], "allocated")
+    assert steps[1] == (None, "release_cb() is registered as .release")
+    assert steps[2] == (
+        "release_through",
+        "release_through() calls release_cb() with `pfn` = `page_to_pfn(page)`",
+    )
+
+
+def test_callers_that_disagree_each_keep_their_route(findings):
+    routes = findings[("mm/objects.c", 28)].provenance.routes
+    by_origin = {r.origin: r.chain[1].location.function for r in routes}
+    assert by_origin == {"node-span": "drop_node", "allocated": "drop_folio"}
+
+
+def test_a_range_narrowed_by_clamp_keeps_the_narrower_origin(findings):
+    # init_zone_range clamps a memblock range into the zone: no zone-span route
+    origins = {r.origin for r in findings[("mm/spans.c", 39)].provenance.routes}
+    assert origins == {"memblock-memory"}
+
+
+def test_where_the_trace_stops_is_said(findings):
+    exported = findings[("mm/unknown.c", 11)].provenance.routes[0]
+    assert exported.evidence == "`start` of lock_pfn_range(): no caller in the scanned files"
+    unexplained = findings[("mm/unknown.c", 21)].provenance.routes[0]
+    assert unexplained.evidence == "`thing_first_pfn(thing)` in unlock_first() not recognised"
+    assert unexplained.chain[-1].location.function == "unlock_first"
+
+
+def test_callers_deeper_than_the_bound_are_not_followed(tmp_path, monkeypatch):
+    (tmp_path / "mm").mkdir()
+    chain = "".join(
+        f"void level{n}(unsigned long pfn)\n{{\n\tlevel{n - 1}(pfn);\n}}\n\n" for n in range(1, 7)
+    )
+    (tmp_path / "mm" / "deep.c").write_text(
+        "void level0(unsigned long start)\n{\n\tunsigned long pfn;\n\n"
+        "\tfor (pfn = start; pfn < start + 8; pfn++)\n\t\ttouch(pfn_to_page(pfn));\n}\n\n"
+        + chain
+        + "void top(struct zone *zone)\n{\n\tlevel6(zone->zone_start_pfn);\n}\n"
+    )
+    monkeypatch.setattr(trace, "MAX_DEPTH", 3)
+    (finding,) = scan(Options(paths=[str(tmp_path)], jobs=1, cache=False)).result.findings
+    (route,) = finding.provenance.routes
+    assert route.origin == "unknown"
+    assert route.evidence == (
+        "`pfn` of level3(): callers more than 3 calls above the walk are not traced"
+    )
