@@ -98,9 +98,11 @@ class Provenance:
 class Verdict:
     """The allocator model's judgement of a finding under a concrete geometry."""
 
-    kind: str  # "breaks" | "safe-by-design" | "unknown"
-    preset: str  # e.g. "arm64-4k"
+    kind: str  # "breaks" | "safe-by-contract" | "safe-by-design" | "unknown"
+    preset: str  # e.g. "arm64-4k"; "any" when no geometry decides it
     reason: str  # the witness or the reason it is safe
+    origin: str = ""  # the origin of the route judged (the worst), when traced
+    chain: tuple[Related, ...] = ()  # that route's chain
 
 
 @dataclass(frozen=True, slots=True)

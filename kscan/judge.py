@@ -23,6 +23,7 @@ from kscan.model import (
     presets_from_tree,
     severity_for,
     verdict_for_order,
+    verdict_for_provenance,
     verdict_for_walk,
 )
 from kscan.treeinfo import TreeInfo
@@ -62,8 +63,12 @@ def judge(findings: list[Finding], models: list[ModelContext]) -> list[Finding]:
 
 
 def _judged(finding: Finding, models: list[ModelContext]) -> Finding:
-    if finding.walk is not None:
-        verdicts = [verdict_for_walk(finding.walk, m) for m in models]
+    walk, provenance = finding.walk, finding.provenance
+    if walk is not None and provenance is not None:
+        where = finding.location.function or "the walk"
+        verdicts = [verdict_for_provenance(walk, provenance, where, m) for m in models]
+    elif walk is not None:
+        verdicts = [verdict_for_walk(walk, m) for m in models]
     elif finding.order is not None:
         verdicts = [verdict_for_order(_asked_order(finding.order, m), m) for m in models]
     else:
@@ -81,12 +86,13 @@ def _asked_order(ask: OrderAsk, model: ModelContext) -> int:
 
 
 def _combined(verdicts: list[Verdict]) -> Verdict:
-    for verdict in verdicts:
-        if verdict.kind == BREAKS:
-            return verdict
-    if all(v.kind == SAFE for v in verdicts):
-        first = verdicts[0]
-        if len(verdicts) == 1:
-            return first
-        return Verdict(SAFE, "all presets", first.reason)
-    return next(v for v in verdicts if v.kind == UNKNOWN)
+    """The first geometry where it breaks; else the first unknown; else safe by design
+    on every one; else (every geometry agreeing) safe by contract."""
+    for kind in (BREAKS, UNKNOWN):
+        found = next((v for v in verdicts if v.kind == kind), None)
+        if found:
+            return found
+    first = next((v for v in verdicts if v.kind == SAFE), verdicts[0])
+    if len(verdicts) == 1 or first.kind != SAFE:
+        return first
+    return replace(first, preset="all presets")

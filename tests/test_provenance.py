@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from kscan.engine import Options, scan
+from kscan.findings import Level
 from kscan.provenance import trace
 from kscan.provenance.origins import ORIGINS
 
@@ -110,3 +111,52 @@ def test_callers_deeper_than_the_bound_are_not_followed(tmp_path, monkeypatch):
     assert route.evidence == (
         "`pfn` of level3(): callers more than 3 calls above the walk are not traced"
     )
+
+
+# -- verdicts from origin x geometry ---------------------------------------------------
+
+
+@pytest.mark.parametrize("where", sorted(annotated()), ids=lambda w: f"{w[0]}:{w[1]}")
+def test_the_model_judges_each_walk_by_its_worst_route(findings, where):
+    _, origin, verdict = annotated()[where]
+    finding = findings[where]
+    assert (finding.verdict.origin, finding.verdict.kind) == (origin, verdict)
+    assert finding.verdict.chain == next(
+        r.chain for r in finding.provenance.routes if r.origin == origin
+    )
+    assert (finding.severity == Level.LOW) == verdict.startswith("safe")
+
+
+def test_no_two_walks_in_different_functions_share_a_witness(findings):
+    breaking = [f for f in findings.values() if f.verdict.kind == "breaks"]
+    assert len({f.location.function for f in breaking}) == len(breaking) > 5
+    assert len({f.verdict.reason for f in breaking}) == len(breaking)
+    for finding in breaking:
+        assert f"{finding.location.function}()" in finding.verdict.reason
+
+
+def test_a_span_witness_names_the_span_the_bad_pfns_and_the_chain(findings):
+    reason = findings[("mm/spans.c", 22)].verdict.reason
+    assert reason == (
+        "arm64 4K, mark_node_range() walks node 1 [0x880000, 0x980000) "
+        "(pgdat->node_start_pfn, via mark_node()), which holds offline memory block "
+        "[0x960000, 0x980000); pfn_to_page() at 0x960000 reads a poisoned struct page; "
+        "1 other route: 1 breaks"
+    )
+
+
+def test_a_contract_names_the_contract_and_the_chain(findings):
+    verdict = findings[("mm/spans.c", 39)].verdict
+    assert verdict.preset == "any"
+    assert verdict.reason == (
+        "memblock.memory regions are RAM, and every pfn in them has an initialised "
+        "struct page: for_each_mem_pfn_range(i, nid, &start_pfn, &end_pfn, NULL), "
+        "via init_zone_range() <- init_zones(); 1 other route: 1 safe-by-contract"
+    )
+
+
+def test_the_worst_route_is_named_where_callers_disagree(findings):
+    verdict = findings[("mm/objects.c", 28)].verdict
+    assert verdict.origin == "node-span"
+    assert "via drop_node()" in verdict.reason
+    assert verdict.reason.endswith("; 1 other route: 1 safe-by-contract")

@@ -251,6 +251,7 @@ def test_sarif_location_of_a_finding():
             "kind": "breaks",
             "preset": "arm64-4k",
             "reason": "pfn 0x88000 lies in a hole with no memmap",
+            "origin": "",
         },
     }
 
@@ -378,7 +379,10 @@ def test_json_report_content():
             "kind": "breaks",
             "preset": "arm64-4k",
             "reason": "pfn 0x88000 lies in a hole with no memmap",
+            "origin": "",
+            "chain": [],
         },
+        "provenance": None,
         "properties": {"bound": "end_pfn"},
     }
     contig = report["findings"][0]

@@ -27,6 +27,7 @@ _EXPORTS = {
     "PfnRange": "ranges",
     "ProblemBlock": "report",
     "SAFE": "crosscheck",
+    "SAFE_CONTRACT": "crosscheck",
     "UNKNOWN": "crosscheck",
     "VerdictChange": "crosscheck",
     "default_layout": "defaults",
@@ -47,6 +48,7 @@ _EXPORTS = {
     "svg_text": "render",
     "verdict_for_bytes": "crosscheck",
     "verdict_for_order": "crosscheck",
+    "verdict_for_provenance": "origins",
     "verdict_for_walk": "crosscheck",
 }
 
@@ -64,6 +66,7 @@ __all__ = [  # noqa: F822 (provided by __getattr__)
     "BREAKS",
     "PRESETS",
     "SAFE",
+    "SAFE_CONTRACT",
     "UNKNOWN",
     "BootRecipe",
     "Buddy",
@@ -97,5 +100,6 @@ __all__ = [  # noqa: F822 (provided by __getattr__)
     "svg_text",
     "verdict_for_bytes",
     "verdict_for_order",
+    "verdict_for_provenance",
     "verdict_for_walk",
 ]

@@ -20,6 +20,7 @@ from kscan.model.memmap import BadRange, PageState
 from kscan.model.ranges import align_up
 
 BREAKS, SAFE, UNKNOWN = "breaks", "safe-by-design", "unknown"
+SAFE_CONTRACT = "safe-by-contract"  # judged by where the range comes from (origins.py)
 
 # Extents that start from a validated, online head and stay inside one unit.
 _UNITS = {"block": "MAX_ORDER block", "pageblock": "pageblock", "section": "section"}
@@ -44,7 +45,7 @@ def _judge(walk: Walk, model: ModelContext) -> Verdict:
         return Verdict(UNKNOWN, model.preset, "the walk's extent is unknown, so nothing bounds it")
     judged = [_contents(walk, model)]
     if walk.unit == "page":
-        judged.append(_contiguity(walk, model))
+        judged.append(contiguity(walk, model))
     for kind in (BREAKS, UNKNOWN):
         reason = next((reason for k, reason in judged if k == kind), None)
         if reason:
@@ -67,7 +68,7 @@ def _checked_unit(walk: Walk, geometry: Geometry) -> str | None:
     return min(units, key=lambda u: _unit_pages(u, geometry), default=None)
 
 
-def _witness(model: ModelContext, what: str, bad: BadRange) -> str:
+def witness(model: ModelContext, what: str, bad: BadRange) -> str:
     return f"{model.title}, {what}; pfn_to_page() at {bad.pfns.start:#x} {_READS[bad.state]}"
 
 
@@ -92,7 +93,7 @@ def _contents_of_unit(walk: Walk, model: ModelContext) -> tuple[str, str]:
     if found:
         window, bad = found
         what = f"{label} {window} holds {bad.describe(g.section_pages)}"
-        return BREAKS, _witness(model, what, bad)
+        return BREAKS, witness(model, what, bad)
     if model.holes_in_zone_era:
         return UNKNOWN, (
             f"before 5.15 a hole inside a {label} leaves uninitialised struct pages; "
@@ -131,7 +132,7 @@ def _contents_of_span(walk: Walk, model: ModelContext) -> tuple[str, str]:
             what = f"a caller range inside {where} can cover {bad.describe(g.section_pages)}"
         if checked is not None:
             what += f", and {_UNITS[unit]} {checked} passes pfn_valid() at its head"
-        return BREAKS, _witness(model, what, bad)
+        return BREAKS, witness(model, what, bad)
     if unit is None:
         kinds = "absent section or offline block"
         how = f"a {walk.extent} walk without a per-pfn check"
@@ -164,7 +165,7 @@ def _first_reached(model: ModelContext, unit: str | None):
 # --- contiguity ------------------------------------------------------------------------
 
 
-def _contiguity(walk: Walk, model: ModelContext) -> tuple[str, str]:
+def contiguity(walk: Walk, model: ModelContext) -> tuple[str, str]:
     g = model.geometry
     if not g.sparse:
         return SAFE, "FLATMEM: mem_map is one array, so page + n is pfn + n"
@@ -254,9 +255,9 @@ def _size_verdict(order: int, asked: str, largest: str, model: ModelContext) -> 
 
 
 def severity_for(verdict: Verdict, severity: Level) -> Level:
-    """Safe by design is low; breaking is at least medium (the rule's own severity
-    still says how sure it is that a hole is reached); unknown keeps it."""
-    if verdict.kind == SAFE:
+    """Safe by design or by contract is low; breaking is at least medium (the rule's
+    own severity still says how sure it is that a hole is reached); unknown keeps it."""
+    if verdict.kind in (SAFE, SAFE_CONTRACT):
         return Level.LOW
     if verdict.kind == BREAKS:
         return max(severity, Level.MEDIUM)

@@ -159,7 +159,13 @@ def _result_properties(finding: Finding) -> dict:
     if finding.walk:
         properties["walk"] = asdict(finding.walk)
     if finding.verdict:
-        properties["verdict"] = asdict(finding.verdict)
+        verdict = finding.verdict
+        properties["verdict"] = {
+            "kind": verdict.kind,
+            "preset": verdict.preset,
+            "reason": verdict.reason,
+            "origin": verdict.origin,
+        }
     return properties
 
 

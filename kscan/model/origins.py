@@ -1,0 +1,160 @@
+"""Verdicts from origin x geometry: a walked range judged by where it comes from.
+
+Range provenance (kscan/provenance) gives every route by which a walk's range is
+reached, each ending at an origin class.  Here each route is judged under a concrete
+geometry and layout, and the worst route decides:
+- a zone or node span, or a number from user space, can hold holes, absent sections
+  and offline blocks: `breaks`, with a witness from the layout that names this walk
+  (its function, the span, the bad pfns) and the chain that leads to it;
+- a block around a valid pfn is the memory model's business (safe by design since
+  5.15, see crosscheck.py);
+- the other origins hold by a contract the kernel keeps: `safe-by-contract`, with the
+  contract and the chain as the reason (a struct page walk still answers to the
+  geometry for contiguity across sections);
+- where the trace stopped, `unknown`, saying where.
+"""
+
+from __future__ import annotations
+
+from kscan.findings import Provenance, Route, Verdict, Walk
+from kscan.model.context import ModelContext
+from kscan.model.crosscheck import (
+    BREAKS,
+    SAFE,
+    SAFE_CONTRACT,
+    UNKNOWN,
+    contiguity,
+    verdict_for_walk,
+    witness,
+)
+from kscan.model.memmap import BadRange
+from kscan.model.ranges import PfnRange
+from kscan.provenance import origins as o
+from kscan.vocab import block_granularity
+
+# What each contract origin promises about every pfn of its range.
+CONTRACTS = {
+    o.MEMBLOCK_MEMORY: "memblock.memory regions are RAM, and every pfn in them has an "
+    "initialised struct page",
+    o.RESERVATION: "a memblock or CMA reservation lies in RAM present at boot, its struct "
+    "pages initialised and reserved",
+    o.MEMMAP_INIT: "the walk initialises the struct pages it reaches, over a range its "
+    "callers populated",
+    o.ALLOCATED: "the range is something the caller holds (a page, a folio, an "
+    "allocation, a kernel address), so its struct pages exist",
+    o.MEMORY_BLOCK: "memory blocks go on- and offline whole, and never with holes "
+    "(offline_pages() refuses them; hot-added memory has none)",
+    o.ZONE_DEVICE: "ZONE_DEVICE pfns belong to a dev_pagemap, whose memmap "
+    "memremap_pages() created",
+    o.VALIDATED: "the whole range is checked before the walk",
+    o.PAGE_TABLES: "a present page-table entry maps a page with a struct page (PFN maps, "
+    "VM_PFNMAP/VM_IO, are checked with pfn_valid() where they are walked)",
+}
+# Kinds in the order the worst wins: a route that breaks outranks one that is unknown.
+_SEVERITY = {BREAKS: 3, UNKNOWN: 2, SAFE: 1, SAFE_CONTRACT: 0}
+
+
+def verdict_for_provenance(
+    walk: Walk, provenance: Provenance, where: str, model: ModelContext
+) -> Verdict:
+    """The worst of the verdicts on each route; `where` is the walking function."""
+    judged = [(verdict_for_route(walk, route, where, model), route) for route in provenance.routes]
+    verdict, route = max(judged, key=lambda pair: _SEVERITY[pair[0].kind])
+    others = _others(judged, verdict, provenance.dropped)
+    return Verdict(verdict.kind, verdict.preset, verdict.reason + others, route.origin, route.chain)
+
+
+def verdict_for_route(walk: Walk, route: Route, where: str, model: ModelContext) -> Verdict:
+    via = _via(route, where)
+    if route.origin in o.SPANS:
+        return _span(walk, route, where, via, model)
+    if route.origin == o.BLOCK:
+        unit = block_granularity(route.evidence) or "block"
+        judged = verdict_for_walk(Walk(unit, walk.unit, walk.checked_at), model)
+        reason = f"{where}() walks one {unit} ({route.evidence}{via}): {judged.reason}"
+        return Verdict(judged.kind, judged.preset, reason)
+    if route.origin in CONTRACTS:
+        if walk.unit == "page":
+            kind, why = contiguity(walk, model)
+            if kind == BREAKS:
+                return Verdict(BREAKS, model.preset, f"{where}(): {why}")
+        reason = f"{CONTRACTS[route.origin]}: {route.evidence}{via}"
+        return Verdict(SAFE_CONTRACT, "any", reason)
+    return Verdict(
+        UNKNOWN, model.preset, f"where {where}()'s range comes from: {route.evidence}{via}"
+    )
+
+
+def _span(walk: Walk, route: Route, where: str, via: str, model: ModelContext) -> Verdict:
+    found = _reached(route.origin, model)
+    what = {
+        o.ZONE_SPAN: "a zone span",
+        o.NODE_SPAN: "a node span",
+        o.USER_INPUT: "any pfn a user writes",
+    }[route.origin]
+    if found is None:
+        return Verdict(
+            UNKNOWN,
+            model.preset,
+            f"{where}() walks {what} ({route.evidence}{via}); layout '{model.layout.name}' "
+            "has no hole, absent section or offline block there",
+        )
+    span, bad = found
+    g = model.geometry
+    text = (
+        f"{where}() walks {span} ({route.evidence}{via}), "
+        f"which holds {bad.describe(g.section_pages)}"
+    )
+    return Verdict(BREAKS, model.preset, witness(model, text, bad))
+
+
+def _reached(origin: str, model: ModelContext) -> tuple[str, BadRange] | None:
+    """(the span described, the first bad range in it) for the layout."""
+    memmap = model.memmap
+    if origin == o.ZONE_SPAN:
+        for zone, bad in memmap.bad_in_zones():
+            return f"zone {zone.zone} of node {zone.node} {zone.pfns}", bad
+        return None
+    if origin == o.NODE_SPAN:
+        for node, span in _node_spans(model):
+            for bad in memmap.bad:
+                if bad.pfns.overlaps(span):
+                    return f"node {node} {span}", bad.within(span)
+        return None
+    if memmap.bad:
+        bad = memmap.bad[0]
+        return f"a pfn a user names, {bad.pfns.start:#x}", bad
+    return None
+
+
+def _node_spans(model: ModelContext) -> list[tuple[int, PfnRange]]:
+    spans: dict[int, PfnRange] = {}
+    for zone in model.memmap.zone_spans:
+        known = spans.get(zone.node)
+        start = min(zone.pfns.start, known.start) if known else zone.pfns.start
+        end = max(zone.pfns.end, known.end) if known else zone.pfns.end
+        spans[zone.node] = PfnRange(start, end)
+    return sorted(spans.items())
+
+
+def _via(route: Route, where: str) -> str:
+    """`, via a() <- b()`: the functions the route climbs through, above the walk."""
+    names = []
+    for step in route.chain:
+        name = step.location.function
+        if name and name != where and name not in names:
+            names.append(name)
+    return f", via {' <- '.join(f'{n}()' for n in names)}" if names else ""
+
+
+def _others(judged: list[tuple[Verdict, Route]], chosen: Verdict, dropped: int) -> str:
+    """`; 3 other routes: 2 safe-by-contract, 1 unknown` when callers disagree."""
+    rest = [v.kind for v, _ in judged if v is not chosen]
+    if not rest and not dropped:
+        return ""
+    counts = {kind: rest.count(kind) for kind in sorted(set(rest), key=lambda k: -_SEVERITY[k])}
+    parts = [f"{n} {kind}" for kind, n in counts.items()]
+    if dropped:
+        parts.append(f"{dropped} not traced")
+    total = len(rest) + dropped
+    return f"; {total} other route{'s' if total != 1 else ''}: {', '.join(parts)}"
