@@ -18,6 +18,7 @@ from kscan.findings import Location, Provenance, Related
 from kscan.prefilter import Needs, needs
 from kscan.project import Project
 from kscan.provenance import WalkRange
+from kscan.provenance.origins import closing
 from kscan.rule import Rule
 from kscan.vocab import (
     ALIGNED_TEST,
@@ -127,15 +128,23 @@ def _bounds_of(cond: str, var: str) -> list[str]:
     """What the condition compares `var` with: `pfn < end_pfn && ...` -> ["end_pfn"]."""
     bounds = []
     for piece in re.split(r"&&|\|\||,", cond):
-        parts = _COMPARISON.split(piece.strip(" ()"))
+        parts = _COMPARISON.split(_unwrapped(piece))
         if len(parts) != 3:
             continue
-        left, _, right = (p.strip(" ()") for p in parts)
+        left, _, right = map(_unwrapped, parts)
         if var in identifiers(left) and var not in identifiers(right):
             bounds.append(right)
         elif var in identifiers(right) and var not in identifiers(left):
             bounds.append(left)
     return bounds
+
+
+def _unwrapped(text: str) -> str:
+    """`(a < b)` -> `a < b`; `f(x)` and `(a) + (b)` stay as they are."""
+    text = text.strip()
+    while text.startswith("(") and closing(text, 0) == len(text) - 1:
+        text = text[1:-1].strip()
+    return text
 
 
 def walk_check_note(check: Check, message: str) -> Related:

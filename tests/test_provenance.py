@@ -160,3 +160,18 @@ def test_the_worst_route_is_named_where_callers_disagree(findings):
     assert verdict.origin == "node-span"
     assert "via drop_node()" in verdict.reason
     assert verdict.reason.endswith("; 1 other route: 1 safe-by-contract")
+
+
+def test_a_bound_keeps_its_own_parentheses(findings):
+    (route,) = [
+        r for r in findings[("mm/reserved.c", 21)].provenance.routes if r.origin != "reservation"
+    ]
+    assert route.evidence == "zone_end_pfn(zone)"
+
+
+def test_a_user_input_witness_names_a_pfn_the_user_can_choose(findings):
+    assert findings[("mm/user.c", 15)].verdict.reason == (
+        "arm64 4K, poison_write() walks from a pfn user space chooses "
+        "(kstrtoul_from_user(ubuf, count, 0, &pfn)), such as 0x100000 in absent sections "
+        "[0x100000, 0x880000); pfn_to_page() at 0x100000 finds no memmap behind it"
+    )

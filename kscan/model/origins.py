@@ -100,11 +100,14 @@ def _span(walk: Walk, route: Route, where: str, via: str, model: ModelContext) -
             "has no hole, absent section or offline block there",
         )
     span, bad = found
-    g = model.geometry
-    text = (
-        f"{where}() walks {span} ({route.evidence}{via}), "
-        f"which holds {bad.describe(g.section_pages)}"
-    )
+    holds = bad.describe(model.geometry.section_pages)
+    if route.origin == o.USER_INPUT:
+        text = (
+            f"{where}() walks from a pfn user space chooses ({route.evidence}{via}), "
+            f"such as {bad.pfns.start:#x} in {holds}"
+        )
+    else:
+        text = f"{where}() walks {span} ({route.evidence}{via}), which holds {holds}"
     return Verdict(BREAKS, model.preset, witness(model, text, bad))
 
 
@@ -121,10 +124,7 @@ def _reached(origin: str, model: ModelContext) -> tuple[str, BadRange] | None:
                 if bad.pfns.overlaps(span):
                     return f"node {node} {span}", bad.within(span)
         return None
-    if memmap.bad:
-        bad = memmap.bad[0]
-        return f"a pfn a user names, {bad.pfns.start:#x}", bad
-    return None
+    return ("any pfn", memmap.bad[0]) if memmap.bad else None
 
 
 def _node_spans(model: ModelContext) -> list[tuple[int, PfnRange]]:
