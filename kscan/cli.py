@@ -20,7 +20,7 @@ from kscan.callgraph import display
 from kscan.config import Config, ConfigError
 from kscan.discover import DiscoverError
 from kscan.engine import Options, Scan, scan
-from kscan.findings import Level
+from kscan.findings import FailOn
 from kscan.judge import ModelError, contexts
 from kscan.model.geometry import PRESETS
 from kscan.report import FORMATS, SERIES_FORMATS, render, render_series
@@ -58,6 +58,13 @@ LAYOUT_HELP = "Memory layout to judge against: dmesg e820 lines, /proc/iomem, me
 NoCacheOpt = Annotated[
     bool, typer.Option("--no-cache", help="Neither read nor write the per-file facts cache.")
 ]
+
+
+FAIL_ON_HELP = (
+    "Exit 1 on a finding that counts: breaks (the default: a `breaks` verdict), unknown "
+    "(breaks or unknown), any, or a severity: low, medium, high."
+)
+FailOnOpt = Annotated[str | None, typer.Option(help=FAIL_ON_HELP)]
 
 
 def fail(message: str) -> typer.Exit:
@@ -120,12 +127,18 @@ def scan_command(
             "--no-prefilter", help="Parse every file and function body, even those no rule can use."
         ),
     ] = False,
+    fail_on: FailOnOpt = None,
+    show_all: Annotated[
+        bool,
+        typer.Option("--all", help="Also list the findings safe by contract or by design (text)."),
+    ] = False,
 ) -> None:
     if fmt not in FORMATS:
         raise fail(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
     _check_rules(select)
     paths = paths or ["."]
     settings = _load_config(find_root(Path(paths[0])))
+    threshold = _fail_on(fail_on, settings)
     options = Options(
         paths=paths,
         excludes=exclude or settings.exclude,
@@ -157,8 +170,9 @@ def scan_command(
         from kscan.hotspots import report_rows  # after suppressions and the baseline
 
         done.result.hotspots = report_rows(done.project, done.result.findings)
-    _write_report(done, fmt, output)
-    raise typer.Exit(EXIT_FINDINGS if done.result.findings else EXIT_CLEAN)
+    _write_report(done, fmt, output, show_all)
+    failed = any(threshold.counts(f) for f in done.result.findings)
+    raise typer.Exit(EXIT_FINDINGS if failed else EXIT_CLEAN)
 
 
 _kept: list[object] = []
@@ -231,9 +245,9 @@ def _print_warnings(done: Scan, verbose: bool) -> None:
             stderr().print(f"kscan: parse: {facts.path}: {', '.join(notes)}", markup=False)
 
 
-def _write_report(done: Scan, fmt: str, output: Path | None) -> None:
+def _write_report(done: Scan, fmt: str, output: Path | None, show_all: bool) -> None:
     color = output is None and fmt == "text" and sys.stdout.isatty()
-    _write(render(done.result, fmt, color=color), output)
+    _write(render(done.result, fmt, color=color, show_all=show_all), output)
 
 
 def _write(text: str, output: Path | None) -> None:
@@ -244,6 +258,13 @@ def _write(text: str, output: Path | None) -> None:
         output.write_text(text if text.endswith("\n") else text + "\n")
     except OSError as err:
         raise fail(f"cannot write {output}: {err.strerror or err}") from None
+
+
+def _fail_on(option: str | None, settings: Config) -> FailOn:
+    try:
+        return FailOn.parse(option) if option else settings.fail_on or FailOn()
+    except ValueError as err:
+        raise fail(f"--fail-on: {err}") from None
 
 
 def _check_rules(select: list[str] | None) -> None:
@@ -265,10 +286,6 @@ ReviewFormatOpt = Annotated[
     str, typer.Option("--format", "-f", help=f"{', '.join(SERIES_FORMATS)}.")
 ]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write the report here.")]
-FailOnOpt = Annotated[
-    str | None,
-    typer.Option(help="Exit 1 if the series adds a finding this severe: low, medium, high."),
-]
 SelectOpt = Annotated[list[str] | None, typer.Option("--select", help="Only these rule ids.")]
 JobsOpt = Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes.")]
 ValidityOpt = Annotated[
@@ -359,10 +376,7 @@ def _review(
     if root is None:
         raise fail(f"{tree} is not in a kernel tree (Makefile, mm/, include/linux/mmzone.h)")
     settings = _load_config(root)
-    try:
-        threshold = Level.parse(fail_on) if fail_on else settings.fail_on or Level.LOW
-    except ValueError as err:
-        raise fail(f"--fail-on: {err}") from None
+    threshold = _fail_on(fail_on, settings)
     options = Options(
         paths=[str(root)],
         excludes=settings.exclude,

@@ -28,6 +28,40 @@ class Level(IntEnum):
             raise ValueError(f"unknown level {text!r} (low, medium, high)") from None
 
 
+# --fail-on words that name verdicts: the kinds of verdict that fail a run
+_FAILING_VERDICTS = {"breaks": ("breaks",), "unknown": ("breaks", "unknown"), "any": None}
+
+
+@dataclass(frozen=True, slots=True)
+class FailOn:
+    """Which findings fail a scan or a review (exit 1): those whose verdict is
+    `breaks` (the default), `breaks` or `unknown` ("unknown"), every one ("any"), or
+    those at or above a severity ("low", "medium", "high").  A finding the model did
+    not judge counts as unknown."""
+
+    verdicts: tuple[str, ...] | None = ("breaks",)
+    severity: Level | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> FailOn:
+        word = text.strip().lower()
+        if word in _FAILING_VERDICTS:
+            return cls(_FAILING_VERDICTS[word])
+        try:
+            return cls(None, Level.parse(word))
+        except ValueError:
+            raise ValueError(
+                f"unknown threshold {text!r} (breaks, unknown, any; or low, medium, high)"
+            ) from None
+
+    def counts(self, finding: Finding) -> bool:
+        if self.severity is not None:
+            return finding.severity >= self.severity
+        if self.verdicts is None:
+            return True
+        return (finding.verdict.kind if finding.verdict else "unknown") in self.verdicts
+
+
 @dataclass(frozen=True, slots=True)
 class Location:
     path: str  # relative to the tree root when there is one

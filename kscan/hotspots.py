@@ -144,7 +144,9 @@ def _chain(graph, node, from_alloc, contig_path, heaviest) -> tuple[str, ...]:
 
 
 def report_rows(project, findings: list[Finding], top: int = 5) -> list[HotspotRow]:
-    """The report's short hotspot list, over the files the scan parsed."""
+    """The report's short hotspot list, over the files the scan parsed: where a fix
+    matters, so findings safe by contract or by design do not count."""
+    findings = [f for f in findings if not (f.verdict and f.verdict.kind.startswith("safe"))]
     if not findings:
         return []
     scanned = {f.path for f in project.files}

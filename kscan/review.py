@@ -10,7 +10,7 @@ from pathlib import Path
 from kscan import __version__
 from kscan.config import Config
 from kscan.engine import Options, scan, selected_rules, tree_for
-from kscan.findings import Finding, Level
+from kscan.findings import FailOn, Finding
 from kscan.hotspots import report_rows
 from kscan.judge import ModelError, contexts
 from kscan.project import Project
@@ -35,8 +35,8 @@ class SeriesResult:
     def removed(self) -> list[Change]:
         return [change for p in self.patches for change in p.removed]
 
-    def failed(self, threshold: Level) -> bool:
-        return any(c.finding.severity >= threshold for c in self.introduced)
+    def failed(self, threshold: FailOn) -> bool:
+        return any(threshold.counts(c.finding) for c in self.introduced)
 
 
 def review(

@@ -19,7 +19,7 @@ from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from kscan.findings import Finding, Level, Location
+from kscan.findings import Finding, Level, Location, Verdict
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -116,9 +116,24 @@ def _result(finding: Finding, rule_index: int) -> dict:
             {"id": number, **_location(related.location), "message": {"text": related.message}}
             for number, related in enumerate(finding.related, start=1)
         ]
+    if finding.verdict and finding.verdict.chain:
+        result["codeFlows"] = [_code_flow(finding.verdict)]
     result["partialFingerprints"] = {FINGERPRINT_KEY: finding.fingerprint}
     result["properties"] = _result_properties(finding)
     return result
+
+
+def _code_flow(verdict: Verdict) -> dict:
+    """The chain of the route the verdict judged: from the walk to where its range
+    comes from (assignments, call sites, an ops-table registration)."""
+    steps = [
+        {"location": {**_location(step.location), "message": {"text": step.message}}}
+        for step in verdict.chain
+    ]
+    return {
+        "message": {"text": f"where the walked range comes from: {verdict.origin}"},
+        "threadFlows": [{"locations": steps}],
+    }
 
 
 def _location(location: Location, source_line: str = "") -> dict:
@@ -166,6 +181,8 @@ def _result_properties(finding: Finding) -> dict:
             "reason": verdict.reason,
             "origin": verdict.origin,
         }
+    if finding.provenance:
+        properties["origins"] = sorted({route.origin for route in finding.provenance.routes})
     return properties
 
 
