@@ -246,7 +246,6 @@ _VALUE = re.compile(
 )
 _MEMBER_CALL = re.compile(rb"(?:->|\.)\s*([A-Za-z_]\w*)\s*(?=\()")
 _OUT_ARG = re.compile(r"&\s*([A-Za-z_]\w*(?:\s*(?:->|\.)\s*[A-Za-z_]\w*)*)")
-_ITERATOR = re.compile(r"\w*for_each\w*")
 _DEREF_BEFORE = frozenset(b";{}(),:?=")
 
 
@@ -304,9 +303,12 @@ def _is_store_through_pointer(code: bytes, star: int) -> bool:
 def _filled_by(call: Call) -> list[Assignment]:
     """`&var` handed to a call may be written by it; an iterator macro sets its first
     argument (`for_each_mem_region(region)`) as well."""
+    iterator = "for_each" in call.name
+    if not iterator and "&" not in call.args_text:
+        return []
     args = call.args
     filled = [m[1] for arg in args if (m := _OUT_ARG.fullmatch(arg))]
-    if _ITERATOR.fullmatch(call.name) and args and _IDENT_ARG.fullmatch(args[0]):
+    if iterator and args and _IDENT_ARG.fullmatch(args[0]):
         filled.insert(0, args[0])
     text = f"{call.name}{' '.join(call.args_text.split())}"
     return [Assignment("".join(var.split()), "&", text, call.line, call.byte) for var in filled]

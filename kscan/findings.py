@@ -88,7 +88,10 @@ class Walk:
       "section"      one memory section,
       "zone-span"    a zone's or node's spanned range (holes included),
       "caller-range" a range handed in by the caller,
-      "huge-page"    a folio / huge page / 1 << order pages (may exceed a section),
+      "huge-page"    a huge page or hugetlb folio, 1 << huge_page_order pages (may exceed
+                     a section),
+      "folio"        a folio or compound page of any order (gigantic only if a hugetlb
+                     one reaches the walk),
       "unknown".
     unit: "pfn" (pfn_to_page per step) or "page" (struct page pointer arithmetic).
     checked_at: granularity of the validity check that does exist, if any

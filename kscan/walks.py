@@ -14,11 +14,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from kscan.facts import Exit, FileFacts, Function, Loop, LoopCall, split_args
-from kscan.findings import Location, Provenance, Related
+from kscan.findings import Location, Provenance, Related, Route
 from kscan.prefilter import Needs, needs
 from kscan.project import Project
 from kscan.provenance import WalkRange
-from kscan.provenance.origins import closing
+from kscan.provenance.origins import BLOCK, closing
+from kscan.provenance.trace import header
 from kscan.rule import Rule
 from kscan.vocab import (
     ALIGNED_TEST,
@@ -93,6 +94,15 @@ def provenance(project: Project, walk: PfnWalk) -> Provenance | None:
     return project.tracer.trace(
         walk_range(walk.facts, walk.function, walk.loop, walk.access.call.args[0])
     )
+
+
+def block_provenance(walk: PfnWalk, how: str) -> Provenance:
+    """A block-confined walk's range is the block its check validated: one route."""
+    where = Location(walk.facts.path, walk.loop.span.start_line, 1, walk.loop.function)
+    chain = [Related(where, f"walks `{header(walk.loop)}`")]
+    if walk.check is not None:
+        chain.append(walk_check_note(walk.check, "the block-level check"))
+    return Provenance((Route(BLOCK, how, tuple(chain)),))
 
 
 def walk_range(facts: FileFacts, function: Function, loop: Loop, position: str) -> WalkRange:

@@ -37,7 +37,7 @@ pfn_valid() if the walk can cross a section.
 """
 
 from kscan.findings import Level, Walk
-from kscan.walks import PfnWalkRule, pfn_walks, walk_check_note
+from kscan.walks import PfnWalkRule, block_provenance, pfn_walks, walk_check_note
 
 _HOW = {
     "aligned": "validity is checked only at block-aligned PFNs",
@@ -77,6 +77,7 @@ class PfnWalkBlockHole(PfnWalkRule):
             if walk.check is not None:
                 related = (walk_check_note(walk.check, "the block-level check"),)
             granularity = walk.check.granularity if walk.check else None
+            confined = _confined(granularity)
             yield self.finding(
                 walk.facts,
                 call.line,
@@ -85,7 +86,8 @@ class PfnWalkBlockHole(PfnWalkRule):
                 f"{call.name}({call.args[0]}) on every PFN of a block: {how}; {verdict}",
                 severity=severity,
                 related=related,
-                walk=Walk(_confined(granularity), "pfn", granularity),
+                walk=Walk(confined, "pfn", granularity),
+                provenance=block_provenance(walk, how),
             )
 
 

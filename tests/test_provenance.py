@@ -175,3 +175,44 @@ def test_a_user_input_witness_names_a_pfn_the_user_can_choose(findings):
         "(kstrtoul_from_user(ubuf, count, 0, &pfn)), such as 0x100000 in absent sections "
         "[0x100000, 0x880000); pfn_to_page() at 0x100000 finds no memmap behind it"
     )
+
+
+DEMO = Path(__file__).parent / "fixtures" / "demo"
+
+
+@pytest.fixture(scope="module")
+def demo():
+    result = scan(Options(paths=[str(DEMO)], jobs=1, cache=False)).result
+    return {f.location.function: f for f in result.findings}
+
+
+def test_every_walk_of_every_pfn_and_page_rule_carries_its_provenance(demo):
+    walks = [f for f in demo.values() if f.rule_id in ("KS001", "KS002", "KS003")]
+    assert walks and all(f.provenance and f.verdict.origin for f in walks)
+
+
+def test_a_block_walk_is_judged_by_the_block_its_check_validates(demo):
+    verdict = demo["scan_blocks"].verdict
+    assert (verdict.kind, verdict.origin) == ("safe-by-design", "block")
+    assert verdict.reason.startswith(
+        "scan_blocks() walks one pageblock (validity is checked once per block by the "
+        "enclosing loop): "
+    )
+    assert [step.message for step in verdict.chain] == [
+        "walks `for (i = 0; i < pageblock_nr_pages; ...)`",
+        "the block-level check",
+    ]
+
+
+def test_a_struct_page_walk_is_judged_by_its_geometry_whatever_its_origin(demo):
+    hugetlb = demo["hugetlb_flush_folio"]  # hugetlb code holds gigantic folios
+    assert (hugetlb.verdict.kind, hugetlb.verdict.preset) == ("breaks", "x86_64:sparsemem")
+    assert hugetlb.verdict.origin == "allocated"
+    assert hugetlb.verdict.chain[-1].message == "`page = &folio->page`"
+    folio = demo["flush_cache_folio"]  # elsewhere a folio is gigantic only if one reaches it
+    assert (folio.verdict.kind, folio.verdict.preset) == ("unknown", "x86_64:sparsemem")
+    assert "only if it is a gigantic hugetlb folio (1 GiB, over sections of 128 MiB)" in (
+        folio.verdict.reason
+    )
+    block = demo["clear_max_block"]  # a MAX_ORDER block from its head fits in a section
+    assert (block.verdict.kind, block.verdict.origin) == ("safe-by-design", "unknown")

@@ -41,11 +41,11 @@ def verdict_for_walk(walk: Walk, model: ModelContext) -> Verdict:
 
 
 def _judge(walk: Walk, model: ModelContext) -> Verdict:
-    if walk.extent not in (*_UNITS, "zone-span", "caller-range", "huge-page"):
+    if walk.extent not in (*_UNITS, "zone-span", "caller-range", "huge-page", "folio"):
         return Verdict(UNKNOWN, model.preset, "the walk's extent is unknown, so nothing bounds it")
     judged = [_contents(walk, model)]
     if walk.unit == "page":
-        judged.append(contiguity(walk, model))
+        judged.append(_contiguity(walk, model))
     for kind in (BREAKS, UNKNOWN):
         reason = next((reason for k, reason in judged if k == kind), None)
         if reason:
@@ -76,7 +76,9 @@ def witness(model: ModelContext, what: str, bad: BadRange) -> str:
 
 
 def _contents(walk: Walk, model: ModelContext) -> tuple[str, str]:
-    if walk.extent == "huge-page" or (walk.extent == "caller-range" and walk.unit == "page"):
+    if walk.extent in ("huge-page", "folio") or (
+        walk.extent == "caller-range" and walk.unit == "page"
+    ):
         # Handed a struct page, the walk covers an allocation: all of it is RAM.
         return SAFE, "the pages belong to one allocation, so every struct page is initialised"
     if walk.extent in _UNITS:
@@ -165,12 +167,19 @@ def _first_reached(model: ModelContext, unit: str | None):
 # --- contiguity ------------------------------------------------------------------------
 
 
-def contiguity(walk: Walk, model: ModelContext) -> tuple[str, str]:
+def _contiguity(walk: Walk, model: ModelContext) -> tuple[str, str]:
     g = model.geometry
     if not g.sparse:
         return SAFE, "FLATMEM: mem_map is one array, so page + n is pfn + n"
     if g.vmemmap:
         return SAFE, "SPARSEMEM_VMEMMAP: struct pages are virtually contiguous across sections"
+    if walk.extent == "folio" and _checked_unit(walk, g) is None:
+        return UNKNOWN, (
+            f"{model.title}: a folio's memmap leaves its section only if it is a gigantic "
+            f"hugetlb folio ({g.order_size(g.gigantic_order)}, over sections of "
+            f"{g.bytes(g.section_pages)}); from the buddy allocator or the page cache it is "
+            f"at most {g.order_size(g.max_page_order)}, within one"
+        )
     reach, label = _pointer_reach(walk, g)
     section = g.section_pages
     if reach is not None and reach <= section:

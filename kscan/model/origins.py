@@ -9,9 +9,10 @@ geometry and layout, and the worst route decides:
 - a block around a valid pfn is the memory model's business (safe by design since
   5.15, see crosscheck.py);
 - the other origins hold by a contract the kernel keeps: `safe-by-contract`, with the
-  contract and the chain as the reason (a struct page walk still answers to the
-  geometry for contiguity across sections);
+  contract and the chain as the reason;
 - where the trace stopped, `unknown`, saying where.
+A struct page walk (`page + i`) is judged by the geometry: its pages exist whatever
+they belong to; what can break is the memmap's contiguity across sections.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from kscan.model.crosscheck import (
     SAFE,
     SAFE_CONTRACT,
     UNKNOWN,
-    contiguity,
     verdict_for_walk,
     witness,
 )
@@ -50,6 +50,7 @@ CONTRACTS = {
     o.PAGE_TABLES: "a present page-table entry maps a page with a struct page (PFN maps, "
     "VM_PFNMAP/VM_IO, are checked with pfn_valid() where they are walked)",
 }
+_UNITS = {"block": "MAX_ORDER block", "pageblock": "pageblock", "section": "section"}
 # Kinds in the order the worst wins: a route that breaks outranks one that is unknown.
 _SEVERITY = {BREAKS: 3, UNKNOWN: 2, SAFE: 1, SAFE_CONTRACT: 0}
 
@@ -57,7 +58,16 @@ _SEVERITY = {BREAKS: 3, UNKNOWN: 2, SAFE: 1, SAFE_CONTRACT: 0}
 def verdict_for_provenance(
     walk: Walk, provenance: Provenance, where: str, model: ModelContext
 ) -> Verdict:
-    """The worst of the verdicts on each route; `where` is the walking function."""
+    """The worst of the verdicts on each route; `where` is the walking function.  A
+    struct page walk is the geometry's: whatever the pages belong to, their memmap
+    is contiguous only within a section without SPARSEMEM_VMEMMAP."""
+    if walk.unit == "page":
+        route = provenance.routes[0]
+        judged = verdict_for_walk(walk, model)
+        reason = f"{where}() (a struct page walk, from {route.origin}{_via(route, where)}): "
+        return Verdict(
+            judged.kind, judged.preset, reason + judged.reason, route.origin, route.chain
+        )
     judged = [(verdict_for_route(walk, route, where, model), route) for route in provenance.routes]
     verdict, route = max(judged, key=lambda pair: _SEVERITY[pair[0].kind])
     others = _others(judged, verdict, provenance.dropped)
@@ -69,15 +79,12 @@ def verdict_for_route(walk: Walk, route: Route, where: str, model: ModelContext)
     if route.origin in o.SPANS:
         return _span(walk, route, where, via, model)
     if route.origin == o.BLOCK:
-        unit = block_granularity(route.evidence) or "block"
+        unit = walk.extent if walk.extent in _UNITS else block_granularity(route.evidence)
+        unit = unit or "block"
         judged = verdict_for_walk(Walk(unit, walk.unit, walk.checked_at), model)
-        reason = f"{where}() walks one {unit} ({route.evidence}{via}): {judged.reason}"
+        reason = f"{where}() walks one {_UNITS[unit]} ({route.evidence}{via}): {judged.reason}"
         return Verdict(judged.kind, judged.preset, reason)
     if route.origin in CONTRACTS:
-        if walk.unit == "page":
-            kind, why = contiguity(walk, model)
-            if kind == BREAKS:
-                return Verdict(BREAKS, model.preset, f"{where}(): {why}")
         reason = f"{CONTRACTS[route.origin]}: {route.evidence}{via}"
         return Verdict(SAFE_CONTRACT, "any", reason)
     return Verdict(

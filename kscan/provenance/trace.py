@@ -95,7 +95,7 @@ class Tracer:
         self._budget = _BUDGET
         frame = self.frame(walk.facts, walk.function)
         loop = walk.loop
-        head = _link(frame, loop.span.start_line, f"walks `{_header(loop)}`")
+        head = _link(frame, loop.span.start_line, f"walks `{header(loop)}`")
         names = set(walk.walked).union(*map(identifiers, walk.bounds))
         routes = self._in_loop(frame, walk) or self._prepared(frame, names, loop.span.start_byte)
         if not routes:
@@ -150,9 +150,10 @@ class Tracer:
         for call in frame.body.calls:
             if not start < call.byte < before:
                 continue
-            shared = (identifiers(call.args_text) | set(call.args)) & names
+            shared = identifiers(call.args_text) & names
             if not shared:
                 continue
+            shared |= set(call.args) & names  # `64` handed on as it is checked
             origin, evidence = self._preparation(call, len(shared))
             if origin:
                 link = _link(frame, call.line, f"`{call.name}{call.args_text}` before")
@@ -408,14 +409,11 @@ class Tracer:
         return routes
 
     def _registrations(self, frame: Frame):
-        name = frame.function.name
-        files = [frame.facts]
-        if not frame.function.static:
-            files += [f for f in self.project.files if f is not frame.facts]
-        found = []
-        for facts in files:
-            found += [(facts, r) for r in registrations(self._source(facts), name.encode())]
-        return found
+        """Where the function's own file stores it: a static one can be stored nowhere
+        else, and reading every file for each exported function no file calls would
+        cost more than what is found (an ops table elsewhere is not seen)."""
+        src = self._source(frame.facts)
+        return [(frame.facts, r) for r in registrations(src, frame.function.name.encode())]
 
     def _member_call_sites(self, member: str):
         calls = re.compile(rb"(?:->|\.)\s*" + re.escape(member.encode()) + rb"\s*\(")
@@ -589,7 +587,8 @@ def _struct_of(kind: str) -> str | None:
     return (match[1] or match[2]) if match else None
 
 
-def _header(loop: Loop) -> str:
+def header(loop: Loop) -> str:
+    """A loop's head as it reads: `for (pfn = start; pfn < end; ...)`."""
     if loop.kind == "for":
         return f"for ({loop.init}; {loop.cond}; ...)"
     cond = loop.cond[1:-1] if loop.cond.startswith("(") and _encloses(loop.cond) else loop.cond
