@@ -105,12 +105,16 @@ class Walk:
 
 @dataclass(frozen=True, slots=True)
 class OrderAsk:
-    """The order a max-order finding lets through: `name` + `offset`, read under the
-    MAX_ORDER meaning `semantics` (the model turns it into pages and bytes)."""
+    """The order a max-order or contig finding is about: `name` + `offset`, read under
+    the MAX_ORDER meaning `semantics` (the model turns it into pages and bytes), and
+    what the code does with it: lets it through ("asks"), turns it away ("rejects"),
+    never reaches it ("misses"), or aligns or sizes a contiguous range to its block
+    ("aligns"; "aligns-needed" in trees before 5.19, which needed it)."""
 
-    name: str  # MAX_ORDER, MAX_PAGE_ORDER or NR_PAGE_ORDERS
+    name: str  # MAX_ORDER, MAX_PAGE_ORDER, NR_PAGE_ORDERS or MAX_ORDER_NR_PAGES
     offset: int
     semantics: str
+    use: str = "asks"
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from kscan.model import (
     ModelContext,
     presets_from_tree,
     severity_for,
-    verdict_for_order,
+    verdict_for_order_use,
     verdict_for_provenance,
     verdict_for_walk,
 )
@@ -70,7 +70,8 @@ def _judged(finding: Finding, models: list[ModelContext]) -> Finding:
     elif walk is not None:
         verdicts = [verdict_for_walk(walk, m) for m in models]
     elif finding.order is not None:
-        verdicts = [verdict_for_order(_asked_order(finding.order, m), m) for m in models]
+        ask = finding.order
+        verdicts = [verdict_for_order_use(ask.use, _asked_order(ask, m), m) for m in models]
     else:
         return finding
     verdict = _combined(verdicts)
@@ -81,7 +82,9 @@ def _asked_order(ask: OrderAsk, model: ModelContext) -> int:
     """The concrete order `name + offset` names under the finding's MAX_ORDER meaning:
     one past the largest for NR_PAGE_ORDERS and for an exclusive MAX_ORDER."""
     largest = model.geometry.max_page_order
-    past = ask.name == "NR_PAGE_ORDERS" or ask.semantics == "exclusive"
+    past = ask.name == "NR_PAGE_ORDERS" or (
+        ask.semantics == "exclusive" and ask.name in ("MAX_ORDER", "MAX_PAGE_ORDER")
+    )
     return largest + int(past) + ask.offset
 
 

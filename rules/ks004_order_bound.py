@@ -40,6 +40,8 @@ from kscan.maxorder import COUNT, MAX_ORDER_NEEDS, assigned_to, clamped, operand
 from kscan.rule import Rule
 
 _MASK_SHIFT = re.compile(r"\(?\s*2U?L{0,2}\s*\)?")
+# (severity, offset from the name, what the bound does with that order: findings.OrderAsk)
+_ASKS = (Level.HIGH, 0, "asks")
 _NEXT_ORDER_OPS = (">=", "<")  # `order >= N - 1` is `order + 1 >= N`
 
 
@@ -56,10 +58,7 @@ class OrderBound(Rule):
             what = self._count_use(project, facts, use) if role == COUNT else self._largest_use(use)
             if what is None:
                 continue
-            problem, severity = what
-            # a bound that lets an order through asks the allocator for it; one that
-            # only rejects or wastes the largest order asks for nothing
-            asks = OrderAsk(use.name, 0, meaning.semantics) if role == COUNT else None
+            problem, severity, offset, does = what
             yield self.finding(
                 facts,
                 use.line,
@@ -67,7 +66,7 @@ class OrderBound(Rule):
                 use.function,
                 f"{problem}: {meaning.describe(use.name)}",
                 severity=severity,
-                order=asks,
+                order=OrderAsk(use.name, offset, meaning.semantics, does),
                 properties=(("semantics", meaning.semantics),),
             )
 
@@ -76,20 +75,20 @@ class OrderBound(Rule):
         ops = operands(use)
         if ops is not None:
             if ops.normalised_op == "<=" and ops.about_an_order:
-                return f"`{use.parent}` accepts order {name}, which does not exist", Level.HIGH
+                return f"`{use.parent}` accepts order {name}, which does not exist", *_ASKS
             if ops.normalised_op == ">" and ops.about_an_order:
-                return (f"`{use.parent}` as the too-big test lets order {name} through", Level.HIGH)
+                return f"`{use.parent}` as the too-big test lets order {name} through", *_ASKS
             if ops.op == "<<" and not ops.name_left and _MASK_SHIFT.fullmatch(ops.other):
-                return f"`{use.parent}` builds a mask with bit {name} set", Level.HIGH
+                return f"`{use.parent}` builds a mask with bit {name} set", *_ASKS
             return None
         target = assigned_to(use)
         if target is not None and re.search("order", target, re.I):
-            return f"sets `{target}` to {name}, which is not a valid order", Level.HIGH
+            return f"sets `{target}` to {name}, which is not a valid order", *_ASKS
         if clamped(use):
-            return f"clamps an order to {name}, which is not a valid order", Level.HIGH
+            return f"clamps an order to {name}, which is not a valid order", *_ASKS
         param = _order_parameter(project, facts, use)
         if param:
-            return f"passes {name} as `{param}`, which is not a valid order", Level.HIGH
+            return f"passes {name} as `{param}`, which is not a valid order", *_ASKS
         return None
 
     def _largest_use(self, use):
@@ -98,14 +97,13 @@ class OrderBound(Rule):
         if ops is None:
             return None
         if ops.normalised_op == ">=" and ops.about_an_order:
-            return f"`{use.parent}` rejects order {name}, the largest valid order", Level.HIGH
+            rejects = f"`{use.parent}` rejects order {name}, the largest valid order"
+            return rejects, Level.HIGH, 0, "rejects"
         if ops.name_left and ops.op == "-" and ops.other == "1":
             if _compared_as_next_order(use):
                 return None
-            return (
-                f"`{use.parent}` used as the largest order wastes order {name} (benign)",
-                Level.LOW,
-            )
+            wastes = f"`{use.parent}` used as the largest order wastes order {name} (benign)"
+            return wastes, Level.LOW, -1, "asks"
         return None
 
 

@@ -29,7 +29,7 @@ Fix: `[NR_PAGE_ORDERS]` and `order < NR_PAGE_ORDERS` (or `order <= MAX_PAGE_ORDE
 
 import re
 
-from kscan.findings import Level
+from kscan.findings import Level, OrderAsk
 from kscan.maxorder import LARGEST, MAX_ORDER_NEEDS, operands, uses
 from kscan.rule import Rule
 
@@ -58,6 +58,7 @@ class PerOrderArray(Rule):
                 use.col,
                 use.function,
                 f"{message}: {meaning.describe(use.name)}; use NR_PAGE_ORDERS",
+                order=OrderAsk(use.name, 0, meaning.semantics, "misses"),
                 properties=(("semantics", meaning.semantics),),
             )
 

@@ -48,6 +48,7 @@ _EXPORTS = {
     "svg_text": "render",
     "verdict_for_bytes": "crosscheck",
     "verdict_for_order": "crosscheck",
+    "verdict_for_order_use": "crosscheck",
     "verdict_for_provenance": "origins",
     "verdict_for_walk": "crosscheck",
 }
@@ -100,6 +101,7 @@ __all__ = [  # noqa: F822 (provided by __getattr__)
     "svg_text",
     "verdict_for_bytes",
     "verdict_for_order",
+    "verdict_for_order_use",
     "verdict_for_provenance",
     "verdict_for_walk",
 ]

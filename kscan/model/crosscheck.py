@@ -237,6 +237,40 @@ def verdict_for_order(order: int, model: ModelContext) -> Verdict:
     )
 
 
+def verdict_for_order_use(use: str, order: int, model: ModelContext) -> Verdict:
+    """What a MAX_ORDER-family use does with the concrete `order` it names (see
+    findings.OrderAsk.use): lets it through ("asks"), turns it away ("rejects"),
+    never reaches it ("misses"), or aligns a contiguous range to its block ("aligns",
+    "aligns-needed" before 5.19)."""
+    if use == "asks":
+        return verdict_for_order(order, model)
+    g = model.geometry
+    top, size = g.max_page_order, g.order_size
+    largest = f"order {top} ({size(top)}), the largest buddy block on {model.title}"
+    if use == "rejects":
+        return Verdict(BREAKS, model.preset, f"turns away {largest}: a request for it fails")
+    if use == "misses":
+        below = f"orders 0..{top - 1} only" if top else "no order at all"
+        return Verdict(BREAKS, model.preset, f"never reaches {largest}: {below}")
+    block = f"order {order} ({size(order)})"
+    pageblock = f"a pageblock, order {g.pageblock_order} ({size(g.pageblock_order)})"
+    if use == "aligns-needed":
+        reason = (
+            f"before 5.19 alloc_contig_range() isolated whole MAX_ORDER blocks: aligning to "
+            f"{block} is what it needs on {model.title}"
+        )
+    elif order > g.pageblock_order:
+        times = 1 << (order - g.pageblock_order)
+        reason = (
+            f"aligns or sizes a contiguous range to {block} on {model.title}, where "
+            f"{pageblock}, is all alloc_contig_range() needs since 5.19: valid, "
+            f"{times}x coarser than needed"
+        )
+    else:
+        reason = f"{block} is no coarser than {pageblock} on {model.title}: nothing is wasted"
+    return Verdict(SAFE, model.preset, reason)
+
+
 def verdict_for_bytes(nbytes: int, model: ModelContext) -> Verdict:
     """A physically contiguous request of `nbytes`, as get_order() rounds it."""
     if nbytes <= 0:
