@@ -2,14 +2,18 @@
 
 Without a preset, a walk is judged under each geometry of JUDGE_ORDER, read from the
 scanned tree's arch/ where it says them: the verdict is the first geometry where the
-walk breaks (with its witness), else safe-by-design when every geometry says so, else
-unknown.  `--model-preset` / `--layout` judge under that one geometry only.  Verdicts
-are cached per walk shape, so this costs microseconds per finding.
+walk breaks (with its witness), else unknown where one cannot decide, else safe.  Code
+under arch/<a>/ is judged under that architecture's presets instead (its page sizes:
+arm64 4K, 16K and 64K; ppc64 64K and 4K); an architecture kscan has no preset for
+keeps JUDGE_ORDER.  `--model-preset` / `--layout` judge every file under that one
+geometry.  Verdicts are cached per walk shape, so this costs microseconds per finding.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
+from functools import cache
 from pathlib import Path
 
 from kscan.findings import Finding, OrderAsk, Verdict
@@ -18,8 +22,10 @@ from kscan.model import (
     PRESETS,
     SAFE,
     UNKNOWN,
+    Geometry,
     LayoutError,
     ModelContext,
+    preset,
     presets_from_tree,
     severity_for,
     verdict_for_order_use,
@@ -37,11 +43,14 @@ class ModelError(Exception):
     """A bad --model-preset or --layout, as one line."""
 
 
-def contexts(tree: TreeInfo, preset: str | None, layout: Path | None) -> list[ModelContext]:
+def contexts(
+    tree: TreeInfo, preset: str | None, layout: Path | None, arch: str | None = None
+) -> list[ModelContext]:
+    """The contexts to judge under: `preset` (with `layout`), else the presets of the
+    architecture directory `arch`, else JUDGE_ORDER."""
     era = bool(tree.holes_in_zone_era)
-    # the tree's own arch/ wins; architectures it does not describe use the built-in table
-    presets = {**PRESETS, **(presets_from_tree(tree.root, tree.semantics) if tree.root else {})}
-    names = [preset] if preset else ["x86_64"] if layout else list(JUDGE_ORDER)
+    presets = _presets(tree)
+    names = [preset] if preset else ["x86_64"] if layout else _arch_presets(arch, presets)
     try:
         found = [ModelContext.for_preset(n, holes_in_zone_era=era, presets=presets) for n in names]
         if layout is not None:
@@ -58,8 +67,52 @@ def contexts(tree: TreeInfo, preset: str | None, layout: Path | None) -> list[Mo
     return found
 
 
-def judge(findings: list[Finding], models: list[ModelContext]) -> list[Finding]:
-    return [_judged(f, models) if f.verdict is None else f for f in findings]
+def _presets(tree: TreeInfo) -> dict[str, Geometry]:
+    """The tree's own arch/ wins; architectures it does not describe use the built-in
+    table.  Read once per tree: every architecture's contexts ask."""
+    if tree.root is None:
+        return PRESETS
+    return _TREE_PRESETS(tree.root, tree.semantics)
+
+
+_TREE_PRESETS = cache(lambda root, semantics: {**PRESETS, **presets_from_tree(root, semantics)})
+
+
+def _arch_presets(arch: str | None, presets: dict[str, Geometry]) -> list[str]:
+    if arch is None:
+        return list(JUDGE_ORDER)
+    names = [name for name in (*JUDGE_ORDER, *presets) if preset(name, presets).arch == arch]
+    return list(dict.fromkeys(names)) or list(JUDGE_ORDER)
+
+
+def per_architecture(tree: TreeInfo) -> Callable[[str], list[ModelContext] | None]:
+    """path -> the contexts of the architecture whose arch/<a>/ holds it (None for the
+    rest of the tree), each architecture's built once."""
+    built: dict[str, list[ModelContext]] = {}
+
+    def contexts_for(path: str) -> list[ModelContext] | None:
+        top, _, rest = path.partition("/")
+        arch = rest.partition("/")[0] if top == "arch" and "/" in rest else None
+        if arch is None:
+            return None
+        if arch not in built:
+            built[arch] = contexts(tree, None, None, arch)
+        return built[arch]
+
+    return contexts_for
+
+
+def judge(
+    findings: list[Finding],
+    models: list[ModelContext],
+    per_arch: Callable[[str], list[ModelContext] | None] | None = None,
+) -> list[Finding]:
+    """Each finding judged under `models`, or where `per_arch` has contexts for its
+    path, under those."""
+    return [
+        _judged(f, (per_arch and per_arch(f.location.path)) or models) if f.verdict is None else f
+        for f in findings
+    ]
 
 
 def _judged(finding: Finding, models: list[ModelContext]) -> Finding:

@@ -9,8 +9,10 @@ import pytest
 
 from kscan.engine import Options, scan
 from kscan.findings import Level
+from kscan.judge import per_architecture
 from kscan.provenance import trace
 from kscan.provenance.origins import ORIGINS
+from kscan.treeinfo import read_tree_info
 
 TREE = Path(__file__).parent / "fixtures" / "provenance"
 ANNOTATION = re.compile(r"expect:\s*(KS\d{3})\s*\(([\w-]+),\s*([\w-]+)\)")
@@ -216,3 +218,22 @@ def test_a_struct_page_walk_is_judged_by_its_geometry_whatever_its_origin(demo):
     )
     block = demo["clear_max_block"]  # a MAX_ORDER block from its head fits in a section
     assert (block.verdict.kind, block.verdict.origin) == ("safe-by-design", "unknown")
+
+
+def test_code_under_arch_is_judged_under_its_architectures_presets(findings):
+    assert findings[("arch/powerpc/mm/spans.c", 10)].verdict.preset == "ppc64"
+    assert findings[("arch/mips/mm/spans.c", 10)].verdict.preset == "arm64-4k"  # no preset
+    tree = read_tree_info(TREE)
+    presets = per_architecture(tree)
+    assert [m.preset for m in presets("arch/arm64/mm/init.c")] == [
+        "arm64-4k",
+        "arm64-64k",
+        "arm64-16k",
+    ]
+    assert [m.preset for m in presets("arch/powerpc/mm/mem.c")] == ["ppc64", "ppc64-4k"]
+    assert presets("mm/cma.c") is None and presets("arch/Kconfig") is None
+
+
+def test_a_chosen_preset_judges_every_file():
+    result = scan(Options(paths=[str(TREE / "arch")], jobs=1, cache=False, model_preset="s390"))
+    assert {f.verdict.preset for f in result.result.findings} == {"s390"}
