@@ -288,10 +288,28 @@ def _assignments(body: bytes, code: bytes) -> list[Assignment]:
         value = _VALUE.match(code, match.end())
         if value is None or not value[1].strip():
             continue  # `= { ... }`: an aggregate initialiser, no one value
-        rhs = _lenient(body[value.start(1) : value.end(1)])
+        rhs = " ".join(_lenient(body[value.start(1) : value.end(1)]).split())
         lhs = b"".join(match[2].split()).decode()
-        found.append(Assignment(lhs, match[3].decode(), " ".join(rhs.split()), 0, match.start(2)))
+        op = match[3].decode()
+        if op == "=" and _clamps(code, match.start(), lhs, rhs):
+            op = "clamp"
+        found.append(Assignment(lhs, op, rhs, 0, match.start(2)))
     return found
+
+
+# `if (start < max_low)` right before an assignment (up to a `(` of its own)
+_IF_BEFORE = re.compile(rb"\bif\s*\(([^;{}]*)\)\s*\{?\s*$")
+
+
+def _clamps(code: bytes, start: int, lhs: str, rhs: str) -> bool:
+    """`if (start < max_low) start = max_low;`: the value only narrows what lhs holds,
+    as max() would; it is no value of its own."""
+    head = _IF_BEFORE.search(code, max(0, start - 200), start)
+    if head is None:
+        return False
+    cond = head[1].decode("utf-8", "replace")
+    sides = [" ".join(side.split()) for side in re.split(r"<=|>=|<|>", cond)]
+    return len(sides) == 2 and {lhs, rhs} == {sides[0].strip(" ()"), sides[1].strip(" ()")}
 
 
 def _is_store_through_pointer(code: bytes, star: int) -> bool:

@@ -186,7 +186,7 @@ class Assignment(NamedTuple):
     or an iterator macro that fills it in (op "&", rhs the call as written)."""
 
     lhs: str  # an identifier or a member chain: "start_pfn", "args->pud_pfn"
-    op: str  # "=", "+=", "-=", "&"
+    op: str  # "=", "+=", "-=", "&"; "clamp" for `if (x < y) x = y;`, which only narrows
     rhs: str  # whitespace-normalised
     line: int
     byte: int

@@ -290,6 +290,11 @@ RANGE_CHECKS = frozenset(
 )
 SECTION_STATE = re.compile(r"^(?:on|off)line_\w*sections?$")
 DEVICE_LOOKUP = frozenset({"get_dev_pagemap"})
+# Handing a page back (freeing it, dropping a reference): only pages one holds.
+PAGE_RELEASE = re.compile(
+    r"^(?:__free_pages?|free_reserved_page|free_highmem_page|memblock_free_pages"
+    r"|__free_pages_core|put_page|folio_put)$"
+)
 # Initialising a struct page: what the memmap initialisers do to every pfn they walk.
 PAGE_INITIALISER = re.compile(r"^(?:_*init_\w*page|set_page_links|mm_zero_struct_page)$")
 # Ops-table members through which user space hands a kernel function its numbers.

@@ -33,10 +33,12 @@ from kscan.callgraph import display
 from kscan.facts import Assignment, BodyFacts, Call, FileFacts, Function, Loop, split_args
 from kscan.findings import Location, Provenance, Related, Route
 from kscan.provenance.origins import (
+    ALLOCATED,
     DEVICE_LOOKUP,
     MEMMAP_INIT,
     MEMORY_BLOCK,
     PAGE_INITIALISER,
+    PAGE_RELEASE,
     RANGE_CHECKS,
     SECTION_STATE,
     UNKNOWN,
@@ -104,7 +106,33 @@ class Tracer:
         if not routes:
             bounds = ", ".join(f"`{b}`" for b in walk.bounds) or "its bounds"
             routes = [Route(UNKNOWN, f"{bounds} in {walk.function.name}() not recognised", ())]
-        return _provenance([_after(head, route) for route in routes])
+        return _provenance([_after(head, route) for route in self._released(frame, walk, routes)])
+
+    def _released(self, frame: Frame, walk: WalkRange, routes: list[Route]) -> list[Route]:
+        """A walk that hands every page back (frees it, drops a reference) holds those
+        pages by the contract of a free: where the trace stops, that contract stands
+        in for what the caller had; a caller seen to hand it a span still breaks it."""
+        unknown = [route for route in routes if route.origin == UNKNOWN]
+        release = self._loop_call(walk, PAGE_RELEASE.match) if unknown else None
+        if release is None:
+            return routes
+        link = _link(frame, release.line, f"`{release.name}{release.args_text}` on every page")
+        stops = "; ".join(route.evidence for route in unknown)
+        evidence = f"{release.name}() hands every page back (where the trace stops: {stops})"
+        kept = [route for route in routes if route.origin != UNKNOWN]
+        return [*kept, Route(ALLOCATED, evidence, (link,))]
+
+    def _loop_call(self, walk: WalkRange, wanted) -> Call | None:
+        """The first call in the walk's body that `wanted` names and that is handed the
+        walked pfn or the struct page made from it."""
+        names = set(walk.walked) | {
+            a.lhs for a in walk.loop.assigns if a.call in ("pfn_to_page", "pfn_folio")
+        }
+        for loop_call in walk.loop.calls:
+            call = loop_call.call
+            if wanted(call.name) and identifiers(call.args_text) & names:
+                return call
+        return None
 
     def frame(self, facts: FileFacts, function: Function) -> Frame:
         key = (facts.path, function.span.start_byte)
@@ -124,24 +152,14 @@ class Tracer:
     def _in_loop(self, frame: Frame, walk: WalkRange) -> list[Route]:
         """A walk that initialises each struct page it reaches, or looks each pfn up in
         its dev_pagemap: what it walks is decided by what it does."""
-        names = set(walk.walked) | {
-            a.lhs for a in walk.loop.assigns if a.call in ("pfn_to_page", "pfn_folio")
-        }
-        for loop_call in walk.loop.calls:
-            call = loop_call.call
-            if not identifiers(call.args_text) & names:
-                continue
-            origin = (
-                MEMMAP_INIT
-                if PAGE_INITIALISER.match(call.name)
-                else ZONE_DEVICE
-                if call.name in DEVICE_LOOKUP
-                else None
-            )
-            if origin:
-                link = _link(frame, call.line, f"`{call.name}{call.args_text}` on every pfn")
-                return [Route(origin, f"{call.name}()", (link,))]
-        return []
+        call = self._loop_call(
+            walk, lambda name: PAGE_INITIALISER.match(name) or name in DEVICE_LOOKUP
+        )
+        if call is None:
+            return []
+        origin = MEMMAP_INIT if PAGE_INITIALISER.match(call.name) else ZONE_DEVICE
+        link = _link(frame, call.line, f"`{call.name}{call.args_text}` on every pfn")
+        return [Route(origin, f"{call.name}()", (link,))]
 
     def _prepared(self, frame: Frame, names: set[str], before: int) -> list[Route]:
         """A call made on the range before `before` that says what it is; `names`: the
@@ -205,7 +223,7 @@ class Tracer:
         operands = _intersected(text)
         if operands:
             return self._best(frame, operands, before, depth, anchor, seen)
-        found = idioms_in(text, frame.types)
+        found = [f for f in idioms_in(text, frame.types) if anchor or f.origin != USER_INPUT]
         routes = [Route(f.origin, f.evidence, ()) for f in found]
         if any(f.position for f in found):
             return routes  # where it starts is known; the other terms are offsets in it
@@ -332,7 +350,7 @@ class Tracer:
             found = self._prepared(caller, passed, call.byte) or self._expression(
                 caller, arg, call.byte, depth + 1, anchor, frozenset()
             )
-            if not found and anchor:
+            if not found and anchor and not _LITERAL.fullmatch(arg):
                 found = [Route(UNKNOWN, f"`{arg}` in {caller.function.name}() not recognised", ())]
             routes += [_after(link, route) for route in found]
         if len(sites) > MAX_CALLERS:
@@ -397,8 +415,9 @@ class Tracer:
                 f"{name}() is registered as .{member}",
             )
             if member in USER_MEMBERS:
-                evidence = f"{name}() handles .{member}: user space passes its arguments"
-                routes.append(Route(USER_INPUT, evidence, (link,)))
+                if anchor:  # a user's count says how far, not where: the start decides
+                    evidence = f"{name}() handles .{member}: user space passes its arguments"
+                    routes.append(Route(USER_INPUT, evidence, (link,)))
                 continue
             sites = list(self._member_call_sites(member))
             if sites:
