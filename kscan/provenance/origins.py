@@ -188,6 +188,7 @@ IDIOMS = (
                 "virt_to_phys",
                 "__pa",
                 "__pa_symbol",
+                "sym_to_pfn",
                 r"alloc_contig_pages\w*",
                 "cma_alloc",
                 r"alloc_pages\w*",

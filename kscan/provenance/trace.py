@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from kscan.project import Project
 
 MAX_DEPTH = 4  # calls above the walking function
+NO_CALLER = "no caller in the scanned files"
 MAX_CALLERS = 12  # call sites followed per function
 MAX_ROUTES = 24  # routes kept per walk, the worst first
 _BUDGET = 3000  # expressions looked at per walk: a bound on time whatever the code
@@ -110,16 +111,18 @@ class Tracer:
 
     def _released(self, frame: Frame, walk: WalkRange, routes: list[Route]) -> list[Route]:
         """A walk that hands every page back (frees it, drops a reference) holds those
-        pages by the contract of a free: where the trace stops, that contract stands
-        in for what the caller had; a caller seen to hand it a span still breaks it."""
-        unknown = [route for route in routes if route.origin == UNKNOWN]
+        pages by the contract of a free, which binds the callers kscan cannot see: where
+        the trace stops for want of a caller, that contract stands in.  A caller seen
+        to hand it a span still breaks it; one whose value is not understood leaves it
+        unknown (boot-time loops free what a span holds, not what they were given)."""
+        unknown = [r for r in routes if r.origin == UNKNOWN and r.evidence.endswith(NO_CALLER)]
         release = self._loop_call(walk, PAGE_RELEASE.match) if unknown else None
         if release is None:
             return routes
         link = _link(frame, release.line, f"`{release.name}{release.args_text}` on every page")
         stops = "; ".join(route.evidence for route in unknown)
         evidence = f"{release.name}() hands every page back (where the trace stops: {stops})"
-        kept = [route for route in routes if route.origin != UNKNOWN]
+        kept = [route for route in routes if route not in unknown]
         return [*kept, Route(ALLOCATED, evidence, (link,))]
 
     def _loop_call(self, walk: WalkRange, wanted) -> Call | None:
@@ -331,7 +334,7 @@ class Tracer:
         else:
             routes = self._registered(frame, index, depth, anchor)
             if routes is None:
-                stop = f"{where}: no caller in the scanned files"
+                stop = f"{where}: {NO_CALLER}"
                 routes = [Route(UNKNOWN, stop, ())] if anchor else []
         self._parameters[key] = routes
         return routes
