@@ -289,6 +289,7 @@ def _assignments(body: bytes, code: bytes) -> list[Assignment]:
         if value is None or not value[1].strip():
             continue  # `= { ... }`: an aggregate initialiser, no one value
         rhs = " ".join(_lenient(body[value.start(1) : value.end(1)]).split())
+        rhs = _CHAINED.split(rhs)[-1].strip()  # `a = b = c`: a's value is c
         lhs = b"".join(match[2].split()).decode()
         op = match[3].decode()
         if op == "=" and _clamps(code, match.start(), lhs, rhs):
@@ -297,6 +298,7 @@ def _assignments(body: bytes, code: bytes) -> list[Assignment]:
     return found
 
 
+_CHAINED = re.compile(r"(?<![=!<>+\-*/%&|^])=(?!=)")
 # `if (start < max_low)` right before an assignment (up to a `(` of its own)
 _IF_BEFORE = re.compile(rb"\bif\s*\(([^;{}]*)\)\s*\{?\s*$")
 

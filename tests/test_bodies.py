@@ -212,3 +212,18 @@ def test_registrations_name_ops_members_and_attribute_macros():
     ]
     assert [r.member for r in registrations(VALUES, b"inject")] == ["set"]
     assert registrations(VALUES, b"absent") == []
+
+
+def test_a_chained_assignment_gives_each_the_last_value_and_a_clamp_is_marked():
+    src = (
+        b"int f(void)\n{\n\tent->start = ent->nid = NUMA_NO_NODE;\n"
+        b"\tif (start < max_low)\n\t\tstart = max_low;\n\tif (a < b) c = b;\n}\n"
+    )
+    ((start, close),) = column0_bodies(src)
+    got = [(a.lhs, a.op, a.rhs) for a in body_facts(src, start, close + 1, 2).assignments]
+    assert got == [
+        ("ent->start", "=", "NUMA_NO_NODE"),
+        ("ent->nid", "=", "NUMA_NO_NODE"),
+        ("start", "clamp", "max_low"),  # only narrows start, as max() would
+        ("c", "=", "b"),
+    ]

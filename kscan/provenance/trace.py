@@ -587,8 +587,9 @@ def _values(body: BodyFacts, name: str, start: int, before: int, local: bool) ->
     ]
 
 
-# `pfn = -1`, `end = 0`, `p = NULL`: a sentinel a later value replaces, no origin
-_LITERAL = re.compile(r"\(?\s*(?:-?\s*~?\s*(?:0x[0-9a-fA-F]+|\d+)[uUlL]*|NULL)\s*\)?")
+# `pfn = -1`, `end = 0`, `p = NULL`, `nid = NUMA_NO_NODE`: a sentinel a later value
+# replaces, or a constant handed on: no origin
+_LITERAL = re.compile(r"\(?\s*(?:-?\s*~?\s*(?:0x[0-9a-fA-F]+|\d+)[uUlL]*|[A-Z][A-Z0-9_]*)\s*\)?")
 
 
 _LOGGING = re.compile(r"\w*(?:print|pr_|dbg|debug|warn|WARN|trace|dump|dev_err|dev_info)")
