@@ -107,9 +107,10 @@ class Walk:
 class OrderAsk:
     """The order a max-order or contig finding is about: `name` + `offset`, read under
     the MAX_ORDER meaning `semantics` (the model turns it into pages and bytes), and
-    what the code does with it: lets it through ("asks"), turns it away ("rejects"),
-    never reaches it ("misses"), or aligns or sizes a contiguous range to its block
-    ("aligns"; "aligns-needed" in trees before 5.19, which needed it)."""
+    what the code does with it: lets it through ("asks"), stores it where no request
+    is seen ("holds"), turns it away ("rejects"), never reaches it ("misses"), or aligns
+    or sizes a contiguous range to its block ("aligns"; "aligns-needed" in trees before
+    5.19, which needed it)."""
 
     name: str  # MAX_ORDER, MAX_PAGE_ORDER, NR_PAGE_ORDERS or MAX_ORDER_NR_PAGES
     offset: int

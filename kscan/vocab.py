@@ -140,6 +140,11 @@ CONTIG_APIS = frozenset(
     }
 )
 
+# Calls that ask the page allocator for a block of a given order.
+ORDER_ALLOCATORS = re.compile(
+    r"(?:__)?(?:alloc_pages|folio_alloc|get_free_pages|alloc_page_interleave)\w*"
+)
+
 # Where allocation requests enter the buddy allocator (hotspot reachability).
 ALLOCATOR_ENTRIES = frozenset(
     {

@@ -35,9 +35,11 @@ another era's meaning ("would this backport be off by one on 6.1?").
 
 import re
 
+from kscan.facts import mentions
 from kscan.findings import Level, OrderAsk
 from kscan.maxorder import COUNT, MAX_ORDER_NEEDS, assigned_to, clamped, operands, uses
 from kscan.rule import Rule
+from kscan.vocab import ORDER_ALLOCATORS
 
 _MASK_SHIFT = re.compile(r"\(?\s*2U?L{0,2}\s*\)?")
 # (severity, offset from the name, what the bound does with that order: findings.OrderAsk)
@@ -83,9 +85,13 @@ class OrderBound(Rule):
             return None
         target = assigned_to(use)
         if target is not None and re.search("order", target, re.I):
-            return f"sets `{target}` to {name}, which is not a valid order", *_ASKS
+            sets = f"sets `{target}` to {name}, which is not a valid order"
+            return sets, Level.HIGH, 0, _stored(project, facts, use, target)
         if clamped(use):
-            return f"clamps an order to {name}, which is not a valid order", *_ASKS
+            clamps = f"clamps an order to {name}, which is not a valid order"
+            stored = _CLAMPED_INTO.match(use.context)
+            asks = _stored(project, facts, use, stored[1]) if stored else "asks"
+            return clamps, Level.HIGH, 0, asks
         param = _order_parameter(project, facts, use)
         if param:
             return f"passes {name} as `{param}`, which is not a valid order", *_ASKS
@@ -111,6 +117,38 @@ def _compared_as_next_order(use) -> bool:
     ops = "|".join(re.escape(op) for op in _NEXT_ORDER_OPS)
     minus_one = re.escape(use.parent).replace(r"\ ", r"\s*")
     return bool(re.search(rf"(?:{ops})\s*\(?\s*{minus_one}", use.context))
+
+
+_CLAMPED_INTO = re.compile(r"\s*([A-Za-z_][\w.>-]*)\s*=[^=]")
+
+
+def _stored(project, facts, use, target: str) -> str:
+    """An order stored in a variable is asked of the page allocator ("asks") when the
+    function hands it, or a value built from it, to one; else it only "holds" it: a
+    count (`i < pool->max_order`) or an "unset" marker is right under this meaning."""
+    function = next(
+        (fn for fn in facts.functions if fn.name == use.function and fn.span.contains(use.byte)),
+        None,
+    )
+    if function is None:
+        return "holds"
+    body = project.tracer.frame(facts, function).body
+    return "asks" if _reaches_allocator(body, target, use.byte, hops=2) else "holds"
+
+
+def _reaches_allocator(body, var: str, after: int, hops: int) -> bool:
+    for call in body.calls:
+        if (
+            call.byte > after
+            and ORDER_ALLOCATORS.match(call.name)
+            and mentions(call.args_text, var)
+        ):
+            return True
+    return hops > 0 and any(
+        _reaches_allocator(body, a.lhs, a.byte, hops - 1)
+        for a in body.assignments
+        if a.byte > after and a.lhs != var and a.op == "=" and mentions(a.rhs, var)
+    )
 
 
 def _order_parameter(project, facts, use) -> str | None:

@@ -67,6 +67,12 @@ def test_max_order_findings_get_concrete_sizes_from_the_model():
     assert asks and all(f.verdict.kind == "breaks" for f in asks)
     assert all("asks for order 11 (8 MiB); the largest buddy block here is order 10 (4 MiB)"
                in f.verdict.reason for f in asks)
+    held = {f.location.line: f.verdict for f in result.result.findings if f.order.use == "holds"}
+    # `reporting_order = MAX_ORDER` is no request: an "unset" marker is right in 6.1
+    assert held[5].kind == "unknown" and held[5].reason.startswith(
+        "holds order 11 (8 MiB), past order 10 (4 MiB), the largest buddy block on x86_64"
+    )
+    assert 29 not in held  # aux_page() hands the order it sets to alloc_pages()
     newer = scan(Options(paths=[str(FIXTURES / "tree-6.12")], jobs=1, model_preset="x86_64"))
     by_rule = {}
     for f in newer.result.findings:

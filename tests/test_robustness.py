@@ -417,7 +417,9 @@ def test_fifty_megabyte_file_is_skipped_quickly(in_tmp):
     write(in_tmp / "src" / "walk.c", WALK)
     generated_c(in_tmp / "src" / "huge.c", 50)
     started = time.perf_counter()
-    proc = kscan_process("src", "-f", "json", "--kernel-version", "6.12", cwd=in_tmp)
+    proc = kscan_process(
+        "src", "-f", "json", "--kernel-version", "6.12", "--fail-on", "any", cwd=in_tmp
+    )
     assert time.perf_counter() - started < 60
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr

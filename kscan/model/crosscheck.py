@@ -239,7 +239,8 @@ def verdict_for_order(order: int, model: ModelContext) -> Verdict:
 
 def verdict_for_order_use(use: str, order: int, model: ModelContext) -> Verdict:
     """What a MAX_ORDER-family use does with the concrete `order` it names (see
-    findings.OrderAsk.use): lets it through ("asks"), turns it away ("rejects"),
+    findings.OrderAsk.use): lets it through ("asks"), stores it ("holds": a request,
+    a count or a marker, depending on its uses), turns it away ("rejects"),
     never reaches it ("misses"), or aligns a contiguous range to its block ("aligns",
     "aligns-needed" before 5.19)."""
     if use == "asks":
@@ -247,6 +248,15 @@ def verdict_for_order_use(use: str, order: int, model: ModelContext) -> Verdict:
     g = model.geometry
     top, size = g.max_page_order, g.order_size
     largest = f"order {top} ({size(top)}), the largest buddy block on {model.title}"
+    if use == "holds":
+        past = f"order {order} ({size(order)})"
+        return Verdict(
+            UNKNOWN,
+            model.preset,
+            f"holds {past}, past {largest}: it breaks where the value is asked of the "
+            "allocator or indexes a per-order array; as a count or an 'unset' marker it is "
+            "right",
+        )
     if use == "rejects":
         return Verdict(BREAKS, model.preset, f"turns away {largest}: a request for it fails")
     if use == "misses":

@@ -291,10 +291,11 @@ RANGE_CHECKS = frozenset(
 )
 SECTION_STATE = re.compile(r"^(?:on|off)line_\w*sections?$")
 DEVICE_LOOKUP = frozenset({"get_dev_pagemap"})
-# Handing a page back (freeing it, dropping a reference): only pages one holds.
+# Freeing a page to the allocator: only pages one holds.  (Dropping a reference is
+# not: a walk may take one, with get_page_unless_zero(), before it drops it.)
 PAGE_RELEASE = re.compile(
     r"^(?:__free_pages?|free_reserved_page|free_highmem_page|memblock_free_pages"
-    r"|__free_pages_core|put_page|folio_put)$"
+    r"|__free_pages_core)$"
 )
 # Initialising a struct page: what the memmap initialisers do to every pfn they walk.
 PAGE_INITIALISER = re.compile(r"^(?:_*init_\w*page|set_page_links|mm_zero_struct_page)$")

@@ -110,7 +110,7 @@ class Tracer:
         return _provenance([_after(head, route) for route in self._released(frame, walk, routes)])
 
     def _released(self, frame: Frame, walk: WalkRange, routes: list[Route]) -> list[Route]:
-        """A walk that hands every page back (frees it, drops a reference) holds those
+        """A walk that hands every page back to the allocator holds those
         pages by the contract of a free, which binds the callers kscan cannot see: where
         the trace stops for want of a caller, that contract stands in.  A caller seen
         to hand it a span still breaks it; one whose value is not understood leaves it
