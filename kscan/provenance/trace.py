@@ -561,13 +561,21 @@ _CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
 
 
 def _names(text: str) -> list[str]:
-    found = []
-    for match in _NAME.finditer(text):
-        name = "".join(match[1].split())
-        if name in _NOT_VALUES or _CONSTANT.fullmatch(name) or name in found:
-            continue
-        found.append(name)
-    return found
+    """The variables and member chains a value is made of.  An array's element is not
+    the array (`mem->slots[i].orig_addr` is no value of `mem->slots`): a field of one
+    is looked for by the field (`[].orig_addr`), a bare element not at all."""
+    found, pos = [], 0
+    while match := _NAME.search(text, pos):
+        name, pos = "".join(match[1].split()), match.end()
+        if element := _ELEMENT_FIELD.match(text, pos):
+            name, pos = (f"[].{element[1]}" if element[1] else ""), element.end()
+        if name and name not in _NOT_VALUES and not _CONSTANT.fullmatch(name):
+            found.append(name)
+    return list(dict.fromkeys(found))
+
+
+# `[...]` after a name, and the field read from the element, if any
+_ELEMENT_FIELD = re.compile(r"\s*\[[^\]]*\](?:\s*(?:->|\.)\s*([A-Za-z_]\w*))?")
 
 
 def _values(body: BodyFacts, name: str, start: int, before: int, local: bool) -> list[Assignment]:
