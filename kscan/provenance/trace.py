@@ -81,6 +81,7 @@ class Frame(NamedTuple):
     body: BodyFacts
     types: dict[str, str]  # variable -> the structure it points to
     node: str  # its call-graph node
+    params: tuple[str, ...]  # its parameters' names
 
 
 class Tracer:
@@ -143,11 +144,13 @@ class Tracer:
         if found is None:
             body = self._body(facts, function)
             types = dict(body.pointers)
-            for name, kind in function.params:
+            params = function.params
+            for name, kind in params:
                 if struct := _struct_of(kind):
                     types[name] = struct
             node = self.project.callgraph.resolve(facts.path, function.name)
-            found = self._frames[key] = Frame(facts, function, body, types, node)
+            names = tuple(name for name, _ in params)
+            found = self._frames[key] = Frame(facts, function, body, types, node, names)
         return found
 
     # -- inside one function -------------------------------------------------------
@@ -272,7 +275,7 @@ class Tracer:
         seen = seen | {key}
         if "->" in name or "." in name:
             return self._field(frame, name, depth, anchor, seen)
-        index = next((i for i, (p, _) in enumerate(frame.function.params) if p == name), None)
+        index = frame.params.index(name) if name in frame.params else None
         values = _values(frame.body, name, frame.function.body.start_byte, before, index is None)
         if values:
             routes = []
@@ -319,7 +322,7 @@ class Tracer:
 
     def parameter(self, frame: Frame, index: int, depth: int, anchor: bool) -> list[Route]:
         """Routes for the value callers pass as parameter `index` of frame's function."""
-        name = frame.function.params[index][0]
+        name = frame.params[index]
         where = f"`{name}` of {frame.function.name}()"
         if depth >= MAX_DEPTH:
             stop = f"{where}: callers more than {MAX_DEPTH} calls above the walk are not traced"
@@ -340,7 +343,7 @@ class Tracer:
         return routes
 
     def _from_sites(self, frame, index, sites, depth, anchor, before_links) -> list[Route]:
-        callee, name = frame.function.name, frame.function.params[index][0]
+        callee, name = frame.function.name, frame.params[index]
         routes = []
         for caller, call in sites[:MAX_CALLERS]:
             args = call.args
