@@ -307,16 +307,19 @@ class Tracer:
         """(frame, assignment) for each function of the file that sets `field`."""
         stores = re.compile(rb"(?:->|\.)\s*" + re.escape(field.encode()) + rb"\s*=(?!=)")
         ends_with = re.compile(rf"(?:->|\.){re.escape(field)}$")
-        done = set()
-        for match in stores.finditer(self._source(facts)):
-            function = _function_at(facts, match.start())
-            if function is None or function.span.start_byte in done:
-                continue
-            done.add(function.span.start_byte)
-            other = self.frame(facts, function)
+        for other in self._frames_holding(facts, stores):
             for value in other.body.assignments:
                 if value.op == "=" and ends_with.search(value.lhs):
                     yield other, value
+
+    def _frames_holding(self, facts: FileFacts, pattern: re.Pattern[bytes]):
+        """The functions of a file whose bodies hold a match of `pattern`, once each."""
+        done = set()
+        for match in pattern.finditer(self._source(facts)):
+            function = _function_at(facts, match.start())
+            if function is not None and function.span.start_byte not in done:
+                done.add(function.span.start_byte)
+                yield self.frame(facts, function)
 
     # -- into callers ----------------------------------------------------------------
 
@@ -443,16 +446,9 @@ class Tracer:
     def _member_call_sites(self, member: str):
         calls = re.compile(rb"(?:->|\.)\s*" + re.escape(member.encode()) + rb"\s*\(")
         for facts in self.project.files:
-            src = self._source(facts)
-            if src.find(member.encode()) < 0:
+            if self._source(facts).find(member.encode()) < 0:
                 continue
-            seen = set()
-            for match in calls.finditer(src):
-                function = _function_at(facts, match.start())
-                if function is None or function.span.start_byte in seen:
-                    continue
-                seen.add(function.span.start_byte)
-                caller = self.frame(facts, function)
+            for caller in self._frames_holding(facts, calls):
                 for call in caller.body.member_calls:
                     if call.name == member:
                         yield caller, call
