@@ -5,7 +5,8 @@ scanned tree's arch/ where it says them: the verdict is the first geometry where
 walk breaks (with its witness), else unknown where one cannot decide, else safe.  Code
 under arch/<a>/ is judged under that architecture's presets instead (its page sizes:
 arm64 4K, 16K and 64K; ppc64 64K and 4K); an architecture kscan has no preset for
-keeps JUDGE_ORDER.  `--model-preset` / `--layout` judge every file under that one
+keeps JUDGE_ORDER, but a walk there that would break on another platform's layout
+is unknown.  `--model-preset` / `--layout` judge every file under that one
 geometry.  Verdicts are cached per walk shape, so this costs microseconds per finding.
 """
 
@@ -79,15 +80,16 @@ _TREE_PRESETS = cache(lambda root, semantics: {**PRESETS, **presets_from_tree(ro
 
 
 def _arch_presets(arch: str | None, presets: dict[str, Geometry]) -> list[str]:
+    """JUDGE_ORDER, or the presets of arch/<arch>/ (none for one kscan does not model)."""
     if arch is None:
         return list(JUDGE_ORDER)
     names = [name for name in (*JUDGE_ORDER, *presets) if preset(name, presets).arch == arch]
-    return list(dict.fromkeys(names)) or list(JUDGE_ORDER)
+    return list(dict.fromkeys(names))
 
 
 def per_architecture(tree: TreeInfo) -> Callable[[str], list[ModelContext] | None]:
     """path -> the contexts of the architecture whose arch/<a>/ holds it (None for the
-    rest of the tree), each architecture's built once."""
+    rest of the tree; [] for an architecture without a preset), each built once."""
     built: dict[str, list[ModelContext]] = {}
 
     def contexts_for(path: str) -> list[ModelContext] | None:
@@ -108,11 +110,26 @@ def judge(
     per_arch: Callable[[str], list[ModelContext] | None] | None = None,
 ) -> list[Finding]:
     """Each finding judged under `models`, or where `per_arch` has contexts for its
-    path, under those."""
-    return [
-        _judged(f, (per_arch and per_arch(f.location.path)) or models) if f.verdict is None else f
-        for f in findings
-    ]
+    path, under those.  A walk in the code of an architecture without a preset is
+    judged under `models` too, but no layout of theirs can say it breaks there."""
+    out = []
+    for finding in findings:
+        if finding.verdict is not None:
+            out.append(finding)
+            continue
+        own = per_arch(finding.location.path) if per_arch else None
+        judged = _judged(finding, own or models)
+        if own == [] and judged.walk is not None and judged.verdict.kind == BREAKS:
+            judged = _unmodelled(finding, judged.verdict)
+        out.append(judged)
+    return out
+
+
+def _unmodelled(finding: Finding, verdict: Verdict) -> Finding:
+    arch = finding.location.path.split("/")[1]
+    reason = f"kscan has no preset, so no memory layout, of arch/{arch}: {verdict.reason}"
+    unknown = replace(verdict, kind=UNKNOWN, reason=reason)
+    return replace(finding, verdict=unknown, severity=severity_for(unknown, finding.severity))
 
 
 def _judged(finding: Finding, models: list[ModelContext]) -> Finding:

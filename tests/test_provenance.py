@@ -222,7 +222,9 @@ def test_a_struct_page_walk_is_judged_by_its_geometry_whatever_its_origin(demo):
 
 def test_code_under_arch_is_judged_under_its_architectures_presets(findings):
     assert findings[("arch/powerpc/mm/spans.c", 10)].verdict.preset == "ppc64"
-    assert findings[("arch/mips/mm/spans.c", 10)].verdict.preset == "arm64-4k"  # no preset
+    mips = findings[("arch/mips/mm/spans.c", 10)].verdict  # no preset: no mips layout
+    assert (mips.kind, mips.preset) == ("unknown", "arm64-4k")
+    assert mips.reason.startswith("kscan has no preset, so no memory layout, of arch/mips: ")
     tree = read_tree_info(TREE)
     presets = per_architecture(tree)
     assert [m.preset for m in presets("arch/arm64/mm/init.c")] == [
@@ -232,6 +234,7 @@ def test_code_under_arch_is_judged_under_its_architectures_presets(findings):
     ]
     assert [m.preset for m in presets("arch/powerpc/mm/mem.c")] == ["ppc64", "ppc64-4k"]
     assert presets("mm/cma.c") is None and presets("arch/Kconfig") is None
+    assert presets("arch/mips/mm/init.c") == []
 
 
 def test_a_chosen_preset_judges_every_file():
