@@ -39,7 +39,7 @@ pfn_valid() if the walk can cross a section.
 from collections.abc import Iterator
 
 from kscan.analysis.project import Project
-from kscan.analysis.walks import PfnWalkRule, pfn_walks, walk_check_note
+from kscan.analysis.walks import PfnWalkRule, block_provenance, pfn_walks, walk_check_note
 from kscan.findings import Finding, Level, Related, Walk
 
 _HOW = {
@@ -80,6 +80,7 @@ class PfnWalkBlockHole(PfnWalkRule):
             if walk.check is not None:
                 related = (walk_check_note(walk.check, "the block-level check"),)
             granularity = walk.check.granularity if walk.check else None
+            confined = _confined(granularity)
             yield self.finding(
                 walk.facts,
                 call.line,
@@ -88,7 +89,8 @@ class PfnWalkBlockHole(PfnWalkRule):
                 f"{call.name}({call.args[0]}) on every PFN of a block: {how}; {verdict}",
                 severity=severity,
                 related=related,
-                walk=Walk(_confined(granularity), "pfn", granularity),
+                walk=Walk(confined, "pfn", granularity),
+                provenance=block_provenance(walk, how),
             )
 
 
