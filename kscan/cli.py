@@ -1,8 +1,8 @@
 """Command line: `kscan PATH...` scans; `kscan rules`, `kscan explain ID` describe rules
 (and the what-if classes); `kscan what-if` lists what a larger buddy block breaks.
 
-Exit status: 0 no findings, 1 findings, 2 bad usage or input.  Errors are one line on
-stderr, never a traceback.
+Exit status: 0 when no finding counts, 1 when one does (--fail-on), 2 bad usage or
+input.  Errors are one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from kscan.discover.files import DiscoverError
 from kscan.discover.treeinfo import SEMANTICS, TreeInfoError, find_root, read_tree_info
 from kscan.engine import Options, Progress, Ranking, Scan, rank_hotspots, scan
 from kscan.facts.workers import default_jobs
-from kscan.findings import Finding, Level
+from kscan.findings import FailOn, Finding
 from kscan.model.geometry import PRESETS
 from kscan.model.judge import JUDGE_ORDER, ModelError, contexts
 from kscan.report import FORMATS, SERIES_FORMATS, render, render_series
@@ -99,6 +99,13 @@ class Interrupted(Exception):
     """Ctrl-C in a command that cleaned up after itself: main() says what it did."""
 
 
+FAIL_ON_HELP = (
+    "Exit 1 on a finding that counts: breaks (the default: a `breaks` verdict), unknown "
+    "(breaks or unknown), any, or a severity: low, medium, high."
+)
+FailOnOpt = Annotated[str | None, typer.Option(help=FAIL_ON_HELP)]
+
+
 def fail(message: str) -> typer.Exit:
     stderr().print(f"kscan: error: {message}", markup=False, highlight=False)
     return typer.Exit(EXIT_USAGE)
@@ -165,12 +172,18 @@ def scan_command(
             "--no-prefilter", help="Parse every file and function body, even those no rule can use."
         ),
     ] = False,
+    fail_on: FailOnOpt = None,
+    show_all: Annotated[
+        bool,
+        typer.Option("--all", help="Also list the findings safe by contract or by design (text)."),
+    ] = False,
 ) -> None:
     if fmt not in FORMATS:
         raise fail(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
     _check_rules(select)
     paths = paths or ["."]
     settings = _load_config(_root_of(Path(paths[0])))
+    threshold = _fail_on(fail_on, settings)
     options = Options(
         paths=paths,
         excludes=exclude or settings.exclude,
@@ -197,8 +210,9 @@ def scan_command(
         from kscan.callgraph.hotspots import report_rows  # after suppressions and the baseline
 
         done.result.hotspots = report_rows(done.project, done.result.findings)
-    _write_report(done, fmt, output)
-    raise typer.Exit(EXIT_FINDINGS if done.result.findings else EXIT_CLEAN)
+    _write_report(done, fmt, output, show_all)
+    failed = any(threshold.counts(f) for f in done.result.findings)
+    raise typer.Exit(EXIT_FINDINGS if failed else EXIT_CLEAN)
 
 
 def _baselines(done: Scan, baseline: Path | None, new_baseline: Path | None, quiet: bool) -> None:
@@ -320,9 +334,9 @@ def _print_warning_lines(warnings: list[str]) -> None:
         stderr().print(f"kscan: warning: {warning}", markup=False, highlight=False)
 
 
-def _write_report(done: Scan, fmt: str, output: Path | None) -> None:
+def _write_report(done: Scan, fmt: str, output: Path | None, show_all: bool) -> None:
     color = output is None and fmt == "text" and sys.stdout.isatty()
-    _write(render(done.result, fmt, color=color), output)
+    _write(render(done.result, fmt, color=color, show_all=show_all), output)
 
 
 def _write(text: str, output: Path | None) -> None:
@@ -360,6 +374,13 @@ def _print_lines(out: Console, lines: list[str]) -> None:
         out.print(line, markup=False)
 
 
+def _fail_on(option: str | None, settings: Config) -> FailOn:
+    try:
+        return FailOn.parse(option) if option else settings.fail_on or FailOn()
+    except ValueError as err:
+        raise fail(f"--fail-on: {err}") from None
+
+
 def _check_rules(select: list[str] | None) -> None:
     for rule_id in select or ():
         if rule_by_id(rule_id) is None:
@@ -394,10 +415,6 @@ ReviewFormatOpt = Annotated[
     str, typer.Option("--format", "-f", help=f"{', '.join(SERIES_FORMATS)}.")
 ]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write the report here.")]
-FailOnOpt = Annotated[
-    str | None,
-    typer.Option(help="Exit 1 if the series adds a finding this severe: low, medium, high."),
-]
 SelectOpt = Annotated[list[str] | None, typer.Option("--select", help="Only these rule ids.")]
 JobsOpt = Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes.")]
 ValidityOpt = Annotated[
@@ -407,8 +424,9 @@ PresetOpt = Annotated[
     str | None,
     typer.Option(
         help="Geometry the model judges walks under (default: the preset of the arch/ a "
-        "patch touches, else .kscan.toml's, else each of "
-        f"{', '.join(JUDGE_ORDER)} in turn, naming the first where a walk breaks)."
+        "patch touches, else .kscan.toml's, else as a scan does: arch/<a>/ files under "
+        f"that architecture's presets, the rest under each of {', '.join(JUDGE_ORDER)} "
+        "in turn, naming the first where a walk breaks)."
     ),
 ]
 DEFAULT_JOBS = default_jobs()
@@ -526,10 +544,7 @@ def _review(
     if root is None:
         raise fail(f"{tree} is not in a kernel tree (Makefile, mm/, include/linux/mmzone.h)")
     settings = _load_config(root)
-    try:
-        threshold = Level.parse(fail_on) if fail_on else settings.fail_on or Level.LOW
-    except ValueError as err:
-        raise fail(f"--fail-on: {err}") from None
+    threshold = _fail_on(fail_on, settings)
     options = Options(
         paths=[str(root)],
         excludes=settings.exclude,

@@ -33,7 +33,7 @@ from kscan.facts.workers import (
     total_size,
 )
 from kscan.findings import Finding
-from kscan.model.judge import contexts, judge
+from kscan.model.judge import contexts, judge, per_architecture
 from kscan.results import ScanResult, Stats
 from kscan.rules import RULES
 from kscan.vocab import CONTIG_APIS
@@ -133,7 +133,8 @@ def scan(options: Options, progress: Progress | None = None) -> Scan:
     if options.graph_scope == "tree" and tree.root is not None:
         project.add_graph_files(_tree_graph_files(tree.root, files, options.jobs, cache, prefilter))
     findings = _run_rules(rules, project, warnings)
-    findings = judge(_with_source_lines(findings, files), models)
+    per_arch = None if options.model_preset or options.layout else per_architecture(tree)
+    findings = judge(_with_source_lines(findings, files), models, per_arch)
     stats = _stats(len(files), project.files, problems, time.perf_counter() - started)
     result = ScanResult(
         findings=sorted(findings, key=Finding.sort_key),

@@ -32,6 +32,40 @@ class Level(IntEnum):
             raise ValueError(f"unknown level {text!r} (low, medium, high)") from None
 
 
+# --fail-on words that name verdicts: the kinds of verdict that fail a run
+_FAILING_VERDICTS = {"breaks": ("breaks",), "unknown": ("breaks", "unknown"), "any": None}
+
+
+@dataclass(frozen=True, slots=True)
+class FailOn:
+    """Which findings fail a scan or a review (exit 1): those whose verdict is
+    `breaks` (the default), `breaks` or `unknown` ("unknown"), every one ("any"), or
+    those at or above a severity ("low", "medium", "high").  A finding the model did
+    not judge counts as unknown."""
+
+    verdicts: tuple[str, ...] | None = ("breaks",)
+    severity: Level | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> FailOn:
+        word = text.strip().lower()
+        if word in _FAILING_VERDICTS:
+            return cls(_FAILING_VERDICTS[word])
+        try:
+            return cls(None, Level.parse(word))
+        except ValueError:
+            raise ValueError(
+                f"unknown threshold {text!r} (breaks, unknown, any; or low, medium, high)"
+            ) from None
+
+    def counts(self, finding: Finding) -> bool:
+        if self.severity is not None:
+            return finding.severity >= self.severity
+        if self.verdicts is None:
+            return True
+        return (finding.verdict.kind if finding.verdict else "unknown") in self.verdicts
+
+
 @dataclass(frozen=True, slots=True)
 class Location:
     path: str  # relative to the tree root when there is one
@@ -58,7 +92,10 @@ class Walk:
       "section"      one memory section,
       "zone-span"    a zone's or node's spanned range (holes included),
       "caller-range" a range handed in by the caller,
-      "huge-page"    a folio / huge page / 1 << order pages (may exceed a section),
+      "huge-page"    a huge page or hugetlb folio, 1 << huge_page_order pages (may exceed
+                     a section),
+      "folio"        a folio or compound page of any order (gigantic only if a hugetlb
+                     one reaches the walk),
       "unknown".
     unit: "pfn" (pfn_to_page per step) or "page" (struct page pointer arithmetic).
     checked_at: granularity of the validity check that does exist, if any
@@ -72,21 +109,46 @@ class Walk:
 
 @dataclass(frozen=True, slots=True)
 class OrderAsk:
-    """The order a max-order finding lets through: `name` + `offset`, read under the
-    MAX_ORDER meaning `semantics` (the model turns it into pages and bytes)."""
+    """The order a max-order or contig finding is about: `name` + `offset`, read under
+    the MAX_ORDER meaning `semantics` (the model turns it into pages and bytes), and
+    what the code does with it: lets it through ("asks"), stores it where no request
+    is seen ("holds"), turns it away ("rejects"), never reaches it ("misses"), or aligns
+    or sizes a contiguous range to its block ("aligns"; "aligns-needed" in trees before
+    5.19, which needed it)."""
 
-    name: str  # MAX_ORDER, MAX_PAGE_ORDER or NR_PAGE_ORDERS
+    name: str  # MAX_ORDER, MAX_PAGE_ORDER, NR_PAGE_ORDERS or MAX_ORDER_NR_PAGES
     offset: int
     semantics: str
+    use: str = "asks"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One way a walked range is reached: where it comes from, and the steps from the
+    walk up to that place (assignments, call sites, an ops-table registration)."""
+
+    origin: str  # see kscan/analysis/provenance/origins.py ORIGINS
+    evidence: str  # the expression or call that shows the origin, or why the trace stopped
+    chain: tuple[Related, ...]  # the walk first, the origin's own place last
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Every route the tracer found for a walked range (callers may disagree)."""
+
+    routes: tuple[Route, ...]
+    dropped: int = 0  # routes beyond the tracer's bound, not kept
 
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """The allocator model's judgement of a finding under a concrete geometry."""
 
-    kind: str  # "breaks" | "safe-by-design" | "unknown"
-    preset: str  # e.g. "arm64-4k"
+    kind: str  # "breaks" | "safe-by-contract" | "safe-by-design" | "unknown"
+    preset: str  # e.g. "arm64-4k"; "any" when no geometry decides it
     reason: str  # the witness or the reason it is safe
+    origin: str = ""  # the origin of the route judged (the worst), when traced
+    chain: tuple[Related, ...] = ()  # that route's chain
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +165,7 @@ class Finding:
     walk: Walk | None = None
     order: OrderAsk | None = None
     verdict: Verdict | None = None
+    provenance: Provenance | None = None
     properties: tuple[tuple[str, str], ...] = field(default=())
 
     @property

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kscan.findings import Finding, Level
+from kscan.findings import FailOn, Finding, Level
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,8 +219,8 @@ class SeriesResult:
     def removed(self) -> list[Change]:
         return [change for p in self.patches for change in p.removed]
 
-    def failed(self, threshold: Level) -> bool:
-        return any(c.finding.severity >= threshold for c in self.introduced)
+    def failed(self, threshold: FailOn) -> bool:
+        return any(threshold.counts(c.finding) for c in self.introduced)
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,6 +87,8 @@ GIGANTIC_WORDS = (
 )
 FOLIO_WORDS = ("folio_nr_pages", "folio_size", "folio_order", "compound_nr", "compound_order")
 CONTIG_COUNT_WORDS = ("nr_pages", "count", "nr")
+# The pages of a MAX_ORDER block: one section's worth at most, as long as mmzone.h says so.
+BLOCK_COUNT_WORDS = ("MAX_ORDER_NR_PAGES",)
 COUNT_WORDS = (*FOLIO_WORDS, *CONTIG_COUNT_WORDS)
 # Code that holds folios or ranges beyond MAX_ORDER: hugetlb, CMA, contig-range code,
 # told by its function names (underscore-delimited tokens, so that "contiguous" or
@@ -101,6 +103,7 @@ def _words(words: tuple[str, ...]) -> re.Pattern[str]:
 
 GIGANTIC_COUNTS = _words(GIGANTIC_WORDS)
 FOLIO_COUNTS = _words(FOLIO_WORDS)
+BLOCK_COUNTS = re.compile(r"\bMAX_ORDER_NR_PAGES\b|\b1U?L?\s*<<\s*\(?\s*MAX_(?:PAGE_)?ORDER\b")
 CONTIG_COUNTS = re.compile("|".join(rf"\b{w}\b" for w in CONTIG_COUNT_WORDS))
 
 
@@ -135,6 +138,11 @@ CONTIG_APIS = frozenset(
         "start_isolate_page_range",
         "offline_pages",
     }
+)
+
+# Calls that ask the page allocator for a block of a given order.
+ORDER_ALLOCATORS = re.compile(
+    r"(?:__)?(?:alloc_pages|folio_alloc|get_free_pages|alloc_page_interleave)\w*"
 )
 
 # Where allocation requests enter the buddy allocator (hotspot reachability).

@@ -16,7 +16,10 @@ scanner PFNs (e577c8b64d58), page_owner's /proc/pagetypeinfo walk (a26ee565b6cd)
 gigantic-page range checks (f231fe4235e2), memory_failure() and the hotplug span
 shrinkers (96c804a6ae8c, 00d6c019b5bc).  A zone-span walk is reported with high
 severity; a walk over a caller's range with medium severity, because it is safe when
-every caller passes memory that is known to have a memmap.
+every caller passes memory that is known to have a memmap.  The model then judges the
+walk by where its range comes from (kscan/analysis/provenance/): a zone or node span or a pfn
+from user space breaks; memblock memory, a reservation, an allocation, a memory block,
+ZONE_DEVICE or a memmap initialiser is safe by contract.
 
 Example:
     for (pfn = zone->zone_start_pfn; pfn < zone_end_pfn(zone); pfn++) {
@@ -39,7 +42,7 @@ the memmap's existence matters, pageblock_pfn_to_page() for pageblock strides.
 from collections.abc import Iterator
 
 from kscan.analysis.project import Project
-from kscan.analysis.walks import PfnWalkRule, pfn_walks, walk_check_note
+from kscan.analysis.walks import PfnWalkRule, pfn_walks, provenance, walk_check_note
 from kscan.findings import Finding, Level, Related, Walk
 
 _BY_EXTENT = {
@@ -84,6 +87,7 @@ class PfnWalkUnchecked(PfnWalkRule):
                 confidence=confidence,
                 related=related,
                 walk=Walk(walk.extent, "pfn", None),
+                provenance=provenance(project, walk),
             )
 
 

@@ -39,7 +39,7 @@ pfn_valid() if the walk can cross a section.
 from collections.abc import Iterator
 
 from kscan.analysis.project import Project
-from kscan.analysis.walks import UNITS, PfnWalkRule, pfn_walks, walk_check_note
+from kscan.analysis.walks import UNITS, PfnWalkRule, block_provenance, pfn_walks, walk_check_note
 from kscan.findings import Finding, Level, Related, Walk
 
 _HOW = {
@@ -89,6 +89,7 @@ class PfnWalkBlockHole(PfnWalkRule):
                 severity=severity,
                 related=related,
                 walk=Walk(_reach(walk.extent, granularity), "pfn", granularity),
+                provenance=block_provenance(walk, how),
             )
 
 

@@ -1,12 +1,14 @@
 """A struct page pointer walk over more pages than one memory section may hold.
 
 What: a loop steps a `struct page *` by one (`page++`, `page + i`, `&page[i]`,
-`page[i]`) over a count that can exceed one MAX_ORDER block or one memory section:
-pages_per_huge_page(), `1 << huge_page_order(h)` and other gigantic-page counts; or,
-in hugetlb / CMA / alloc_contig_range() code (file or function name), folio_nr_pages(),
-compound_nr() or the page count of the range — without nth_page() or folio_page().
-Folios and `1 << order` blocks from the buddy allocator never exceed MAX_ORDER, which
-always fits in a section, so they are not reported elsewhere.
+`page[i]`) over an object's pages, without nth_page() or folio_page():
+pages_per_huge_page(), `1 << huge_page_order(h)` and other gigantic-page counts;
+folio_nr_pages() or compound_nr(), wherever the walk is (a folio may be a gigantic
+hugetlb folio); a MAX_ORDER block (MAX_ORDER_NR_PAGES), which fits in a section
+today and is judged safe by design, but is the first thing to break if MAX_ORDER
+grows past a section; and, in hugetlb / CMA / alloc_contig_range() code (file or
+function name), the page count of a contiguous range.  A plain `1 << order` block
+from the buddy allocator, or a pageblock, is not reported.
 
 Why: struct pages are virtually contiguous across sections only with
 SPARSEMEM_VMEMMAP.  With classic SPARSEMEM each section has its own memmap piece, so
@@ -31,16 +33,19 @@ from collections.abc import Iterator
 
 from kscan.analysis.project import Project
 from kscan.analysis.rule import Rule
-from kscan.analysis.walks import unit_step_vars
+from kscan.analysis.walks import unit_step_vars, walk_range
 from kscan.discover.prefilter import needs
 from kscan.facts.records import Function, Loop
 from kscan.findings import Finding, Level, Walk
 from kscan.vocab import (
+    BLOCK_COUNT_WORDS,
+    BLOCK_COUNTS,
     CONTIG_COUNTS,
     CONTIG_FUNCTION_WORDS,
     CONTIG_PATH_WORDS,
     COUNT_WORDS,
     FOLIO_COUNTS,
+    FOLIO_WORDS,
     GIGANTIC_COUNTS,
     GIGANTIC_WORDS,
     contig_context,
@@ -58,7 +63,9 @@ class PageWalkCrossSection(Rule):
     confidence = Level.MEDIUM
     needs = (
         needs(GIGANTIC_WORDS, _STRUCT_PAGE),
+        needs(FOLIO_WORDS, [b"struct page *"]),  # a page pointer over a folio's pages
         needs(CONTIG_FUNCTION_WORDS, COUNT_WORDS, _STRUCT_PAGE, path_words=CONTIG_PATH_WORDS),
+        needs(BLOCK_COUNT_WORDS, _STRUCT_PAGE),
     )
 
     def check(self, project: Project) -> Iterator[Finding]:
@@ -75,7 +82,7 @@ class PageWalkCrossSection(Rule):
             if reach is None:
                 continue
             what, extent, confidence = reach
-            line, col, expr = hit
+            line, col, expr, pointer = hit
             yield self.finding(
                 facts,
                 line,
@@ -86,32 +93,40 @@ class PageWalkCrossSection(Rule):
                 "use nth_page()/folio_page()",
                 confidence=confidence,
                 walk=Walk(extent, "page", None),
+                provenance=project.tracer.trace(walk_range(facts, function, loop, pointer)),
             )
 
 
 def _reach(count: str, cond: str, path: str, function: str) -> tuple[str, str, Level] | None:
-    """(what, walk extent, confidence) when the count can exceed a section, else None."""
+    """(what, walk extent, confidence) for a count of an object: a gigantic page, a
+    folio or compound page (which may be a gigantic one, wherever it is), a MAX_ORDER block
+    (within a section today, the model says so), or in hugetlb, CMA and contig code
+    the pages of a contiguous range; else None (a plain count is no object)."""
     if match := GIGANTIC_COUNTS.search(count):
         return match.group(), "huge-page", Level.HIGH
-    if not contig_context(path, function):
-        return None  # only hugetlb, CMA and contig code hold folios/ranges beyond MAX_ORDER
     if match := FOLIO_COUNTS.search(count):
-        return match.group(), "huge-page", Level.MEDIUM
-    if match := CONTIG_COUNTS.search(cond):
+        # hugetlb, CMA and contig code hold gigantic folios; elsewhere a folio is
+        # gigantic only if such a one reaches the walk: the model says it may
+        extent = "huge-page" if contig_context(path, function) else "folio"
+        return match.group(), extent, Level.MEDIUM
+    if match := BLOCK_COUNTS.search(count):
+        return match.group(), "block", Level.MEDIUM
+    if contig_context(path, function) and (match := CONTIG_COUNTS.search(cond)):
         return f"a contiguous range's {match.group()}", "caller-range", Level.MEDIUM
     return None
 
 
-def _page_arithmetic(loop: Loop, function: Function) -> tuple[int, int, str] | None:
-    """(line, col, text) of the first one-step struct page pointer walk in the loop."""
+def _page_arithmetic(loop: Loop, function: Function) -> tuple[int, int, str, str] | None:
+    """(line, col, text, pointer) of the first one-step struct page pointer walk in the
+    loop."""
     pages = {var for var, kind in function.pointer_types if kind in ("page*", "folio*")}
     steppers = unit_step_vars(loop)
     for step in loop.steps:
         if step.var in pages and step.var in steppers:
-            return loop.span.start_line, loop.span.start_col, f"{step.var}{step.op}"
+            return loop.span.start_line, loop.span.start_col, f"{step.var}{step.op}", step.var
     for index in loop.indexes:
         if index.base in pages and identifiers(index.offset) & steppers:
-            return index.line, index.col, f"{index.base} + {index.offset}"
+            return index.line, index.col, f"{index.base} + {index.offset}", index.base
     return None
 
 

@@ -39,10 +39,15 @@ from collections.abc import Iterator
 from kscan.analysis.maxorder import COUNT, MAX_ORDER_NEEDS, assigned_to, clamped, operands, uses
 from kscan.analysis.project import Project
 from kscan.analysis.rule import Rule
-from kscan.facts.records import FileFacts, NameUse
+from kscan.facts.records import BodyFacts, FileFacts, NameUse, mentions
 from kscan.findings import Finding, Level, OrderAsk
+from kscan.vocab import ORDER_ALLOCATORS
 
 _MASK_SHIFT = re.compile(r"\(?\s*2U?L{0,2}\s*\)?")
+# (severity, offset from the name, what the bound does with that order: findings.OrderAsk)
+_ASKS = (Level.HIGH, 0, "asks")
+# (what the code does wrong, severity, offset, what it does with the order)
+_Problem = tuple[str, Level, int, str]
 _NEXT_ORDER_OPS = (">=", "<")  # `order >= N - 1` is `order + 1 >= N`
 
 
@@ -59,10 +64,7 @@ class OrderBound(Rule):
             what = self._count_use(project, facts, use) if role == COUNT else self._largest_use(use)
             if what is None:
                 continue
-            problem, severity = what
-            # a bound that lets an order through asks the allocator for it; one that
-            # only rejects or wastes the largest order asks for nothing
-            asks = OrderAsk(use.name, 0, meaning.semantics) if role == COUNT else None
+            problem, severity, offset, does = what
             yield self.finding(
                 facts,
                 use.line,
@@ -70,47 +72,48 @@ class OrderBound(Rule):
                 use.function,
                 f"{problem}: {meaning.describe(use.name)}",
                 severity=severity,
-                order=asks,
+                order=OrderAsk(use.name, offset, meaning.semantics, does),
                 properties=(("semantics", meaning.semantics),),
             )
 
-    def _count_use(
-        self, project: Project, facts: FileFacts, use: NameUse
-    ) -> tuple[str, Level] | None:
+    def _count_use(self, project: Project, facts: FileFacts, use: NameUse) -> _Problem | None:
         name = use.name
         ops = operands(use)
         if ops is not None:
             if ops.normalised_op == "<=" and ops.about_an_order:
-                return f"`{use.parent}` accepts order {name}, which does not exist", Level.HIGH
+                return f"`{use.parent}` accepts order {name}, which does not exist", *_ASKS
             if ops.normalised_op == ">" and ops.about_an_order:
-                return (f"`{use.parent}` as the too-big test lets order {name} through", Level.HIGH)
+                return f"`{use.parent}` as the too-big test lets order {name} through", *_ASKS
             if ops.op == "<<" and not ops.name_left and _MASK_SHIFT.fullmatch(ops.other):
-                return f"`{use.parent}` builds a mask with bit {name} set", Level.HIGH
+                return f"`{use.parent}` builds a mask with bit {name} set", *_ASKS
             return None
         target = assigned_to(use)
         if target is not None and re.search("order", target, re.I):
-            return f"sets `{target}` to {name}, which is not a valid order", Level.HIGH
+            sets = f"sets `{target}` to {name}, which is not a valid order"
+            return sets, Level.HIGH, 0, _stored(project, facts, use, target)
         if clamped(use):
-            return f"clamps an order to {name}, which is not a valid order", Level.HIGH
+            clamps = f"clamps an order to {name}, which is not a valid order"
+            stored = _CLAMPED_INTO.match(use.context)
+            asks = _stored(project, facts, use, stored[1]) if stored else "asks"
+            return clamps, Level.HIGH, 0, asks
         param = _order_parameter(project, facts, use)
         if param:
-            return f"passes {name} as `{param}`, which is not a valid order", Level.HIGH
+            return f"passes {name} as `{param}`, which is not a valid order", *_ASKS
         return None
 
-    def _largest_use(self, use: NameUse) -> tuple[str, Level] | None:
+    def _largest_use(self, use: NameUse) -> _Problem | None:
         name = use.name
         ops = operands(use)
         if ops is None:
             return None
         if ops.normalised_op == ">=" and ops.about_an_order:
-            return f"`{use.parent}` rejects order {name}, the largest valid order", Level.HIGH
+            rejects = f"`{use.parent}` rejects order {name}, the largest valid order"
+            return rejects, Level.HIGH, 0, "rejects"
         if ops.name_left and ops.op == "-" and ops.other == "1":
             if _compared_as_next_order(use):
                 return None
-            return (
-                f"`{use.parent}` used as the largest order wastes order {name} (benign)",
-                Level.LOW,
-            )
+            wastes = f"`{use.parent}` used as the largest order wastes order {name} (benign)"
+            return wastes, Level.LOW, -1, "asks"
         return None
 
 
@@ -118,6 +121,38 @@ def _compared_as_next_order(use: NameUse) -> bool:
     ops = "|".join(re.escape(op) for op in _NEXT_ORDER_OPS)
     minus_one = re.escape(use.parent).replace(r"\ ", r"\s*")
     return bool(re.search(rf"(?:{ops})\s*\(?\s*{minus_one}", use.context))
+
+
+_CLAMPED_INTO = re.compile(r"\s*([A-Za-z_][\w.>-]*)\s*=[^=]")
+
+
+def _stored(project: Project, facts: FileFacts, use: NameUse, target: str) -> str:
+    """An order stored in a variable is asked of the page allocator ("asks") when the
+    function hands it, or a value built from it, to one; else it only "holds" it: a
+    count (`i < pool->max_order`) or an "unset" marker is right under this meaning."""
+    function = next(
+        (fn for fn in facts.functions if fn.name == use.function and fn.span.contains(use.byte)),
+        None,
+    )
+    if function is None:
+        return "holds"
+    body = project.tracer.frame(facts, function).body
+    return "asks" if _reaches_allocator(body, target, use.byte, hops=2) else "holds"
+
+
+def _reaches_allocator(body: BodyFacts, var: str, after: int, hops: int) -> bool:
+    for call in body.calls:
+        if (
+            call.byte > after
+            and ORDER_ALLOCATORS.match(call.name)
+            and mentions(call.args_text, var)
+        ):
+            return True
+    return hops > 0 and any(
+        _reaches_allocator(body, a.lhs, a.byte, hops - 1)
+        for a in body.assignments
+        if a.byte > after and a.lhs != var and a.op == "=" and mentions(a.rhs, var)
+    )
 
 
 def _order_parameter(project: Project, facts: FileFacts, use: NameUse) -> str | None:

@@ -34,7 +34,7 @@ from kscan.analysis.maxorder import LARGEST, MAX_ORDER_NEEDS, operands, uses
 from kscan.analysis.project import Project
 from kscan.analysis.rule import Rule
 from kscan.facts.records import FileFacts, NameUse
-from kscan.findings import Finding, Level
+from kscan.findings import Finding, Level, OrderAsk
 
 
 class PerOrderArray(Rule):
@@ -61,6 +61,7 @@ class PerOrderArray(Rule):
                 use.col,
                 use.function,
                 f"{message}: {meaning.describe(use.name)}; use NR_PAGE_ORDERS",
+                order=OrderAsk(use.name, 0, meaning.semantics, "misses"),
                 properties=(("semantics", meaning.semantics),),
             )
 

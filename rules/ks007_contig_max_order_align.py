@@ -35,13 +35,13 @@ caller needs, not by the buddy allocator's largest order.
 import re
 from collections.abc import Iterator
 
-from kscan.analysis.maxorder import MAX_ORDER_NEEDS
+from kscan.analysis.maxorder import MAX_ORDER_NEEDS, file_meaning
 from kscan.analysis.project import Project
 from kscan.analysis.rule import Rule
 from kscan.callgraph.graph import CallGraph, display
 from kscan.discover.prefilter import Needs, needs
 from kscan.facts.records import FileFacts, Function, NameUse
-from kscan.findings import Finding, Level, Location, Related
+from kscan.findings import Finding, Level, Location, OrderAsk, Related
 from kscan.vocab import CONTIG_APIS
 
 WRAPPER_DEPTH = 3
@@ -85,6 +85,8 @@ class ContigMaxOrderAlign(Rule):
         for api in apis:
             reaching.pop(api, None)  # an API's own internals are not its callers
         helpers = {n: why for n, why in _deriving(project).items() if n not in reaching}
+        version = project.tree.version
+        aligns = "aligns-needed" if version and version[:2] < (5, 19) else "aligns"
         for facts in project.files:
             for fn in facts.functions:
                 node = graph.resolve(facts.path, fn.name)
@@ -96,7 +98,8 @@ class ContigMaxOrderAlign(Rule):
                     for c in fn.calls
                     if (target := graph.resolve(facts.path, c.name)) in reaching or target in apis
                 ]
-                for line, col, what in _derivations(graph, facts, fn, helpers, towards):
+                semantics = _semantics(project, facts)
+                for line, col, what, name in _derivations(graph, facts, fn, helpers, towards):
                     via = " -> ".join(display(n) for n in graph.chain(node, api)) or display(api)
                     yield self.finding(
                         facts,
@@ -106,6 +109,7 @@ class ContigMaxOrderAlign(Rule):
                         f"{what} shapes a range handed to {display(api)}() ({via}); "
                         "contiguous-range isolation is pageblock-granular since 5.19",
                         related=_chain_notes(graph, node, api),
+                        order=OrderAsk(name, 0, semantics, aligns),
                     )
 
 
@@ -117,8 +121,9 @@ def _derived(use: NameUse) -> bool:
 
 def _derivations(
     graph: CallGraph, facts: FileFacts, fn: Function, helpers: dict[str, str], towards: list[int]
-) -> Iterator[tuple[int, int, str]]:
-    """(line, col, description) of each MAX_ORDER-derived range quantity in fn: its own
+) -> Iterator[tuple[int, int, str, str]]:
+    """(line, col, description, MAX_ORDER name) of each MAX_ORDER-derived range quantity
+    in fn: its own
     uses, and calls to helpers (functions or macros) that compute one.  A quantity in
     another #if branch than every call towards the API (`towards`: their bytes) is
     never compiled with them and does not count."""
@@ -131,12 +136,19 @@ def _derivations(
         mine = use.function == fn.name and fn.span.contains(use.byte)
         if mine and _derived(use) and use.context not in seen and with_a_call(use.byte):
             seen.add(use.context)  # one finding per statement
-            yield use.line, use.col, f"`{use.context}` (from {use.name})"
+            yield use.line, use.col, f"`{use.context}` (from {use.name})", use.name
     for call in fn.calls:
         why = helpers.get(graph.resolve(facts.path, call.name))
         if why and call.name not in seen and with_a_call(call.byte):
             seen.add(call.name)
-            yield call.line, call.col, f"{call.name}() (derived from {why})"
+            yield call.line, call.col, f"{call.name}() (derived from {why})", why
+
+
+def _semantics(project: Project, facts: FileFacts) -> str:
+    """The MAX_ORDER meaning the file is read under, for the model's numbers."""
+    tree = project.tree
+    meaning = file_meaning(facts, tree.semantics, tree.semantics_source)
+    return meaning.semantics if meaning else tree.semantics or "inclusive-renamed"
 
 
 def _deriving(project: Project) -> dict[str, str]:

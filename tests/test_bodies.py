@@ -6,6 +6,7 @@ import pytest
 import tree_sitter as ts
 
 from kscan.engine import _prefilter
+from kscan.facts.body_values import body_facts, registrations
 from kscan.facts.calls import calls_in
 from kscan.facts.extract import extract
 from kscan.facts.records import Call
@@ -117,6 +118,7 @@ def test_a_skipped_body_keeps_its_function_and_calls():
     assert fast.functions[0].body.start_byte in {start - 1 for start, _ in fast_skipped(src)}
     plain_args = [(c.name, c.args_text) for c in fast.functions[0].calls]
     assert plain_args == [("print", ""), ("spin", ""), ("walker", "(a, a + pageblock_nr_pages)")]
+
     def without_args(fn):
         return fn._replace(calls=tuple(c._replace(args_text="") for c in fn.calls))
 
@@ -131,3 +133,92 @@ def test_a_file_without_kernel_style_bodies_parses_whole():
     assert fast_skipped(src) == []
     facts = extract("mm/x.h", parse(new_parser(), src, keep=kept(src, "mm/x.h")))
     assert facts.functions[0].name == "f"
+
+
+# -- body facts: values a body passes on (range provenance) ---------------------------
+
+VALUES = b"""\
+static int walk(struct zone *zone, unsigned long start)
+{
+\tunsigned long pfn, end_pfn = start + zone->spanned_pages, x = min(a, b);
+\tstruct page *page = pfn_to_page(start);
+\t*nr = 3;\t\t/* a store through a pointer: no value of nr */
+\t/* c = 4; in a comment */
+\tif (a == b && c <= d && e != f)
+\t\targs->pud_pfn = page_to_pfn(page);
+\tfor (pfn = start, i = 0; pfn < end_pfn; pfn++)
+\t\tend_pfn += 2;
+\tfor_each_mem_pfn_range(i, nid, &first, &last, NULL) {
+\t\tops->hook(zone, first);
+\t}
+\tret = kstrtoul(buf, 0, &val);
+\treturn 0;
+}
+static const struct file_operations fops = {
+\t.write = walk_write,
+};
+DEFINE_DEBUGFS_ATTRIBUTE(hw_fops, NULL, inject, "%lli\\n");
+static DEVICE_ATTR_WO(soft_offline_page);
+"""
+
+
+def values_facts():
+    ((start, close),) = column0_bodies(VALUES)[:1]
+    return body_facts(VALUES, start, close + 1, VALUES[:start].count(b"\n") + 1)
+
+
+def test_body_facts_read_the_values_a_body_gives():
+    got = [(a.lhs, a.op, a.rhs, a.line) for a in values_facts().assignments]
+    assert got == [
+        ("end_pfn", "=", "start + zone->spanned_pages", 3),
+        ("x", "=", "min(a, b)", 3),
+        ("page", "=", "pfn_to_page(start)", 4),
+        ("args->pud_pfn", "=", "page_to_pfn(page)", 8),
+        ("pfn", "=", "start", 9),
+        ("i", "=", "0", 9),
+        ("end_pfn", "+=", "2", 10),
+        # an iterator sets its cursor and what it is handed by address
+        ("i", "&", "for_each_mem_pfn_range(i, nid, &first, &last, NULL)", 11),
+        ("first", "&", "for_each_mem_pfn_range(i, nid, &first, &last, NULL)", 11),
+        ("last", "&", "for_each_mem_pfn_range(i, nid, &first, &last, NULL)", 11),
+        ("ret", "=", "kstrtoul(buf, 0, &val)", 14),
+        ("val", "&", "kstrtoul(buf, 0, &val)", 14),
+    ]
+
+
+def test_body_facts_keep_every_calls_arguments_and_member_calls():
+    facts = values_facts()
+    assert [(c.name, c.args_text, c.line) for c in facts.calls] == [
+        (c.name, c.args_text, c.line) for c in tree_calls(VALUES, end=VALUES.index(b"\n}") + 2)
+    ]
+    assert [(c.name, c.args_text, c.line) for c in facts.member_calls] == [
+        ("hook", "(zone, first)", 12)
+    ]
+    assert dict(facts.pointers) == {"page": "page"}  # locals: parameters have types of their own
+
+
+def test_registrations_name_ops_members_and_attribute_macros():
+    assert [(r.member, r.function, r.line) for r in registrations(VALUES)] == [
+        ("write", "walk_write", 18),
+        ("get", "NULL", 20),
+        ("set", "inject", 20),
+        ("show", "soft_offline_page_show", 21),
+        ("store", "soft_offline_page_store", 21),
+    ]
+    assert [r.member for r in registrations(VALUES, b"inject")] == ["set"]
+    assert registrations(VALUES, b"absent") == []
+
+
+def test_a_chained_assignment_gives_each_the_last_value_and_a_clamp_is_marked():
+    src = (
+        b"int f(void)\n{\n\tent->start = ent->nid = NUMA_NO_NODE;\n"
+        b"\tif (start < max_low)\n\t\tstart = max_low;\n\tif (a < b) c = b;\n}\n"
+    )
+    ((start, close),) = column0_bodies(src)
+    got = [(a.lhs, a.op, a.rhs) for a in body_facts(src, start, close + 1, 2).assignments]
+    assert got == [
+        ("ent->start", "=", "NUMA_NO_NODE"),
+        ("ent->nid", "=", "NUMA_NO_NODE"),
+        ("start", "clamp", "max_low"),  # only narrows start, as max() would
+        ("c", "=", "b"),
+    ]

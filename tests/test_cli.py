@@ -62,8 +62,10 @@ def demo_sources() -> list[str]:
 
 
 def run(*args: str):
-    """`kscan scan ARGS` in-process; the result has exit_code, stdout and stderr apart."""
-    return CliRunner().invoke(app, ["scan", *args])
+    """`kscan scan ARGS` in-process; the result has exit_code, stdout and stderr apart.
+    Its exit code says whether anything was reported (--fail-on any); the tests of the
+    exit status itself pass their own --fail-on, which comes last and wins."""
+    return CliRunner().invoke(app, ["scan", "--fail-on", "any", *args])
 
 
 def run_main(argv: list[str], capsys) -> tuple[int, str, str]:
@@ -213,28 +215,37 @@ def test_long_error_stays_one_line_in_a_narrow_pipe(tmp_path):
 # --- formats --------------------------------------------------------------------
 
 
-def test_text_groups_findings_by_file_and_summarises(demo):
-    result = run(str(DEMO_MM), "-f", "text", "-j", "1")
+def test_text_groups_findings_by_verdict_then_file_and_summarises(demo):
+    result = run(str(DEMO_MM), "-f", "text", "-j", "1", "--all")
     assert result.exit_code == 1
     out = lines(result.stdout)
     files = sorted(demo)
-    # Each file is a header line once, and its findings follow it before the next header.
-    assert [line for line in out if line in files] == files
+    heading = re.compile(r"^(Breaks|Unknown|Safe by contract or by design) \((\d+)\)$")
     finding = re.compile(
         r"^(mm/\w+\.[ch]):\d+:\d+: KS00\d \[(high|medium|low)/(high|medium|low)\] "
     )
-    current = None
-    count = Counter()
+    # Breaks first, then unknown, then the safe ones; in each, a file is a header line
+    # once and its findings follow it before the next header.
+    sections = [heading.match(line) for line in out if heading.match(line)]
+    titles = [m.group(1) for m in sections]
+    assert titles == sorted(
+        titles, key=["Breaks", "Unknown", "Safe by contract or by design"].index
+    )
+    count, current, seen = Counter(), None, set()
     for line in out:
-        if line in files:
-            current = line
-        match = finding.match(line)
-        if match:
+        if heading.match(line):
+            seen = set()
+        elif line in files:
+            assert line not in seen
+            seen.add(current := line)
+        elif match := finding.match(line):
             assert match.group(1) == current, line
             count[current] += 1
     assert count == demo
+    assert sum(int(m.group(2)) for m in sections) == demo.total()
     assert f"{demo.total()} findings in {len(demo)} files" in out
     assert any(line.startswith("  by severity: high ") for line in out)
+    assert any(line.startswith("  by verdict: breaks ") for line in out)
     assert any(line.startswith(f"Scanned {len(demo_sources())} files, ") for line in out)
     assert f"Tree: {DEMO}, kernel 6.12.0" in result.stdout
     assert "\x1b[" not in result.stdout  # no colour when not a terminal
@@ -407,7 +418,7 @@ def test_directory_symlink_loop_warns_and_terminates(tmp_path):
     write(tree / "a" / "walk.c", WALK)
     (tree / "a" / "loop").symlink_to("..", target_is_directory=True)
     (tree / "a" / "self").symlink_to(".", target_is_directory=True)
-    proc = run_process(".", "-f", "json", "-j", "1", cwd=tree)
+    proc = run_process(".", "-f", "json", "-j", "1", "--fail-on", "any", cwd=tree)
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     loops = [w for w in warnings_of(proc.stderr) if "symlink loop" in w]
@@ -506,7 +517,17 @@ def test_the_report_reaches_a_buffered_pipe_whole(tmp_path, walks):
     out first.  (This sandbox sets PYTHONUNBUFFERED, which would hide a lost buffer.)"""
     walkers = "".join(WALK.replace("mark(", f"mark{i}(") for i in range(walks))
     write(tmp_path / "mm" / "walks.c", HARMLESS + walkers)
-    proc = run_process("mm", "-f", "json", "-j", "1", cwd=tmp_path, env={"PYTHONUNBUFFERED": ""})
+    proc = run_process(
+        "mm",
+        "-f",
+        "json",
+        "-j",
+        "1",
+        "--fail-on",
+        "any",
+        cwd=tmp_path,
+        env={"PYTHONUNBUFFERED": ""},
+    )
     assert proc.returncode == (1 if walks else 0), proc.stderr
     assert len(json.loads(proc.stdout)["findings"]) == walks
 
@@ -573,3 +594,28 @@ def test_progress_bar_on_a_terminal(tmp_path):
     os.close(controller)
     assert b"internal error" not in shown, shown.decode(errors="replace")
     assert done.returncode == 1 and b"KS001" in done.stdout
+
+
+PROVENANCE = Path(__file__).parent / "fixtures" / "provenance"
+
+
+@pytest.mark.parametrize(
+    ("fail_on", "code"),
+    [((), 1), (("--fail-on", "unknown"), 1), (("--fail-on", "high"), 1), (("--fail-on", "any"), 1)],
+)
+def test_the_exit_status_counts_breaks_unless_told_otherwise(fail_on, code):
+    assert run(str(PROVENANCE), "-q", "-j", "1", *fail_on).exit_code == code
+
+
+def test_a_tree_with_no_breaks_exits_clean_by_default(tmp_path):
+    tree = tmp_path / "tree"
+    shutil.copytree(PROVENANCE, tree)
+    shutil.rmtree(tree / "arch")
+    for path in (tree / "mm").glob("*.c"):
+        if path.name not in ("unknown.c", "reserved.c"):
+            path.unlink()
+    text = (tree / "mm" / "reserved.c").read_text()
+    (tree / "mm" / "reserved.c").write_text(text.replace("zone_end_pfn(zone)", "cma->base_pfn + 1"))
+    assert run(str(tree), "-q", "-j", "1", "--fail-on", "breaks").exit_code == 0
+    assert run(str(tree), "-q", "-j", "1", "--fail-on", "unknown").exit_code == 1
+    assert run(str(tree), "-q", "-j", "1", "--fail-on", "never").exit_code == 2

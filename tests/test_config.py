@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kscan.cli import main
-from kscan.findings import Level
+from kscan.findings import FailOn, Level
 from kscan.review import config
 from kscan.review.config import Config, ConfigError
 
@@ -45,7 +45,7 @@ def test_everything(tree):
     assert settings.rules(["KS003"]) == ["KS003"]
     assert settings.exclude == ("mm/page_*",)
     assert settings.validity_checks == ("my_pfn_ok",)
-    assert settings.fail_on is Level.MEDIUM
+    assert settings.fail_on == FailOn(None, Level.MEDIUM)
     assert settings.preset == "arm64-4k"
     assert settings.severity == {"KS001": Level.LOW}
 
@@ -63,7 +63,7 @@ def test_ignore_alone_means_every_other_rule():
         ('select = "KS001"', "select must be a list of strings"),
         ('ignore = ["KS999"]', "unknown rule 'KS999'"),
         ('[severity]\nKS001 = "urgent"', "unknown level 'urgent'"),
-        ('fail-on = "sometimes"', "fail-on: unknown level"),
+        ('fail-on = "sometimes"', "fail-on: unknown threshold 'sometimes'"),
         ("preset = 4", "preset must be a string"),
     ],
 )

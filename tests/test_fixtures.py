@@ -67,19 +67,42 @@ def test_zone_span_walk_outranks_caller_range():
 def test_max_order_findings_get_concrete_sizes_from_the_model():
     """An order past the largest, judged in pages and bytes on a modelled geometry."""
     result = scan(Options(paths=[str(FIXTURES / "tree-6.1")], jobs=1, model_preset="x86_64"))
-    asks = [f for f in result.result.findings if f.order is not None]
+    asks = [f for f in result.result.findings if f.order and f.order.use == "asks"]
     assert asks and all(f.verdict.kind == "breaks" for f in asks)
     assert all("asks for order 11 (8 MiB); the largest buddy block here is order 10 (4 MiB)"
                in f.verdict.reason for f in asks)
+    held = {f.location.line: f.verdict for f in result.result.findings if f.order.use == "holds"}
+    # `reporting_order = MAX_ORDER` is no request: an "unset" marker is right in 6.1
+    assert held[5].kind == "unknown" and held[5].reason.startswith(
+        "holds order 11 (8 MiB), past order 10 (4 MiB), the largest buddy block on x86_64"
+    )
+    assert 29 not in held  # aux_page() hands the order it sets to alloc_pages()
     newer = scan(Options(paths=[str(FIXTURES / "tree-6.12")], jobs=1, model_preset="x86_64"))
-    misses = [f for f in newer.result.findings if f.rule_id == "KS006"]
-    assert misses and all(f.verdict is None for f in misses)  # missing an order asks for none
+    by_rule = {}
+    for f in newer.result.findings:
+        by_rule.setdefault(f.rule_id, set()).add((f.verdict.kind, f.verdict.reason))
+    assert by_rule["KS006"] == {("breaks", "never reaches order 10 (4 MiB), the largest "
+                                 "buddy block on x86_64: orders 0..9 only")}
+    assert by_rule["KS007"] == {("safe-by-design", "aligns or sizes a contiguous range to "
+                                 "order 10 (4 MiB) on x86_64, where a pageblock, order 9 "
+                                 "(2 MiB), is all alloc_contig_range() needs since 5.19: "
+                                 "valid, 2x coarser than needed")}
+    rejects = {r for k, r in by_rule["KS004"] if "turns away" in r}
+    assert rejects == {"turns away order 10 (4 MiB), the largest buddy block on x86_64: "
+                       "a request for it fails"}
+
+
+def test_every_finding_of_every_rule_has_a_verdict():
+    for tree in TREES:
+        findings = scan(Options(paths=[str(tree)], jobs=1)).result.findings
+        assert findings and all(f.verdict is not None for f in findings), tree.name
 
 
 def test_max_order_past_the_section_breaks_only_walks_checked_per_max_order_block():
     """`kscan model --max-order 18`: a pageblock stays at pageblock_order, so walks bounded
     by one, or validated per pageblock by their caller, stay safe; a walk validated only
-    at MAX_ORDER-aligned PFNs now crosses sections it never checked."""
+    at MAX_ORDER-aligned PFNs now crosses sections it never checked, and so does a
+    struct page walk over a whole MAX_ORDER block (clear_max_block: page + i)."""
     from kscan.model import ModelContext, newly_breaking
 
     findings = [f for f in reported_findings(FIXTURES / "demo") if f.walk is not None]
@@ -87,6 +110,6 @@ def test_max_order_past_the_section_breaks_only_walks_checked_per_max_order_bloc
     what_if = model.geometry.with_max_page_order(18)
     changes = newly_breaking([f.walk for f in findings], model, what_if)
     breaking = {findings[c.index].location.function for c in changes}
-    assert breaking == {"find_allocated"}
+    assert breaking == {"find_allocated", "clear_max_block"}
     functions = {f.location.function for f in findings}
     assert {"init_pages", "move_block", "scan_blocks", "test_range"} <= functions

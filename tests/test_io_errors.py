@@ -190,11 +190,20 @@ def test_stdout_closed(unbuffered):
 
 @BUFFERING
 def test_a_reader_that_goes_away_is_no_error(tmp_path, unbuffered):
-    """`kscan mm | head -1`: the report is cut short in silence, with the scan's status."""
+    """`kscan mm | head -1`: the report is cut short in silence, with the scan's status
+    (each walk's range is unknown: --fail-on unknown counts them)."""
     walks = "".join(WALK.replace("mark(", f"mark{i}(") for i in range(400))  # > a pipe buffer
     (tmp_path / "walks.c").write_text(walks)
     proc = kscan_process(
-        "walks.c", "-q", "-j", "1", stdout=subprocess.PIPE, unbuffered=unbuffered, cwd=tmp_path
+        "walks.c",
+        "-q",
+        "-j",
+        "1",
+        "--fail-on",
+        "unknown",
+        stdout=subprocess.PIPE,
+        unbuffered=unbuffered,
+        cwd=tmp_path,
     )
     assert proc.stdout.read(10)
     proc.stdout.close()

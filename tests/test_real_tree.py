@@ -79,11 +79,28 @@ def kernel(request) -> tuple[str, Run]:
     return version, Run(tree, proc.returncode, proc.stdout, proc.stderr, seconds)
 
 
-def test_scan_exits_1_without_traceback(kernel):
+def test_scan_exits_on_breaks_only_without_traceback(kernel):
     _, run = kernel
     assert "Traceback" not in run.stderr, run.stderr[-4000:]
-    assert run.returncode == 1, run.stderr[-4000:]
     assert run.stdout.lstrip().startswith("{")
+    breaks = [f for f in run.report["findings"] if f["verdict"]["kind"] == "breaks"]
+    assert run.returncode == (1 if breaks else 0), run.stderr[-4000:]
+
+
+def test_every_finding_has_a_verdict_and_every_walk_its_origin(kernel):
+    _, run = kernel
+    findings = run.report["findings"]
+    assert findings and all(f["verdict"] for f in findings)
+    walks = [f for f in findings if f["walk"]]
+    assert walks and all(f["verdict"]["origin"] and f["verdict"]["chain"] for f in walks)
+
+
+def test_no_pfn_walk_of_mm_is_said_to_break(kernel):
+    """Every mm/ PFN walk the scan reports was read by hand (the closing note of #14):
+    the range of each comes from somewhere the kernel promises a memmap."""
+    _, run = kernel
+    walks = [f for f in run.report["findings"] if f["rule_id"] in ("KS001", "KS002")]
+    assert walks and not [f for f in walks if f["verdict"]["kind"] == "breaks"]
 
 
 def test_scan_finishes_in_time(kernel):

@@ -12,7 +12,17 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from kscan.findings import Finding, Level, Location, Related, Verdict, Walk, code_of
+from kscan.findings import (
+    Finding,
+    Level,
+    Location,
+    Provenance,
+    Related,
+    Route,
+    Verdict,
+    Walk,
+    code_of,
+)
 from kscan.report import FORMATS, render
 from kscan.results import RuleInfo, ScanResult, Stats
 
@@ -158,8 +168,23 @@ def errors(validator, document) -> list[str]:
 
 # --- SARIF ------------------------------------------------------------------
 
+WALK_STEP = Related(Location("mm/page_alloc.c", 1519, 1, "move_freepages_block"), "walks it")
+CALL_STEP = Related(Location("mm/compaction.c", 77, 1, "compact"), "compact() passes the zone")
+TRACED = replace(
+    PFN_WALK,
+    verdict=replace(PFN_WALK.verdict, origin="zone-span", chain=(WALK_STEP, CALL_STEP)),
+    provenance=Provenance(
+        (
+            Route("zone-span", "zone->zone_start_pfn", (WALK_STEP, CALL_STEP)),
+            Route("allocated", "page_to_pfn(page)", (WALK_STEP,)),
+        ),
+        dropped=1,
+    ),
+)
+
 RESULTS = {
     "findings": scan(),
+    "traced": scan([TRACED, MAX_ORDER]),
     "empty": scan([], warnings=[]),
     "no-tree-root": scan(tree_root=None, semantics=None, semantics_source=""),
 }
@@ -168,6 +193,20 @@ RESULTS = {
 @pytest.mark.parametrize("name", RESULTS)
 def test_sarif_validates_against_the_official_schema(sarif_validator, name):
     assert errors(sarif_validator, sarif_of(RESULTS[name])) == []
+
+
+def test_sarif_carries_the_chain_as_a_code_flow_and_the_verdict_as_properties():
+    result = next(r for r in sarif_of(scan([TRACED]))["runs"][0]["results"])
+    (flow,) = result["codeFlows"]
+    assert flow["message"] == {"text": "where the walked range comes from: zone-span"}
+    steps = flow["threadFlows"][0]["locations"]
+    assert [s["location"]["message"]["text"] for s in steps] == [
+        "walks it",
+        "compact() passes the zone",
+    ]
+    assert steps[1]["location"]["physicalLocation"]["artifactLocation"]["uri"] == "mm/compaction.c"
+    assert result["properties"]["verdict"]["origin"] == "zone-span"
+    assert result["properties"]["origins"] == ["allocated", "zone-span"]
 
 
 def test_sarif_schema_catches_a_bad_log(sarif_validator):
@@ -252,6 +291,7 @@ def test_sarif_location_of_a_finding():
             "kind": "breaks",
             "preset": "arm64-4k",
             "reason": "pfn 0x88000 lies in a hole with no memmap",
+            "origin": "",
         },
     }
 
@@ -335,6 +375,20 @@ def test_json_validates_against_the_kscan_schema(report_validator, name):
     assert errors(report_validator, json_of(RESULTS[name])) == []
 
 
+def test_json_carries_verdict_origin_chain_and_every_route():
+    walk = json_of(scan([TRACED]))["findings"][0]
+    assert walk["verdict"]["origin"] == "zone-span"
+    assert [step["message"] for step in walk["verdict"]["chain"]] == [
+        "walks it",
+        "compact() passes the zone",
+    ]
+    assert [(r["origin"], r["evidence"]) for r in walk["provenance"]["routes"]] == [
+        ("zone-span", "zone->zone_start_pfn"),
+        ("allocated", "page_to_pfn(page)"),
+    ]
+    assert walk["provenance"]["dropped"] == 1
+
+
 def test_json_schema_rejects_undocumented_or_wrong_fields(report_validator):
     report = json_of(scan())
     report["findings"][0]["undocumented"] = 1
@@ -399,7 +453,10 @@ def test_json_report_content():
             "kind": "breaks",
             "preset": "arm64-4k",
             "reason": "pfn 0x88000 lies in a hole with no memmap",
+            "origin": "",
+            "chain": [],
         },
+        "provenance": None,
         "properties": {"bound": "end_pfn"},
     }
     contig = report["findings"][0]
@@ -416,19 +473,47 @@ def test_json_fingerprint_survives_a_line_shift():
 # --- text -------------------------------------------------------------------
 
 
-def test_text_groups_findings_by_file():
+def test_text_lists_breaks_then_unknown_grouped_by_file():
     lines = text_of(scan()).splitlines()
-    assert lines.count("mm/cma debug.c") == 1
-    assert lines.count("mm/page_alloc.c") == 1
-    cma, page_alloc = lines.index("mm/cma debug.c"), lines.index("mm/page_alloc.c")
-    assert cma < page_alloc
+    # PFN_WALK breaks; the other two have no verdict and are listed as unknown
+    assert lines[:3] == ["Breaks (1)", "", "mm/page_alloc.c"]
+    unknown = lines.index("Unknown (2)")
+    assert lines[unknown + 2] == "mm/cma debug.c"
+    assert lines.index("mm/page_alloc.c", unknown) > unknown + 2
     starts = [i for i, line in enumerate(lines) if re.match(r".+?\.c:\d+:\d+: KS", line)]
     assert [lines[i].split(":")[0] for i in starts] == [
+        "mm/page_alloc.c",
         "mm/cma debug.c",
         "mm/page_alloc.c",
-        "mm/page_alloc.c",
     ]
-    assert cma < starts[0] < page_alloc < starts[1] < starts[2]
+    assert starts[0] < unknown < starts[1] < starts[2]
+
+
+def test_text_counts_safe_findings_in_one_line_and_lists_them_when_asked():
+    safe = replace(PFN_WALK, verdict=Verdict("safe-by-contract", "any", "a reservation"))
+    design = replace(MAX_ORDER, verdict=Verdict("safe-by-design", "x86_64", "fits"))
+    text = text_of(scan([safe, design, CONTIG]))
+    assert "KS001" not in text.split("\n\n2 findings safe")[0]
+    assert (
+        "2 findings safe by contract or by design (1 safe-by-contract, 1 safe-by-design): "
+        "--all lists them\n"
+    ) in text
+    listed = render(scan([safe, design, CONTIG]), "text", color=False, show_all=True)
+    assert "Safe by contract or by design (2)\n" in listed
+    assert "mm/page_alloc.c:1520:9: KS001" in listed and "--all lists them" not in listed
+
+
+def test_text_shows_the_chain_under_the_verdict():
+    step = Related(Location("mm/page_alloc.c", 1490, 1, "caller"), "caller() passes the zone span")
+    chained = replace(
+        PFN_WALK, verdict=replace(PFN_WALK.verdict, origin="zone-span", chain=(step,))
+    )
+    text = text_of(scan([chained]))
+    assert (
+        "  model: breaks (arm64-4k): pfn 0x88000 lies in a hole with no memmap\n"
+        "    mm/page_alloc.c:1490: caller() passes the zone span\n"
+    ) in text
+    assert "  by origin: zone-span 1\n" in text
 
 
 def test_text_describes_a_finding():
@@ -452,6 +537,7 @@ def test_text_summary():
         "  KS004 max-order-off-by-one    1",
         "  KS007 contig-range-unaligned  1",
         "  by severity: high 1, medium 1, low 1",
+        "  by verdict: breaks 1, none 2",
         "Scanned 412 files, 9000 functions, 2100 loops "
         "(3 files with parse errors; 1 region re-parsed)",
         "1 warning during the scan",

@@ -47,8 +47,9 @@ def write(path: Path, content: str | bytes) -> Path:
 
 
 def scan(*args: str):
-    """`kscan scan ARGS` in-process, JSON, one job, no tree: (exit code, report, warnings)."""
-    argv = ["scan", *args, "-f", "json", "-j", "1", "--kernel-version", "6.12"]
+    """`kscan scan ARGS` in-process, JSON, one job, no tree: (exit code, report, warnings);
+    the exit code says whether anything was found (--fail-on any)."""
+    argv = ["scan", *args, "-f", "json", "-j", "1", "--kernel-version", "6.12", "--fail-on", "any"]
     result = CliRunner().invoke(app, argv)
     assert "Traceback" not in result.stderr
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
@@ -287,7 +288,7 @@ def test_hostile_tree_in_a_subprocess_has_no_traceback(tmp_path):
     tree = hostile_tree(tmp_path / "tree", tmp_path / "outside")
     before = snapshot(tree)
     for args in (["."], ["mm", "-j", "2", "-f", "sarif"], ["-v", "-f", "json", "mm"]):
-        proc = kscan_process(*args, cwd=tree)
+        proc = kscan_process(*args, "--fail-on", "any", cwd=tree)
         assert proc.returncode == 1, (args, proc.stderr)
         assert "Traceback" not in proc.stderr
         assert all(line.startswith("kscan: ") for line in proc.stderr.splitlines()), proc.stderr
@@ -416,7 +417,9 @@ def test_fifty_megabyte_file_is_skipped_quickly(in_tmp):
     write(in_tmp / "src" / "walk.c", WALK)
     generated_c(in_tmp / "src" / "huge.c", 50)
     started = time.perf_counter()
-    proc = kscan_process("src", "-f", "json", "--kernel-version", "6.12", cwd=in_tmp)
+    proc = kscan_process(
+        "src", "-f", "json", "--kernel-version", "6.12", "--fail-on", "any", cwd=in_tmp
+    )
     assert time.perf_counter() - started < 60
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from kscan.analysis.provenance import Tracer
 from kscan.callgraph.graph import CallGraph
 from kscan.callgraph.graph import build as build_callgraph
 from kscan.discover.treeinfo import TreeInfo
@@ -28,6 +29,12 @@ class Project:
         """Callers -> callees over the scanned files and graph_files (kscan/callgraph/graph.py)."""
         return build_callgraph([*self.files, *self.graph_files])
 
+    @cached_property
+    def tracer(self) -> Tracer:
+        """Range provenance over these files (kscan/analysis/provenance/), its memos
+        shared by all the walks of one scan."""
+        return Tracer(self)
+
     def callable_elsewhere(self, name: str) -> bool:
         """A name other files can call: not only static functions of .c files (a
         configured or unseen name counts as callable)."""
@@ -42,6 +49,7 @@ class Project:
         if "functions_by_name" in self.__dict__:
             _index_functions(self.functions_by_name, more)
         self.__dict__.pop("validity_checks", None)
+        self.__dict__.pop("tracer", None)
         self._calls_within.clear()
 
     def add_graph_files(self, more: list[FileFacts]) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from kscan.analysis.project import Project
 from kscan.discover.prefilter import Needs
 from kscan.facts.records import FileFacts
-from kscan.findings import Finding, Level, Location, OrderAsk, Related, Walk
+from kscan.findings import Finding, Level, Location, OrderAsk, Provenance, Related, Walk
 from kscan.results import RuleInfo
 
 
@@ -57,6 +57,7 @@ class Rule:
         order: OrderAsk | None = None,
         related: tuple[Related, ...] = (),
         properties: tuple[tuple[str, str], ...] = (),
+        provenance: Provenance | None = None,
     ) -> Finding:
         return Finding(
             rule_id=self.id,
@@ -70,6 +71,7 @@ class Rule:
             walk=walk,
             order=order,
             properties=properties,
+            provenance=provenance,
         )
 
     def related(

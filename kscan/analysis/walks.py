@@ -9,14 +9,18 @@ an alignment test (`IS_ALIGNED(pfn, X) && !pfn_valid(pfn)`) only covers block he
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from kscan.analysis.project import Project
+from kscan.analysis.provenance import WalkRange
+from kscan.analysis.provenance.origins import BLOCK, closing
+from kscan.analysis.provenance.trace import header
 from kscan.analysis.rule import Rule
 from kscan.discover.prefilter import Needs, needs
-from kscan.facts.records import Call, Exit, FileFacts, Function, Loop, LoopCall
-from kscan.findings import Location, Related
+from kscan.facts.records import Call, Exit, FileFacts, Function, Loop, LoopCall, split_args
+from kscan.findings import Location, Provenance, Related, Route
 from kscan.vocab import (
     ALIGNED_TEST,
     BLOCK_WORDS,
@@ -83,6 +87,76 @@ class PfnWalk:
         """The walk relies on one block-level check (KS002), not on none at all (KS001)."""
         hoisted = self.check is not None and self.check.kind != "before-loop"
         return hoisted or self.extent in UNITS
+
+
+def provenance(project: Project, walk: PfnWalk) -> Provenance | None:
+    """Where the walked range comes from (kscan/analysis/provenance/)."""
+    if walk.function is None:
+        return None
+    return project.tracer.trace(
+        walk_range(walk.facts, walk.function, walk.loop, walk.access.call.args[0])
+    )
+
+
+def block_provenance(walk: PfnWalk, how: str) -> Provenance:
+    """A block-confined walk's range is the block its check validated: one route."""
+    where = Location(walk.facts.path, walk.loop.span.start_line, 1, walk.loop.function)
+    chain = [Related(where, f"walks `{header(walk.loop)}`")]
+    if walk.check is not None:
+        chain.append(walk_check_note(walk.check, "the block-level check"))
+    return Provenance((Route(BLOCK, how, tuple(chain)),))
+
+
+def walk_range(facts: FileFacts, function: Function, loop: Loop, position: str) -> WalkRange:
+    """The range a loop walks with `position` (`pfn`, `start_pfn + i`, `page`): a
+    variable the loop steps is followed from its first value to the bounds the
+    condition sets it; an expression of one is traced as it is."""
+    stepped = unit_step_vars(loop)
+    if position not in stepped:
+        return WalkRange(
+            facts, function, loop, frozenset(identifiers(position) & stepped), (position,)
+        )
+    first = _initial_values(loop.init).get(position, position)
+    return WalkRange(
+        facts, function, loop, frozenset({position}), (first, *_bounds_of(loop.cond, position))
+    )
+
+
+_DECLARED = re.compile(r"(?:[\w\s*]*[\s*])?([A-Za-z_]\w*)\s*=\s*(.+)", re.S)
+_COMPARISON = re.compile(r"(?<![<>-])(<=|>=|!=|==|<|>)(?![<>=])")
+
+
+def _initial_values(init: str) -> dict[str, str]:
+    """`pfn = start, i = 0` -> {"pfn": "start", "i": "0"}."""
+    values: dict[str, str] = {}
+    for piece in split_args(f"({init})"):
+        match = _DECLARED.fullmatch(piece)
+        if match:
+            values.setdefault(match[1], match[2].strip())
+    return values
+
+
+def _bounds_of(cond: str, var: str) -> list[str]:
+    """What the condition compares `var` with: `pfn < end_pfn && ...` -> ["end_pfn"]."""
+    bounds = []
+    for piece in re.split(r"&&|\|\||,", cond):
+        parts = _COMPARISON.split(_unwrapped(piece))
+        if len(parts) != 3:
+            continue
+        left, _, right = map(_unwrapped, parts)
+        if var in identifiers(left) and var not in identifiers(right):
+            bounds.append(right)
+        elif var in identifiers(right) and var not in identifiers(left):
+            bounds.append(left)
+    return bounds
+
+
+def _unwrapped(text: str) -> str:
+    """`(a < b)` -> `a < b`; `f(x)` and `(a) + (b)` stay as they are."""
+    text = text.strip()
+    while text.startswith("(") and closing(text, 0) == len(text) - 1:
+        text = text[1:-1].strip()
+    return text
 
 
 def walk_check_note(check: Check, message: str) -> Related:

@@ -153,7 +153,9 @@ def top_spots(project: Scanned, findings: list[Finding], top: int) -> list[Hotsp
 
 
 def report_rows(project: Scanned, findings: list[Finding], top: int = 5) -> list[HotspotRow]:
-    """The report's short hotspot list, over the files the scan parsed."""
+    """The report's short hotspot list, over the files the scan parsed: where a fix
+    matters, so findings safe by contract or by design do not count."""
+    findings = [f for f in findings if not (f.verdict and f.verdict.kind.startswith("safe"))]
     if not findings:
         return []
     return [

@@ -35,7 +35,7 @@ _NOT_CALLS = frozenset(
 ) | {name.encode() for name in ATTRIBUTES_WITH_ARGS}
 # Comments, string and character literals, preprocessor lines: no calls in them.  A `#`
 # outside the first two only ever starts a directive, which ends at a newline without a `\`.
-_NOT_CODE = re.compile(COMMENT + b"|" + LITERAL + rb"|#(?:[^\n\\]++|\\\n?)*+", re.S)
+NOT_CODE = re.compile(COMMENT + b"|" + LITERAL + rb"|#(?:[^\n\\]++|\\\n?)*+", re.S)
 # A call read backwards: `(`, blanks, a name that is no keyword, does not start with a
 # digit and is no member (`a.f(`, `a->f(`, GNU C's `a$f(`).  Backwards, the pattern
 # starts with a literal `(`, which `re` finds at C speed; forwards it would try every
@@ -46,7 +46,7 @@ _CALL_BACKWARDS = re.compile(
     + rb")(?!\w))(\w++)(?<![0-9])(?!>-|[.$])"
 )
 # Balanced parentheses, five levels deep (deeper argument lists: _closing_parens).
-_ARGS = re.compile(
+BALANCED_ARGS = re.compile(
     rb"\((?:[^()]++|\((?:[^()]++|\((?:[^()]++|\((?:[^()]++|\([^()]*+\))*+\))*+\))*+\))*+\)"
 )
 
@@ -110,7 +110,7 @@ def calls_in(
     call, which took half as long again."""
     if not bodies:
         return []
-    code = _NOT_CODE.sub(spaces, src)
+    code = NOT_CODE.sub(spaces, src)
     backwards = code[::-1]
     size = len(code)
     found: list[re.Match[bytes]] = []
@@ -154,7 +154,7 @@ def _args_texts(
     if src.isascii():  # byte offsets are character offsets
         kept = map(src.decode("ascii").__getitem__, map(slice, parens, ends))
     else:
-        kept = map(_lenient, map(src.__getitem__, map(slice, parens, ends)))
+        kept = map(lenient, map(src.__getitem__, map(slice, parens, ends)))
     texts = [""] * len(found)
     for i, text in zip(wanted, kept, strict=True):
         texts[i] = text
@@ -170,18 +170,18 @@ class _Names(dict[bytes, str]):
 
 
 _NAMES = _Names()
-_lenient = partial(bytes.decode, encoding="utf-8", errors="replace")
+lenient = partial(bytes.decode, encoding="utf-8", errors="replace")
 
 
 def _args_ends(code: bytes, parens: list[int], owners: list[tuple[int, int]]) -> list[int]:
     """Where each call's argument list ends, within its body."""
-    matches = list(map(_ARGS.match, repeat(code), parens, map(itemgetter(1), owners)))
+    matches = list(map(BALANCED_ARGS.match, repeat(code), parens, map(itemgetter(1), owners)))
     if None not in matches:
         return list(map(re.Match.end, cast(list[re.Match[bytes]], matches)))
     closing: dict[tuple[int, int], dict[int, int]] = {}  # body -> its ( -> ), when needed
     ends = []
     for paren, body, match in zip(parens, owners, matches, strict=True):
-        if match is None:  # nested deeper than _ARGS, or never closed
+        if match is None:  # nested deeper than BALANCED_ARGS, or never closed
             if body not in closing:
                 closing[body] = _closing_parens(code, body[0] + 1, body[1])
             ends.append(closing[body].get(paren, body[1] - 1) + 1)

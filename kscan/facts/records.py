@@ -184,6 +184,37 @@ class Function(NamedTuple):
         return tuple(params)
 
 
+class Assignment(NamedTuple):
+    """A value a function body gives a variable: `lhs = rhs` (in a statement, an
+    initialiser or a for-initialiser; `+=` and `-=` too), or `&lhs` handed to a call
+    or an iterator macro that fills it in (op "&", rhs the call as written)."""
+
+    lhs: str  # an identifier or a member chain: "start_pfn", "args->pud_pfn"
+    op: str  # "=", "+=", "-=", "&"; "clamp" for `if (x < y) x = y;`, which only narrows
+    rhs: str  # whitespace-normalised
+    line: int
+    byte: int
+
+
+class BodyFacts(NamedTuple):
+    """What range provenance reads of one function body (kscan/facts/body_values.py):
+    read from the bytes of the few functions a chain visits, never stored per body."""
+
+    assignments: tuple[Assignment, ...]
+    calls: tuple[Call, ...]  # every call, with its argument list
+    member_calls: tuple[Call, ...]  # `x->op(args)`, `x.op(args)`: `name` is the member
+    pointers: tuple[tuple[str, str], ...]  # (variable, struct it points to) of locals
+
+
+class Registration(NamedTuple):
+    """A function stored in a struct member, `.member = fn` in an initialiser or
+    `x->member = fn;`, or handed to an attribute macro: how ops tables name callbacks."""
+
+    member: str
+    function: str
+    line: int
+
+
 class Define(NamedTuple):
     name: str
     params: tuple[str, ...] | None  # None for object-like macros

@@ -28,6 +28,7 @@ _EXPORTS = {
     "PfnRange": "ranges",
     "ProblemBlock": "report",
     "SAFE": "crosscheck",
+    "SAFE_CONTRACT": "crosscheck",
     "UNKNOWN": "crosscheck",
     "VerdictChange": "crosscheck",
     "default_layout": "defaults",
@@ -48,6 +49,8 @@ _EXPORTS = {
     "svg_text": "render",
     "verdict_for_bytes": "crosscheck",
     "verdict_for_order": "crosscheck",
+    "verdict_for_order_use": "crosscheck",
+    "verdict_for_provenance": "origins",
     "verdict_for_walk": "crosscheck",
 }
 
@@ -65,6 +68,7 @@ __all__ = [  # noqa: F822 (provided by __getattr__)
     "BREAKS",
     "PRESETS",
     "SAFE",
+    "SAFE_CONTRACT",
     "UNKNOWN",
     "BootRecipe",
     "Buddy",
@@ -98,5 +102,7 @@ __all__ = [  # noqa: F822 (provided by __getattr__)
     "svg_text",
     "verdict_for_bytes",
     "verdict_for_order",
+    "verdict_for_order_use",
+    "verdict_for_provenance",
     "verdict_for_walk",
 ]

@@ -37,6 +37,7 @@ _SYMBOLS = {
     "arm64-16k": {"ARM64", "ARM64_16K_PAGES", "PAGE_SIZE_16KB"},
     "arm64-64k": {"ARM64", "ARM64_64K_PAGES", "PAGE_SIZE_64KB"},
     "ppc64": {"PPC", "PPC64", "PPC_BOOK3S_64", "PPC_64K_PAGES", "PAGE_SIZE_64KB"},
+    "ppc64-4k": {"PPC", "PPC64", "PPC_BOOK3S_64", "PPC_4K_PAGES", "PAGE_SIZE_4KB"},
     "s390": {"S390"},
     "riscv": {"RISCV"},
 }

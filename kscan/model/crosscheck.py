@@ -20,6 +20,7 @@ from kscan.model.memmap import BadRange, PageState, ZoneSpan
 from kscan.model.ranges import PfnRange, align_up
 
 BREAKS, SAFE, UNKNOWN = "breaks", "safe-by-design", "unknown"
+SAFE_CONTRACT = "safe-by-contract"  # judged by where the range comes from (origins.py)
 
 # Extents that start from a validated, online head and stay inside one unit.
 _UNITS = {"block": "MAX_ORDER block", "pageblock": "pageblock", "section": "section"}
@@ -40,7 +41,7 @@ def verdict_for_walk(walk: Walk, model: ModelContext) -> Verdict:
 
 
 def _judge(walk: Walk, model: ModelContext) -> Verdict:
-    if walk.extent not in (*_UNITS, "zone-span", "caller-range", "huge-page"):
+    if walk.extent not in (*_UNITS, "zone-span", "caller-range", "huge-page", "folio"):
         return Verdict(UNKNOWN, model.preset, "the walk's extent is unknown, so nothing bounds it")
     judged = [_contents(walk, model)]
     if walk.unit == "page":
@@ -67,7 +68,7 @@ def _checked_unit(walk: Walk, geometry: Geometry) -> str | None:
     return min(units, key=lambda u: _unit_pages(u, geometry), default=None)
 
 
-def _witness(model: ModelContext, what: str, bad: BadRange) -> str:
+def witness(model: ModelContext, what: str, bad: BadRange) -> str:
     return f"{model.title}, {what}; pfn_to_page() at {bad.pfns.start:#x} {_READS[bad.state]}"
 
 
@@ -75,7 +76,9 @@ def _witness(model: ModelContext, what: str, bad: BadRange) -> str:
 
 
 def _contents(walk: Walk, model: ModelContext) -> tuple[str, str]:
-    if walk.extent == "huge-page" or (walk.extent == "caller-range" and walk.unit == "page"):
+    if walk.extent in ("huge-page", "folio") or (
+        walk.extent == "caller-range" and walk.unit == "page"
+    ):
         # Handed a struct page, the walk covers an allocation: all of it is RAM.
         return SAFE, "the pages belong to one allocation, so every struct page is initialised"
     if walk.extent in _UNITS:
@@ -93,7 +96,7 @@ def _contents_of_unit(walk: Walk, model: ModelContext) -> tuple[str, str]:
     if found:
         window, bad = found
         what = f"{label} {window} holds {bad.describe(g.section_pages)}"
-        return BREAKS, _witness(model, what, bad)
+        return BREAKS, witness(model, what, bad)
     if model.holes_in_zone_era:
         return UNKNOWN, (
             f"before 5.15 a hole inside a {label} leaves uninitialised struct pages; "
@@ -132,7 +135,7 @@ def _contents_of_span(walk: Walk, model: ModelContext) -> tuple[str, str]:
             what = f"a caller range inside {where} can cover {bad.describe(g.section_pages)}"
         if checked is not None and unit is not None:
             what += f", and {_UNITS[unit]} {checked} passes pfn_valid() at its head"
-        return BREAKS, _witness(model, what, bad)
+        return BREAKS, witness(model, what, bad)
     if unit is None:
         kinds = "absent section or offline block"
         how = f"a {walk.extent} walk without a per-pfn check"
@@ -173,6 +176,13 @@ def _contiguity(walk: Walk, model: ModelContext) -> tuple[str, str]:
         return SAFE, "FLATMEM: mem_map is one array, so page + n is pfn + n"
     if g.vmemmap:
         return SAFE, "SPARSEMEM_VMEMMAP: struct pages are virtually contiguous across sections"
+    if walk.extent == "folio" and _checked_unit(walk, g) is None:
+        return UNKNOWN, (
+            f"{model.title}: a folio's memmap leaves its section only if it is a gigantic "
+            f"hugetlb folio ({g.order_size(g.gigantic_order)}, over sections of "
+            f"{g.bytes(g.section_pages)}); from the buddy allocator or the page cache it is "
+            f"at most {g.order_size(g.max_page_order)}, within one"
+        )
     reach, label = _pointer_reach(walk, g)
     section = g.section_pages
     if reach is not None and reach <= section:
@@ -230,6 +240,50 @@ def verdict_for_order(order: int, model: ModelContext) -> Verdict:
     )
 
 
+def verdict_for_order_use(use: str, order: int, model: ModelContext) -> Verdict:
+    """What a MAX_ORDER-family use does with the concrete `order` it names (see
+    findings.OrderAsk.use): lets it through ("asks"), stores it ("holds": a request,
+    a count or a marker, depending on its uses), turns it away ("rejects"),
+    never reaches it ("misses"), or aligns a contiguous range to its block ("aligns",
+    "aligns-needed" before 5.19)."""
+    if use == "asks":
+        return verdict_for_order(order, model)
+    g = model.geometry
+    top, size = g.max_page_order, g.order_size
+    largest = f"order {top} ({size(top)}), the largest buddy block on {model.title}"
+    if use == "holds":
+        past = f"order {order} ({size(order)})"
+        return Verdict(
+            UNKNOWN,
+            model.preset,
+            f"holds {past}, past {largest}: it breaks where the value is asked of the "
+            "allocator or indexes a per-order array; as a count or an 'unset' marker it is "
+            "right",
+        )
+    if use == "rejects":
+        return Verdict(BREAKS, model.preset, f"turns away {largest}: a request for it fails")
+    if use == "misses":
+        below = f"orders 0..{top - 1} only" if top else "no order at all"
+        return Verdict(BREAKS, model.preset, f"never reaches {largest}: {below}")
+    block = f"order {order} ({size(order)})"
+    pageblock = f"a pageblock, order {g.pageblock_order} ({size(g.pageblock_order)})"
+    if use == "aligns-needed":
+        reason = (
+            f"before 5.19 alloc_contig_range() isolated whole MAX_ORDER blocks: aligning to "
+            f"{block} is what it needs on {model.title}"
+        )
+    elif order > g.pageblock_order:
+        times = 1 << (order - g.pageblock_order)
+        reason = (
+            f"aligns or sizes a contiguous range to {block} on {model.title}, where "
+            f"{pageblock}, is all alloc_contig_range() needs since 5.19: valid, "
+            f"{times}x coarser than needed"
+        )
+    else:
+        reason = f"{block} is no coarser than {pageblock} on {model.title}: nothing is wasted"
+    return Verdict(SAFE, model.preset, reason)
+
+
 def verdict_for_bytes(nbytes: int, model: ModelContext) -> Verdict:
     """A physically contiguous request of `nbytes`, as get_order() rounds it."""
     if nbytes <= 0:
@@ -257,9 +311,9 @@ def _size_verdict(order: int, asked: str, largest: str, model: ModelContext) -> 
 
 
 def severity_for(verdict: Verdict, severity: Level) -> Level:
-    """Safe by design is low; breaking is at least medium (the rule's own severity
-    still says how sure it is that a hole is reached); unknown keeps it."""
-    if verdict.kind == SAFE:
+    """Safe by design or by contract is low; breaking is at least medium (the rule's
+    own severity still says how sure it is that a hole is reached); unknown keeps it."""
+    if verdict.kind in (SAFE, SAFE_CONTRACT):
         return Level.LOW
     if verdict.kind == BREAKS:
         return max(severity, Level.MEDIUM)

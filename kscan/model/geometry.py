@@ -190,6 +190,12 @@ PRESETS: dict[str, Geometry] = {
             page_shift=16, max_page_order=8, pmd_order=5, gigantic_order=14,
             section_size_bits=24, zones=(("Normal", NO_LIMIT),),
         ),
+        # Book3S-64 with 4K pages: the largest buddy block is a whole 16 MiB section.
+        _vmemmap_preset(
+            "ppc64-4k", "ppc64 4K", "powerpc",
+            page_shift=12, max_page_order=12, pmd_order=9, gigantic_order=18,
+            section_size_bits=24, zones=(("Normal", NO_LIMIT),),
+        ),
         # s390 segments are 1 MiB, region-third entries 2 GiB; ZONE_DMA is 31-bit.
         _vmemmap_preset(
             "s390", "s390", "s390",

@@ -43,12 +43,14 @@ _WHAT_IF_RENDERERS = {
 WHAT_IF_FORMATS = tuple(_WHAT_IF_RENDERERS)
 
 
-def render(result: ScanResult, fmt: str, *, color: bool) -> str:
-    """The whole report as one string; color only affects the text format."""
+def render(result: ScanResult, fmt: str, *, color: bool, show_all: bool = False) -> str:
+    """The whole report as one string; color and show_all (list the findings that are
+    safe by contract or by design, not only count them) only affect the text format:
+    JSON and SARIF carry every finding."""
     if fmt not in _RENDERERS:
         raise ValueError(f"unknown format {fmt!r} ({', '.join(FORMATS)})")
     if fmt == "text":
-        return _renderer(_RENDERERS[fmt])(result, color=color)
+        return _renderer(_RENDERERS[fmt])(result, color=color, show_all=show_all)
     return _renderer(_RENDERERS[fmt])(result)
 
 

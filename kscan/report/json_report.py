@@ -13,7 +13,7 @@ import json
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from kscan.findings import Finding, Location
+from kscan.findings import Finding, Location, Provenance, Related, Verdict
 
 if TYPE_CHECKING:
     from kscan.results import RuleInfo, ScanResult, WhatIfResult
@@ -82,13 +82,35 @@ def _finding(finding: Finding) -> Json:
         **_location(finding.location),
         "source_line": finding.source_line,
         "fingerprint": finding.fingerprint,
-        "related": [
-            {**_location(related.location), "message": related.message}
-            for related in finding.related
-        ],
+        "related": _steps(finding.related),
         "walk": asdict(finding.walk) if finding.walk else None,
-        "verdict": asdict(finding.verdict) if finding.verdict else None,
+        "verdict": _verdict(finding.verdict) if finding.verdict else None,
+        "provenance": _provenance(finding.provenance) if finding.provenance else None,
         "properties": dict(finding.properties),
+    }
+
+
+def _steps(steps: tuple[Related, ...]) -> list[Json]:
+    return [{**_location(step.location), "message": step.message} for step in steps]
+
+
+def _verdict(verdict: Verdict) -> Json:
+    return {
+        "kind": verdict.kind,
+        "preset": verdict.preset,
+        "reason": verdict.reason,
+        "origin": verdict.origin,
+        "chain": _steps(verdict.chain),
+    }
+
+
+def _provenance(provenance: Provenance) -> Json:
+    return {
+        "routes": [
+            {"origin": r.origin, "evidence": r.evidence, "chain": _steps(r.chain)}
+            for r in provenance.routes
+        ],
+        "dropped": provenance.dropped,
     }
 
 

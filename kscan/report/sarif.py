@@ -19,7 +19,7 @@ from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from kscan.findings import Finding, Level, Location
+from kscan.findings import Finding, Level, Location, Verdict
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -117,9 +117,24 @@ def _result(finding: Finding, rule_index: int) -> Json:
             {"id": number, **_location(related.location), "message": {"text": related.message}}
             for number, related in enumerate(finding.related, start=1)
         ]
+    if finding.verdict and finding.verdict.chain:
+        result["codeFlows"] = [_code_flow(finding.verdict)]
     result["partialFingerprints"] = {FINGERPRINT_KEY: finding.fingerprint}
     result["properties"] = _result_properties(finding)
     return result
+
+
+def _code_flow(verdict: Verdict) -> Json:
+    """The chain of the route the verdict judged: from the walk to where its range
+    comes from (assignments, call sites, an ops-table registration)."""
+    steps = [
+        {"location": {**_location(step.location), "message": {"text": step.message}}}
+        for step in verdict.chain
+    ]
+    return {
+        "message": {"text": f"where the walked range comes from: {verdict.origin}"},
+        "threadFlows": [{"locations": steps}],
+    }
 
 
 def _location(location: Location, source_line: str = "") -> Json:
@@ -160,7 +175,15 @@ def _result_properties(finding: Finding) -> Json:
     if finding.walk:
         properties["walk"] = asdict(finding.walk)
     if finding.verdict:
-        properties["verdict"] = asdict(finding.verdict)
+        verdict = finding.verdict
+        properties["verdict"] = {
+            "kind": verdict.kind,
+            "preset": verdict.preset,
+            "reason": verdict.reason,
+            "origin": verdict.origin,
+        }
+    if finding.provenance:
+        properties["origins"] = sorted({route.origin for route in finding.provenance.routes})
     return properties
 
 

@@ -1,8 +1,10 @@
-"""Human-readable report: findings grouped by file, then a summary.
+"""Human-readable report: what breaks, then what is unknown, grouped by file; what is
+safe by contract or by design in one line (listed with `--all`); then a summary.
 
 Each finding starts with a compiler-style "path:line:col:" so editors and
-terminals can jump to it. Colour is plain ANSI SGR, added only when asked for,
-so the uncoloured output is byte-for-byte stable for tests and pipes.
+terminals can jump to it, and ends with the model's verdict and the chain of steps
+from the walk to where its range comes from. Colour is plain ANSI SGR, added only
+when asked for, so the uncoloured output is byte-for-byte stable for tests and pipes.
 """
 
 from __future__ import annotations
@@ -22,18 +24,41 @@ Paint = Callable[[str, str], str]
 BOLD = "1"
 DIM = "2"
 SEVERITY_SGR = {Level.HIGH: "1;31", Level.MEDIUM: "33", Level.LOW: "36"}
-VERDICT_SGR = {"breaks": "31", "safe-by-design": "32"}
+VERDICT_SGR = {"breaks": "31", "safe-by-design": "32", "safe-by-contract": "32"}
+SAFE = ("safe-by-contract", "safe-by-design")
+# Sections in the order a reviewer reads them; a finding the model did not judge is
+# listed with the unknown ones.
+SECTIONS = (("breaks", "Breaks"), ("unknown", "Unknown"), ("safe", "Safe by contract or by design"))
 
 
-def render(result: ScanResult, *, color: bool) -> str:
+def render(result: ScanResult, *, color: bool, show_all: bool = False) -> str:
     paint = _painter(color)
     findings = sorted(result.findings, key=Finding.sort_key)
-    lines = [
-        *_finding_lines(findings, paint),
-        *_hotspot_lines(result, paint),
-        *_summary_lines(result, findings),
-    ]
+    sections = _sections(findings)
+    lines = []
+    for key, title in SECTIONS:
+        if sections[key] and (key != "safe" or show_all):
+            lines += [paint(f"{title} ({len(sections[key])})", BOLD), ""]
+            lines += _finding_lines(sections[key], paint)
+    if sections["safe"] and not show_all:
+        lines += [_safe_line(sections["safe"]), ""]
+    lines += [*_hotspot_lines(result, paint), *_summary_lines(result, findings)]
     return "\n".join(lines) + "\n"
+
+
+def _sections(findings: list[Finding]) -> dict[str, list[Finding]]:
+    sections: dict[str, list[Finding]] = {key: [] for key, _ in SECTIONS}
+    for finding in findings:
+        kind = finding.verdict.kind if finding.verdict else "unknown"
+        sections["safe" if kind in SAFE else kind].append(finding)
+    return sections
+
+
+def _safe_line(safe: list[Finding]) -> str:
+    kinds = Counter(f.verdict.kind for f in safe if f.verdict)
+    counts = ", ".join(f"{kinds[k]} {k}" for k in SAFE if kinds[k])
+    findings = _plural(len(safe), "finding")
+    return f"{findings} safe by contract or by design ({counts}): --all lists them"
 
 
 def _hotspot_lines(result: ScanResult, paint: Paint) -> Iterable[str]:
@@ -81,6 +106,8 @@ def _describe(finding: Finding, paint: Paint) -> Iterable[str]:
         verdict = finding.verdict
         kind = paint(verdict.kind, VERDICT_SGR.get(verdict.kind, BOLD))
         yield f"  model: {kind} ({verdict.preset}): {verdict.reason}"
+        for step in verdict.chain:
+            yield paint(f"    {step.location.path}:{step.location.line}: {step.message}", DIM)
 
 
 def _summary_lines(result: ScanResult, findings: list[Finding]) -> Iterable[str]:
@@ -91,6 +118,12 @@ def _summary_lines(result: ScanResult, findings: list[Finding]) -> Iterable[str]
         severities = Counter(f.severity for f in findings)
         by_severity = ", ".join(f"{level} {severities[level]}" for level in reversed(Level))
         yield f"  by severity: {by_severity}"
+        verdicts = Counter(f.verdict.kind if f.verdict else "none" for f in findings)
+        order = ("breaks", "unknown", *SAFE, "none")
+        yield "  by verdict: " + ", ".join(f"{k} {verdicts[k]}" for k in order if verdicts[k])
+        origins = Counter(f.verdict.origin for f in findings if f.verdict and f.verdict.origin)
+        if origins:
+            yield "  by origin: " + ", ".join(f"{o} {n}" for o, n in origins.most_common())
     else:
         yield "No findings."
     yield _scan_line(result.stats)

@@ -4,7 +4,8 @@
     ignore = ["KS003"]                 # every rule but these
     exclude = ["mm/kasan/*"]           # fnmatch patterns, as --exclude
     validity-checks = ["my_pfn_ok"]    # as --validity-check
-    fail-on = "medium"                 # `kscan series`/`kscan diff` exit threshold
+    fail-on = "unknown"                # what fails a run: breaks (default), unknown, any,
+                                       # or a severity (low, medium, high)
     preset = "arm64-4k"                # the model's geometry for series verdicts
 
     [severity]                         # override a rule's severity
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from kscan.findings import Finding, Level
+from kscan.findings import FailOn, Finding, Level
 from kscan.rules import RULES, rule_by_id
 
 FILENAME = ".kscan.toml"
@@ -37,7 +38,7 @@ class Config:
     ignore: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     validity_checks: tuple[str, ...] = ()
-    fail_on: Level | None = None
+    fail_on: FailOn | None = None
     preset: str | None = None
     severity: dict[str, Level] = field(default_factory=dict)
 
@@ -103,7 +104,7 @@ def _parse(path: Path, data: dict[str, Any]) -> Config:
         ignore=lists["ignore"],
         exclude=lists["exclude"],
         validity_checks=lists["validity-checks"],
-        fail_on=_level(path, "fail-on", data["fail-on"]) if "fail-on" in data else None,
+        fail_on=_fail_on(path, data["fail-on"]) if "fail-on" in data else None,
         preset=data.get("preset"),
         severity={
             _rule_id(path, "severity", rule): _level(path, f"severity.{rule}", level)
@@ -123,6 +124,13 @@ def _rule_id(path: Path, key: str, name: str) -> str:
     if rule is None:
         raise ConfigError(f"{path}: {key}: unknown rule {name!r} (see `kscan rules`)")
     return rule.id
+
+
+def _fail_on(path: Path, value: object) -> FailOn:
+    try:
+        return FailOn.parse(str(value))
+    except ValueError as err:
+        raise ConfigError(f"{path}: fail-on: {err}") from None
 
 
 def _level(path: Path, key: str, value: object) -> Level:

@@ -34,7 +34,8 @@ def review(
 ) -> SeriesResult:
     """Apply `patches` to a copy of `tree` (at `base`, default HEAD); the engine's model
     stage judges each patch's findings under `preset`, else the preset of the one
-    architecture it touches, else the config's, else every preset."""
+    architecture it touches, else the config's, else each file as a scan does (arch/<a>/
+    under that architecture's presets, the rest under every preset)."""
     started = time.perf_counter()
     info = tree_for(replace(options, paths=[str(tree)]))
     try:

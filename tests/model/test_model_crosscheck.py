@@ -20,6 +20,7 @@ from kscan.model.crosscheck import (
     severity_for,
     verdict_for_bytes,
     verdict_for_order,
+    verdict_for_order_use,
     verdict_for_walk,
 )
 
@@ -258,6 +259,34 @@ def test_orders_against_the_largest_buddy_block():
     assert verdict_for_order(value, model).kind == BREAKS
     with pytest.raises(ValueError):
         verdict_for_order(-1, model)
+
+
+def test_what_a_bound_does_with_the_largest_order():
+    model = ctx("x86_64")
+    assert verdict_for_order_use("rejects", 10, model) == Verdict(
+        BREAKS,
+        "x86_64",
+        "turns away order 10 (4 MiB), the largest buddy block on x86_64: a request for it fails",
+    )
+    assert verdict_for_order_use("misses", 10, model).reason == (
+        "never reaches order 10 (4 MiB), the largest buddy block on x86_64: orders 0..9 only"
+    )
+    assert verdict_for_order_use("asks", 11, model) == verdict_for_order(11, model)
+
+
+def test_a_contig_range_aligned_to_a_max_order_block():
+    model = ctx("x86_64")
+    since = verdict_for_order_use("aligns", 10, model)
+    assert (since.kind, since.reason) == (
+        SAFE,
+        "aligns or sizes a contiguous range to order 10 (4 MiB) on x86_64, where a "
+        "pageblock, order 9 (2 MiB), is all alloc_contig_range() needs since 5.19: valid, "
+        "2x coarser than needed",
+    )
+    before = verdict_for_order_use("aligns-needed", 10, model).reason
+    assert before.startswith("before 5.19 alloc_contig_range() isolated whole MAX_ORDER")
+    # arm64 16K: a pageblock is a MAX_ORDER block (both order 11)
+    assert "nothing is wasted" in verdict_for_order_use("aligns", 11, ctx("arm64-16k")).reason
 
 
 def test_sizes_round_up_like_get_order():

@@ -221,9 +221,12 @@ def test_tree_6_12_powerpc_range_and_x86_mmzone_default(tmp_path):
         },
     )
     presets = presets_from_tree(tree)
-    assert set(presets) == {"ppc64", "x86_64"}
+    assert set(presets) == {"ppc64", "ppc64-4k", "x86_64"}
     ppc = presets["ppc64"]
     assert (ppc.max_page_order, ppc.max_order_range, ppc.section_size_bits) == (8, (7, 8), 24)
+    ppc4k = presets["ppc64-4k"]  # !PPC_64K_PAGES: a largest block of 16 MiB, one section
+    assert (ppc4k.page_shift, ppc4k.max_page_order, ppc4k.max_order_range) == (12, 12, (12, 12))
+    assert ppc4k.max_order_pages == ppc4k.section_pages
     x86 = presets["x86_64"]
     assert (x86.max_page_order, x86.section_size_bits) == (9, 27)  # mmzone.h's default
     assert x86.source.startswith("include/linux/mmzone.h")
