@@ -27,13 +27,15 @@ Fix:
 or, for folios, `folio_page(folio, i)`; or walk PFNs and use pfn_to_page(pfn + i).
 """
 
+import bisect
+import re
 from collections.abc import Iterator
 
-from kscan.analysis.project import Project
+from kscan.analysis.project import Bindings, Project
 from kscan.analysis.rule import Rule
 from kscan.analysis.walks import unit_step_vars
 from kscan.discover.prefilter import needs
-from kscan.facts.records import Function, Loop
+from kscan.facts.records import FileFacts, Function, Index, Loop
 from kscan.findings import Finding, Level, Walk
 from kscan.vocab import (
     CONTIG_COUNTS,
@@ -62,64 +64,110 @@ class PageWalkCrossSection(Rule):
     )
 
     def check(self, project: Project) -> Iterator[Finding]:
-        for facts, loop in project.loops():
-            if not loop.detailed or loop.kind == "macro":
-                continue
-            function = project.function(facts, loop)
-            if function is None:
-                continue
-            hit = _page_arithmetic(loop, function)
-            if hit is None:
-                continue
-            reach = _reach(_count_text(loop, function), loop.cond, facts.path, function.name)
-            if reach is None:
-                continue
-            what, extent, confidence = reach
-            line, col, expr = hit
-            yield self.finding(
-                facts,
-                line,
-                col,
-                loop.function,
-                f"struct page arithmetic `{expr}` over {what} pages: without "
-                "SPARSEMEM_VMEMMAP the memmap is contiguous only within a section; "
-                "use nth_page()/folio_page()",
-                confidence=confidence,
-                walk=Walk(extent, "page", None),
-            )
+        for facts in project.files:
+            pages = _PagePointers(project, facts)
+            for loop in facts.loops:
+                if not loop.detailed or loop.kind == "macro":
+                    continue
+                function = project.function(facts, loop)
+                if function is None:
+                    continue
+                hit = pages.arithmetic(loop, function)
+                if hit is None:
+                    continue
+                bindings = project.bindings(function)
+                reach = _reach(loop, bindings, facts.path, function.name)
+                if reach is None:
+                    continue
+                what, extent, confidence = reach
+                line, col, expr = hit
+                yield self.finding(
+                    facts,
+                    line,
+                    col,
+                    loop.function,
+                    f"struct page arithmetic `{expr}` over {what} pages: without "
+                    "SPARSEMEM_VMEMMAP the memmap is contiguous only within a section; "
+                    "use nth_page()/folio_page()",
+                    confidence=confidence,
+                    walk=Walk(extent, "page", None),
+                )
 
 
-def _reach(count: str, cond: str, path: str, function: str) -> tuple[str, str, Level] | None:
+def _reach(
+    loop: Loop, bindings: Bindings, path: str, function: str
+) -> tuple[str, str, Level] | None:
     """(what, walk extent, confidence) when the count can exceed a section, else None."""
-    if match := GIGANTIC_COUNTS.search(count):
-        return match.group(), "huge-page", Level.HIGH
+    if found := _count(GIGANTIC_COUNTS, loop, bindings):
+        return found, "huge-page", Level.HIGH
     if not contig_context(path, function):
         return None  # only hugetlb, CMA and contig code hold folios/ranges beyond MAX_ORDER
-    if match := FOLIO_COUNTS.search(count):
-        return match.group(), "huge-page", Level.MEDIUM
-    if match := CONTIG_COUNTS.search(cond):
+    if found := _count(FOLIO_COUNTS, loop, bindings):
+        return found, "huge-page", Level.MEDIUM
+    if match := CONTIG_COUNTS.search(loop.cond):
         return f"a contiguous range's {match.group()}", "caller-range", Level.MEDIUM
     return None
 
 
-def _page_arithmetic(loop: Loop, function: Function) -> tuple[int, int, str] | None:
-    """(line, col, text) of the first one-step struct page pointer walk in the loop."""
-    pages = {var for var, kind in function.pointer_types if kind in ("page*", "folio*")}
-    steppers = unit_step_vars(loop)
-    for step in loop.steps:
-        if step.var in pages and step.var in steppers:
-            return loop.span.start_line, loop.span.start_col, f"{step.var}{step.op}"
-    for index in loop.indexes:
-        if index.base in pages and identifiers(index.offset) & steppers:
-            return index.line, index.col, f"{index.base} + {index.offset}"
-    return None
+def _count(pattern: re.Pattern[str], loop: Loop, bindings: Bindings) -> str | None:
+    """pattern in the loop bound, or in its variables' values one level deep."""
+    text = f"{loop.init} ; {loop.cond}"
+    if match := pattern.search(text):
+        return match.group()
+    return bindings.first_match(identifiers(text), pattern)
 
 
-def _count_text(loop: Loop, function: Function) -> str:
-    """The loop bound, with its variables' assigned values substituted one level deep."""
-    bound_vars = identifiers(loop.cond) | identifiers(loop.init)
-    values = [value for var, value in function.values if var in bound_vars]
-    return " ; ".join([loop.init, loop.cond, *values])
+class _PagePointers:
+    """One file's struct page and folio pointers, and the arithmetic on them in its
+    loops, indexed by the variable the offset names: a loop's arithmetic, nested loops
+    included, is a bisect, not a look at every nested loop's."""
+
+    def __init__(self, project: Project, facts: FileFacts) -> None:
+        self.pages: dict[int, set[str]] = {}  # id(function) -> its page pointers
+        self.by_var: dict[str, list[Index]] = {}
+        for loop in facts.loops:
+            function = project.function(facts, loop) if loop.indexes else None
+            if function is None:
+                continue
+            pages = self.of(function)
+            for index in loop.indexes:
+                if index.base in pages:
+                    for var in identifiers(index.offset):
+                        self.by_var.setdefault(var, []).append(index)
+        for found in self.by_var.values():
+            found.sort(key=lambda i: i.byte)
+
+    def of(self, function: Function) -> set[str]:
+        found = self.pages.get(id(function))
+        if found is None:
+            kinds = ("page*", "folio*")
+            found = {var for var, kind in function.pointer_types if kind in kinds}
+            self.pages[id(function)] = found
+        return found
+
+    def arithmetic(self, loop: Loop, function: Function) -> tuple[int, int, str] | None:
+        """(line, col, text) of the first one-step struct page pointer walk in the loop."""
+        pages = self.of(function)
+        steppers = unit_step_vars(loop)
+        for step in loop.steps:
+            if step.var in pages and step.var in steppers:
+                return loop.span.start_line, loop.span.start_col, f"{step.var}{step.op}"
+        start, end = loop.body.start_byte, loop.body.end_byte
+        first: Index | None = None
+        for var in steppers:
+            found = self.by_var.get(var, [])
+            i = bisect.bisect_left(found, start, key=lambda index: index.byte)
+            while i < len(found) and found[i].byte < end and found[i].base not in pages:
+                i += 1  # a pointer of another function (runaway recoveries nest them)
+            if (
+                i < len(found)
+                and found[i].byte < end
+                and (first is None or found[i].byte < first.byte)
+            ):
+                first = found[i]
+        if first is None:
+            return None
+        return first.line, first.col, f"{first.base} + {first.offset}"
 
 
 RULE = PageWalkCrossSection()

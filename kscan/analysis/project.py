@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from kscan.analysis.nesting import Nest
 from kscan.callgraph.graph import CallGraph
 from kscan.callgraph.graph import build as build_callgraph
 from kscan.discover.treeinfo import TreeInfo
+from kscan.facts.functions import FunctionFinder
 from kscan.facts.records import Call, FileFacts, Function, Loop
-from kscan.vocab import VALIDITY_CHECKS
+from kscan.vocab import VALIDITY_CHECKS, identifiers
 
 
 @dataclass
@@ -22,6 +25,8 @@ class Project:
     _calls_within: dict[str, dict[str, list[tuple[Function, Call]]]] = field(
         default_factory=dict, repr=False
     )
+    _per_file: dict[str, tuple[FunctionFinder, Nest]] = field(default_factory=dict, repr=False)
+    _bindings: dict[int, Bindings] = field(default_factory=dict, repr=False)
 
     @cached_property
     def callgraph(self) -> CallGraph:
@@ -74,19 +79,23 @@ class Project:
         helpers are found by iterating to a fixed point.
         """
         known = set(VALIDITY_CHECKS) | set(self.extra_validity_checks)
-        candidates = [
-            (fn.name, {c.name for c in fn.calls} if fn.returns_failure else set(fn.returns_calls))
-            for facts in self.files
-            for fn in facts.functions
-            if fn.returns_failure or fn.returns_calls
-        ]
-        grew = True
-        while grew:
-            grew = False
-            for name, evidence in candidates:
-                if name not in known and evidence & known:
-                    known.add(name)
-                    grew = True
+        # helper -> what would make it one; each name is followed once (a chain of n
+        # helpers, each calling the next, took n rounds over all the candidates)
+        waiting: dict[str, list[str]] = {}  # a name -> the helpers that call it
+        for facts in self.files:
+            for fn in facts.functions:
+                if fn.returns_failure or fn.returns_calls:
+                    evidence = (
+                        {c.name for c in fn.calls} if fn.returns_failure else fn.returns_calls
+                    )
+                    for name in evidence:
+                        waiting.setdefault(name, []).append(fn.name)
+        todo = list(known)
+        while todo:
+            for helper in waiting.pop(todo.pop(), ()):
+                if helper not in known:
+                    known.add(helper)
+                    todo.append(helper)
         return frozenset(known)
 
     def calls_within(self, facts: FileFacts) -> dict[str, list[tuple[Function, Call]]]:
@@ -102,10 +111,61 @@ class Project:
         return index
 
     def function(self, facts: FileFacts, loop: Loop) -> Function | None:
-        for fn in facts.functions:
-            if fn.name == loop.function and fn.span.contains(loop.span.start_byte):
-                return fn
-        return None
+        """The function around a loop (by bisect: a file of n functions asked about its
+        n loops would be n x n by a scan)."""
+        i = self._indexed(facts)[0].index_at(loop.span.start_byte)
+        return facts.functions[i] if i is not None else None
+
+    def nest(self, facts: FileFacts) -> Nest:
+        """The file's detailed loops with what they hold, by byte (kscan/analysis/nesting.py)."""
+        return self._indexed(facts)[1]
+
+    def _indexed(self, facts: FileFacts) -> tuple[FunctionFinder, Nest]:
+        found = self._per_file.get(facts.path)
+        if found is None or found[1].facts is not facts:
+            found = self._per_file[facts.path] = (FunctionFinder(facts.functions), Nest(facts))
+        return found
+
+    def bindings(self, function: Function) -> Bindings:
+        """What the function assigns to its variables, summarised once per function."""
+        found = self._bindings.get(id(function))
+        if found is None:
+            found = self._bindings[id(function)] = Bindings(function)
+        return found
+
+
+class Bindings:
+    """The values a function assigns to its variables (Function.values), asked about
+    one variable at a time: a loop's bounds read through them (`end = start +
+    pageblock_nr_pages`).  A function with n loops asks n times, and each variable can
+    have n values; each answer is kept per variable, so the n values are read once,
+    not once per loop."""
+
+    def __init__(self, function: Function) -> None:
+        self.function = function
+        self._first: dict[re.Pattern[str], dict[str, tuple[int, str]]] = {}
+        self._naming: set[str] | None = None
+
+    def first_match(self, names: set[str], pattern: re.Pattern[str]) -> str | None:
+        """pattern's first match in the values of these variables, in the function's
+        order (values do not run into each other: the patterns match within one)."""
+        found = self._first.get(pattern)
+        if found is None:
+            found = self._first[pattern] = {}
+            for i, (var, value) in enumerate(self.function.values):
+                if var not in found and (match := pattern.search(value)):
+                    found[var] = (i, match.group())
+        hits = [found[name] for name in names if name in found]
+        return min(hits)[1] if hits else None
+
+    def name_a_parameter(self, names: set[str]) -> bool:
+        """A value of one of these variables names a parameter of the function."""
+        if self._naming is None:
+            params = {name for name, _ in self.function.params}
+            self._naming = {
+                var for var, value in self.function.values if identifiers(value) & params
+            }
+        return not self._naming.isdisjoint(names)
 
 
 _FunctionIndex = dict[str, list[tuple[FileFacts, Function]]]  # name -> its definitions

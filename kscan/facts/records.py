@@ -91,7 +91,9 @@ class Step(NamedTuple):
 
 
 class Exit(NamedTuple):
-    """A guarded jump in a loop body: `if (cond) continue;` and friends."""
+    """A guarded jump in a loop body: `if (cond) continue;` and friends.  Its guard is
+    the innermost `if` whose then-branch holds the jump; `byte` is where that `if`'s
+    condition starts."""
 
     kind: str  # "continue" | "break" | "return" | "goto"
     cond: str
@@ -102,16 +104,22 @@ class Exit(NamedTuple):
 
 
 class Guard(NamedTuple):
-    """An `if` condition that encloses a call inside a loop body."""
+    """An `if` or `?:` in a detailed loop, by its parts' byte ranges: a call in its
+    then- or else-branch runs under its condition, and a call in its condition under
+    the conjuncts left of it.  Guards nest: `parent` is the index (in FileFacts.guards)
+    of the innermost guard holding this one, -1 for none.  A call's guards are found
+    by walking up from the innermost one, so a chain of a thousand else-ifs is a
+    thousand records, not half a million."""
 
-    cond: str
-    cond_calls: tuple[str, ...]
-    negated: bool  # the call sits in the else branch
+    cond: tuple[int, int]
+    then: tuple[int, int]
+    other: tuple[int, int] | None  # the else-branch
+    parent: int
 
 
 class LoopCall(NamedTuple):
     call: Call
-    guards: tuple[Guard, ...]  # innermost last, only those inside the loop
+    guard: int  # the innermost Guard holding the call (FileFacts.guards), -1 for none
 
 
 class Assign(NamedTuple):
@@ -133,6 +141,12 @@ class Index(NamedTuple):
 
 
 class Loop(NamedTuple):
+    """A loop.  Body facts are the loop's own: what sits in its body but in no detailed
+    loop nested in it (a loop holds its nested loops' facts through `parent`, so a nest
+    of a thousand loops does not repeat the innermost one's facts a thousand times).
+    Only loops whose text names a pfn, a page or a folio have body facts (`detailed`);
+    every loop around a detailed one is detailed too."""
+
     kind: str  # "for" | "while" | "do" | "macro"
     function: str | None
     span: Span
@@ -143,11 +157,14 @@ class Loop(NamedTuple):
     macro_args: tuple[str, ...] = ()
     steps: tuple[Step, ...] = ()
     cond_calls: tuple[str, ...] = ()
-    calls: tuple[LoopCall, ...] = ()  # calls in the body, nested loops included
+    calls: tuple[LoopCall, ...] = ()  # calls in the body
+    # continue/break of this loop; return/goto in it (a return or goto exits every
+    # loop around it too: the rules count it for each one whose body holds its guard)
     exits: tuple[Exit, ...] = ()
     assigns: tuple[Assign, ...] = ()
     indexes: tuple[Index, ...] = ()
     detailed: bool = False  # body facts were extracted (the loop passed the prefilter)
+    parent: int = -1  # the innermost loop whose body holds this one (in FileFacts.loops)
 
     @property
     def induction_vars(self) -> tuple[str, ...]:
@@ -247,6 +264,9 @@ class FileFacts:
     # (first line, last line, condition) of each #if branch, its directives included,
     # the condition as ErrorDirective words it; with extract.Watch only
     conditions: tuple[tuple[int, int, str], ...] = ()
+    guards: list[Guard] = field(default_factory=list)  # ifs and ?: in detailed loops
+    # (byte, name) of each identifier in the guards' conditions, by byte
+    guard_names: tuple[tuple[int, str], ...] = ()
 
     def __reduce__(self) -> tuple[Callable[..., FileFacts], tuple[Any, ...]]:
         return _file_facts, (
@@ -264,6 +284,8 @@ class FileFacts:
             self.offsets,
             self.errors,
             self.conditions,
+            self.guards,
+            self.guard_names,
         )
 
     def exclusive(self, a: int, b: int) -> bool:
