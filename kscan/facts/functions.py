@@ -13,8 +13,9 @@ from typing import Any, NamedTuple
 
 import tree_sitter as ts
 
+from kscan.facts.intervals import innermost, nesting
 from kscan.facts.records import Call, Function
-from kscan.facts.source import Text, innermost, nesting
+from kscan.facts.source import Text
 
 
 def _function_declarator(node: ts.Node) -> tuple[ts.Node, ts.Node] | None:

@@ -30,6 +30,7 @@ import tree_sitter as ts
 from kscan.facts.calls import callee_end
 from kscan.facts.descent import Descent
 from kscan.facts.functions import FunctionFinder
+from kscan.facts.intervals import innermost, nesting
 from kscan.facts.records import (
     Assign,
     Call,
@@ -42,7 +43,7 @@ from kscan.facts.records import (
     Step,
     mentions,
 )
-from kscan.facts.source import IDENT, Text, declared_name, innermost, nesting, query, root_for
+from kscan.facts.source import IDENT, Text, declared_name, query
 from kscan.parse.parser import ParsedFile
 
 _LOOP_WORDS = re.compile(rb"pfn|page|folio")
@@ -134,7 +135,7 @@ def _by_root(parsed: ParsedFile, nodes: list[ts.Node]) -> dict[ts.Node, list[ts.
     """The nodes of each tree (the main one, re-parsed chunks), in file order."""
     out: dict[ts.Node, list[ts.Node]] = {}
     for node in sorted(nodes, key=lambda n: (n.start_byte, -n.end_byte)):
-        out.setdefault(root_for(parsed, node.start_byte), []).append(node)
+        out.setdefault(parsed.root_for(node.start_byte), []).append(node)
     return out
 
 

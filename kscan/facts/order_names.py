@@ -12,7 +12,7 @@ import tree_sitter as ts
 from kscan.facts.descent import Descent
 from kscan.facts.functions import FunctionFinder
 from kscan.facts.records import NameUse
-from kscan.facts.source import Text, root_for
+from kscan.facts.source import Text
 from kscan.parse.parser import ParsedFile
 from kscan.vocab import ORDER_FAMILY
 
@@ -30,7 +30,7 @@ def name_uses(
     spans = _order_names(parsed.src) if named is None else _named(parsed.src, named)
     by_root: dict[ts.Node, list[tuple[int, int]]] = {}
     for start, end in spans:
-        by_root.setdefault(root_for(parsed, start), []).append((start, end))
+        by_root.setdefault(parsed.root_for(start), []).append((start, end))
     uses = []
     for root, in_root in by_root.items():
         descent = Descent(root)
