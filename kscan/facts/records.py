@@ -12,12 +12,15 @@ order and nest facts.
 
 from __future__ import annotations
 
+import bisect
 import re
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from sys import intern
 from typing import Any, NamedTuple
+
+from kscan.facts.intervals import nesting
 
 
 class Span(NamedTuple):
@@ -267,6 +270,7 @@ class FileFacts:
     guards: list[Guard] = field(default_factory=list)  # ifs and ?: in detailed loops
     # (byte, name) of each identifier in the guards' conditions, by byte
     guard_names: tuple[tuple[int, str], ...] = ()
+    _if_index: Any = field(default=None, init=False, repr=False, compare=False)  # branches
 
     def __reduce__(self) -> tuple[Callable[..., FileFacts], tuple[Any, ...]]:
         return _file_facts, (
@@ -290,9 +294,22 @@ class FileFacts:
 
     def exclusive(self, a: int, b: int) -> bool:
         """Bytes a and b sit in different branches of one #if: never compiled together."""
-        where_a = {(c, n) for c, n, start, end in self.branches if start <= a < end}
-        where_b = {(c, n) for c, n, start, end in self.branches if start <= b < end}
-        return any(c == d and n != m for c, n in where_a for d, m in where_b)
+        where_a = dict(self._if_branches(a))
+        return any(where_a.get(cond, number) != number for cond, number in self._if_branches(b))
+
+    def _if_branches(self, byte: int) -> Iterator[tuple[int, int]]:
+        """(conditional, branch number) of each #if branch holding byte, innermost first:
+        up from the last branch to start before it, not a look at every branch."""
+        if self._if_index is None:
+            order = sorted(self.branches, key=lambda b: (b[2], -b[3]))
+            self._if_index = ([b[2] for b in order], order, nesting([(b[2], b[3]) for b in order]))
+        starts, order, parents = self._if_index
+        i = bisect.bisect_right(starts, byte) - 1
+        while i >= 0:
+            cond, number, start, end = order[i]
+            if byte < end:
+                yield cond, number
+            i = parents[i]
 
     @property
     def unrecovered_bodies(self) -> int:
