@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any, TypeVar
 
 from kscan.analysis.nesting import Nest
 from kscan.callgraph.graph import CallGraph
@@ -14,6 +15,8 @@ from kscan.discover.treeinfo import TreeInfo
 from kscan.facts.functions import FunctionFinder
 from kscan.facts.records import Call, FileFacts, Function, Loop
 from kscan.vocab import VALIDITY_CHECKS, identifiers
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -27,6 +30,7 @@ class Project:
     )
     _per_file: dict[str, tuple[FunctionFinder, Nest]] = field(default_factory=dict, repr=False)
     _bindings: dict[int, Bindings] = field(default_factory=dict, repr=False)
+    _derived: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @cached_property
     def callgraph(self) -> CallGraph:
@@ -48,6 +52,7 @@ class Project:
             _index_functions(self.functions_by_name, more)
         self.__dict__.pop("validity_checks", None)
         self._calls_within.clear()
+        self._derived.clear()
 
     def add_graph_files(self, more: list[FileFacts]) -> None:
         """Files outside the scanned paths, for the call graph only (--graph-scope tree)."""
@@ -126,6 +131,14 @@ class Project:
             found = self._per_file[facts.path] = (FunctionFinder(facts.functions), Nest(facts))
         return found
 
+    def derived(self, key: str, make: Callable[[], T]) -> T:
+        """What several rules compute alike, computed once (the PFN walks that KS001
+        and KS002 share); computed afresh after files are added."""
+        if key not in self._derived:
+            self._derived[key] = make()
+        found: T = self._derived[key]
+        return found
+
     def bindings(self, function: Function) -> Bindings:
         """What the function assigns to its variables, summarised once per function."""
         found = self._bindings.get(id(function))
@@ -158,14 +171,18 @@ class Bindings:
         hits = [found[name] for name in names if name in found]
         return min(hits)[1] if hits else None
 
+    @cached_property
+    def params(self) -> set[str]:
+        """The names of the function's parameters."""
+        return {name for name, _ in self.function.params}
+
     def name_a_parameter(self, names: set[str]) -> bool:
-        """A value of one of these variables names a parameter of the function."""
+        """One of these variables is a parameter, or a value of one names a parameter."""
         if self._naming is None:
-            params = {name for name, _ in self.function.params}
             self._naming = {
-                var for var, value in self.function.values if identifiers(value) & params
+                var for var, value in self.function.values if identifiers(value) & self.params
             }
-        return not self._naming.isdisjoint(names)
+        return not (self.params.isdisjoint(names) and self._naming.isdisjoint(names))
 
 
 _FunctionIndex = dict[str, list[tuple[FileFacts, Function]]]  # name -> its definitions

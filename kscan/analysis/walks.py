@@ -14,6 +14,7 @@ import math
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from kscan.analysis.nesting import LEAVING, part_before
 from kscan.analysis.project import Bindings, Project
@@ -100,11 +101,19 @@ def unit_step_vars(loop: Loop) -> set[str]:
     return {s.var for s in loop.steps if (s.op, s.amount) in UNIT_STEPS}
 
 
-def pfn_walks(project: Project) -> Iterator[PfnWalk]:
+def pfn_walks(project: Project) -> list[PfnWalk]:
+    """The project's PFN walks, found once for the rules of the family."""
+    return project.derived("pfn_walks", partial(_pfn_walks, project))
+
+
+def _pfn_walks(project: Project) -> list[PfnWalk]:
     checks = _Checks(project)
-    for facts in project.files:
-        if any(loop.detailed for loop in facts.loops):
-            yield from _FileWalks(project, facts, checks).walks()
+    return [
+        walk
+        for facts in project.files
+        if any(loop.detailed for loop in facts.loops)
+        for walk in _FileWalks(project, facts, checks).walks()
+    ]
 
 
 class _Checks:
@@ -469,10 +478,8 @@ def _extent(project: Project, loop: Loop, function: Function | None) -> str:
         )
     if _named(SPAN_WORDS, text, names, bindings):
         return "zone-span"
-    if function is not None and bindings is not None:
-        params = {name for name, _ in function.params}
-        if names & params or bindings.name_a_parameter(names):
-            return "caller-range"
+    if bindings is not None and bindings.name_a_parameter(names):
+        return "caller-range"
     return "unknown"
 
 

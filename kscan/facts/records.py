@@ -62,11 +62,16 @@ def mentions(text: str, name: str) -> bool:
     return False
 
 
+_NESTING = re.compile(r"[][(){}\"']")
+
+
 def split_args(text: str) -> tuple[str, ...]:
     """Split `(a, f(b, c), d[1])` at top-level commas."""
     inner = text.strip()
     if inner.startswith("(") and inner.endswith(")"):
         inner = inner[1:-1]
+    if _NESTING.search(inner) is None:  # every comma separates (most argument lists)
+        return tuple(a for a in (" ".join(a.split()) for a in inner.split(",")) if a)
     args, depth, start, quote = [], 0, 0, ""
     for i, ch in enumerate(inner):
         if quote:
