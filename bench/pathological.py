@@ -38,6 +38,7 @@ INPUTS = {
         f"{name}-{DEPTH}.c": (lambda make=make: make(DEPTH))
         for name, make in (
             ("if-nest", shapes.if_nest),
+            ("held-check", shapes.held_check_nest),
             ("else-if", shapes.else_if_chain),
             ("ternary", shapes.ternary_chain),
             ("ternary-in-condition", shapes.ternary_in_condition),

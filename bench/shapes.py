@@ -75,6 +75,18 @@ def if_nest(n: int) -> str:
     )
 
 
+def held_check_nest(n: int) -> str:
+    """Ifs nested under one that tests a check's result kept in a variable: every access
+    is checked through `page`, from n levels up."""
+    level = "if (PageLRU(page + 1)) {\nmark(pfn_to_page(pfn));\n"
+    return function(
+        "for (pfn = start; pfn < end; pfn++) {\npage = pfn_to_online_page(pfn);\nif (page) {\n"
+        + level * n
+        + "}\n" * n
+        + "}\n}\n"
+    )
+
+
 def else_if_chain(n: int) -> str:
     arms = "".join(f"if (pfn == {i})\nmark(pfn_to_page(pfn));\nelse " for i in range(n))
     return function("for (pfn = start; pfn < end; pfn++) {\n" + arms + "nr++;\n}\n")
@@ -344,6 +356,7 @@ DIMENSIONS = [
         125,
     ),
     Dimension("if-depth", "nested ifs in a PFN loop", if_nest, 125),
+    Dimension("held-check-depth", "ifs under a test of a check's result", held_check_nest, 125),
     Dimension("else-if-chain", "else-if arms in a PFN loop", else_if_chain, 125),
     Dimension("ternary-chain", "?: arms in a PFN loop", ternary_chain, 125),
     Dimension("ternary-in-condition", "?: nested in conditions", ternary_in_condition, 125),

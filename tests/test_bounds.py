@@ -80,14 +80,25 @@ def statements(draw, max_size: int = 3) -> str:
     return "".join(statement(t, draw(st.sampled_from(PFN))) for t in chosen)
 
 
+# the levels that neither loop nor call a check: ifs, else-ifs, switches, blocks
+GUARDS = [
+    level
+    for level in LEVELS
+    if not level[0].startswith(("for", "while", "do", "list")) and "valid" not in level[0]
+]
+
+
 @st.composite
-def levels(draw) -> list[tuple[str, str]]:
-    """Levels of a nest, as (text before the next level, text after it)."""
+def levels(
+    draw, kinds: list[tuple[str, str]] = LEVELS, filled: bool = True
+) -> list[tuple[str, str]]:
+    """Levels of a nest, as (text before the next level, text after it); `filled`:
+    with statements around the next level."""
     out = []
     for _ in range(draw(st.integers(1, 4))):
-        head, tail = draw(st.sampled_from(LEVELS))
+        head, tail = draw(st.sampled_from(kinds))
         v = draw(st.sampled_from(PFN))
-        before, after = draw(statements()), draw(statements())
+        before, after = (draw(statements()), draw(statements())) if filled else ("", "")
         out.append((f"{head.format(v=v)}\n{before}", f"{after}{tail.format(v=v, a='mark')}\n"))
     return out
 
@@ -101,10 +112,20 @@ def function(body: str) -> str:
     )
 
 
-def nest(shape: list[tuple[str, str]], depth: int, inner: str) -> str:
+def nest(shape: list[tuple[str, str]], depth: int, inner: str, around: str = "") -> str:
+    """The shape's levels, depth of them (its levels in turn), around `inner`; all of it
+    under one guard `around` (an if's condition) when there is one."""
     heads = "".join(shape[i % len(shape)][0] for i in range(depth))
     tails = "".join(shape[i % len(shape)][1] for i in reversed(range(depth)))
-    return function(heads + inner + tails)
+    body = heads + inner + tails
+    if around:
+        body = f"for (pfn = start; pfn < end; pfn++) {{\n{HELD}if ({around}) {{\n{body}}}\n}}\n"
+    return function(body)
+
+
+# a check's result in a variable, which a guard around a whole nest of guards tests
+HELD = "page = pfn_to_online_page(pfn);\nok = pfn_valid(pfn);\n"
+AROUND = ["page", "ok && page", "x && ok", "ok ? x : y"]
 
 
 @cache
@@ -140,6 +161,17 @@ def assert_linear(small: str, large: str) -> None:
 @given(levels(), statements(max_size=4))
 def test_work_grows_linearly_with_nesting_depth(shape, inner):
     assert_linear(nest(shape, SMALL, inner), nest(shape, 4 * SMALL, inner))
+
+
+@FAST
+@given(st.sampled_from(AROUND), levels(GUARDS, filled=False))
+def test_work_grows_linearly_under_a_guard_that_tests_a_result(around, shape):
+    """A loop whose accesses, one at each level of a nest of ifs, are checked through
+    `page` or `ok` from the guard around them all (no other statements: a check call
+    among them would check the accesses below it)."""
+    access = "mark(pfn_to_page(pfn));\n"
+    shape = [(head + access, tail) for head, tail in shape]
+    assert_linear(nest(shape, SMALL, access, around), nest(shape, 4 * SMALL, access, around))
 
 
 @FAST

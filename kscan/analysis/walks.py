@@ -5,6 +5,10 @@ Dominance is structural, over loop facts: a check dominates an access when it si
 an enclosing `if` (or an earlier `&&` conjunct), in a guarded `continue`/`break`/
 `return`/`goto` earlier in the body, or in the loop condition.  A check guarded by
 an alignment test (`IS_ALIGNED(pfn, X) && !pfn_valid(pfn)`) only covers block heads.
+
+Cost: one pass over a file's loops, and bisects over its facts sorted by byte, so a
+nest n deep or n walks in a file cost n log n at most (bench/growth.py); checks through
+a variable that holds a check's result take one more pass (kscan/analysis/held_checks.py).
 """
 
 from __future__ import annotations
@@ -12,10 +16,11 @@ from __future__ import annotations
 import bisect
 import math
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from functools import partial
+from functools import cached_property, partial
 
+from kscan.analysis.held_checks import HeldChecks
 from kscan.analysis.nesting import LEAVING, part_before
 from kscan.analysis.project import Bindings, Project
 from kscan.analysis.rule import Rule
@@ -205,11 +210,6 @@ class _FileWalks:
         self.nest = nest = project.nest(facts)
         names = checks.names
         self.check_calls = [lc.call.byte for lc in nest.calls if lc.call.name in names]
-        self.assigned: dict[str, list[int]] = {}  # variable -> bytes it gets a check's result
-        for a in nest.assigns:
-            if a.call in names:
-                self.assigned.setdefault(a.lhs, []).append(a.byte)
-        self.assign_bytes = sorted(b for found in self.assigned.values() for b in found)
         # the nearest guard around each one (or itself) whose condition calls a check
         self.checked_guard: list[int] = []
         for i, guard in enumerate(facts.guards):  # a parent comes before its children
@@ -236,8 +236,8 @@ class _FileWalks:
             if not self.steppers[i] or set(loop.cond_calls) & names or i in self.inside_valid:
                 continue
             accesses = sorted(owned[i], key=lambda lc: lc.call.byte)
-            exits = min((e.byte for e in self._checking_exits(loop, plain=True)), default=math.inf)
-            access = next((lc for lc in accesses if not self._dominated(loop, lc, exits)), None)
+            exit_ = min((e.byte for e in self._checking_exits(loop, plain=True)), default=math.inf)
+            access = next((lc for lc in accesses if not self._dominated(i, lc, exit_)), None)
             if access is not None:
                 yield self._classify(i, loop, access)
 
@@ -297,19 +297,19 @@ class _FileWalks:
 
     # -- dominance ----------------------------------------------------------------------
 
-    def _dominated(self, loop: Loop, access: LoopCall, checking_exit: float) -> bool:
-        """A check dominates the access: in a guard around it, in a guarded exit before
-        it (`checking_exit`: the loop's first exit guarded by a check of every PFN), or
-        through a variable that holds a check's result and a guard or exit tests."""
-        byte, start = access.call.byte, loop.body.start_byte
+    def _dominated(self, i: int, access: LoopCall, checking_exit: float) -> bool:
+        """A check dominates the access walked by loop i: in a guard around it, in a
+        guarded exit before it (`checking_exit`: the loop's first exit guarded by a check
+        of every PFN), or through a variable that holds a check's result and a guard or
+        an exit tests (kscan/analysis/held_checks.py)."""
+        byte, start = access.call.byte, self.facts.loops[i].body.start_byte
         if checking_exit < byte or self._guarded(access.guard, start, byte):
             return True
-        if _first_in(self.assign_bytes, start, byte) == math.inf:
-            return False  # no variable holds a check's result yet
-        return self._guard_tests_result(access.guard, start, byte) or any(
-            not ALIGNED_TEST.search(e.cond) and self._holds_result(e.cond_idents, start, byte)
-            for e in self._exits_before(loop, byte)
-        )
+        return self._held.checked(i, access)
+
+    @cached_property
+    def _held(self) -> HeldChecks:
+        return HeldChecks(self.facts, self.nest, self.checks.names)
 
     def _guarded(self, guard: int, start: int, byte: int) -> bool:
         """A guard in the loop body holds a check where byte runs.  Only guards whose
@@ -324,19 +324,6 @@ class _FileWalks:
             parent = guards[guard].parent
             guard = self.checked_guard[parent] if parent >= 0 else -1
         return False
-
-    def _guard_tests_result(self, guard: int, start: int, byte: int) -> bool:
-        guards = self.facts.guards
-        while guard >= 0 and guards[guard].cond[0] >= start:
-            part = part_before(guards[guard], byte)
-            if part is not None and self._holds_result(self.nest.names_between(*part), start, byte):
-                return True
-            guard = guards[guard].parent
-        return False
-
-    def _holds_result(self, names: Iterable[str], start: int, byte: int) -> bool:
-        """One of names got a check's result between start and byte."""
-        return any(_first_in(self.assigned.get(n, ()), start, byte) < math.inf for n in names)
 
     def _check_call_in(self, start: int, end: int) -> bool:
         return _first_in(self.check_calls, start, end) < math.inf
@@ -354,10 +341,6 @@ class _FileWalks:
         i = bisect.bisect_left(leaving, loop.body.start_byte, key=lambda e: e.byte)
         if i < len(leaving) and leaving[i].byte < loop.body.end_byte:
             yield leaving[i]
-
-    def _exits_before(self, loop: Loop, byte: int) -> Iterator[Exit]:
-        yield from (e for e in loop.exits if e.kind not in LEAVING and e.byte < byte)
-        yield from self.nest.leaving_in(loop.body.start_byte, byte)
 
     # -- where the walk is checked instead --------------------------------------------
 
