@@ -228,7 +228,7 @@ class _Own:
 
     def __init__(self) -> None:
         self.calls: list[LoopCall] = []
-        self.exits: list[tuple[int, int, int, Exit]] = []  # (byte, kind, jump) sort first
+        self.exits: list[tuple[int, int, int, Exit]] = []  # sorted by (byte, kind, jump)
         self.steps: list[tuple[int, Step]] = []
         self.assigns: list[Assign] = []
         self.indexes: list[Index] = []
@@ -248,7 +248,6 @@ class _Bodies:
     """The loops' bodies, and which loop's own facts a byte in them goes to."""
 
     def __init__(self, loops: list[Loop], detailed: list[bool]) -> None:
-        self.loops = loops
         self.spans = [(lp.body.start_byte, lp.body.end_byte) for lp in loops]
         self.parents = innermost(self.spans, [lp.span.start_byte for lp in loops])
         # the facts of each detailed loop; a loop that names no pfn, page or folio has
