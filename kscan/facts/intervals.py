@@ -16,35 +16,41 @@ def innermost(intervals: Sequence[tuple[int, int]], offsets: Sequence[int]) -> l
     for none.  Intervals nest or lie apart (of two that overlap, the later one counts as
     inside); both may come in any order.  One sweep over both sorted, with a stack of
     the open intervals: n offsets in n nested intervals cost n log n, not n x n."""
-    order = sorted(range(len(intervals)), key=lambda i: (intervals[i][0], -intervals[i][1]))
+    order, starts, ends = _sorted(intervals)
     out = [-1] * len(offsets)
-    stack: list[int] = []
+    stack: list[int] = []  # positions in order of the open intervals, innermost last
     following = 0
     for point in sorted(range(len(offsets)), key=offsets.__getitem__):
         offset = offsets[point]
-        while following < len(order) and intervals[order[following]][0] <= offset:
-            _close_before(intervals, stack, intervals[order[following]][0])
-            stack.append(order[following])
+        while following < len(order) and starts[following] <= offset:
+            while stack and ends[stack[-1]] <= starts[following]:
+                stack.pop()
+            stack.append(following)
             following += 1
-        _close_before(intervals, stack, offset)
+        while stack and ends[stack[-1]] <= offset:
+            stack.pop()
         if stack:
-            out[point] = stack[-1]
+            out[point] = order[stack[-1]]
     return out
 
 
 def nesting(intervals: Sequence[tuple[int, int]]) -> list[int]:
     """For each interval, the index of the innermost other one holding it, -1 for none."""
+    order, starts, ends = _sorted(intervals)
     parents = [-1] * len(intervals)
     stack: list[int] = []
-    for i in sorted(range(len(intervals)), key=lambda i: (intervals[i][0], -intervals[i][1])):
-        _close_before(intervals, stack, intervals[i][0])
+    for position, i in enumerate(order):
+        while stack and ends[stack[-1]] <= starts[position]:
+            stack.pop()
         if stack:
-            parents[i] = stack[-1]
-        stack.append(i)
+            parents[i] = order[stack[-1]]
+        stack.append(position)
     return parents
 
 
-def _close_before(intervals: Sequence[tuple[int, int]], stack: list[int], offset: int) -> None:
-    """Drop the open intervals that end at or before offset."""
-    while stack and intervals[stack[-1]][1] <= offset:
-        stack.pop()
+def _sorted(intervals: Sequence[tuple[int, int]]) -> tuple[list[int], list[int], list[int]]:
+    """The intervals' indexes by start, the outer first of two that start together, and
+    their starts and ends in that order."""
+    keys = [(start, -end) for start, end in intervals]
+    order = sorted(range(len(intervals)), key=keys.__getitem__)
+    return order, [intervals[i][0] for i in order], [intervals[i][1] for i in order]

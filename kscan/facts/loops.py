@@ -192,10 +192,12 @@ def loop_facts(
     detailed = _detailed(text.src, loops)
     bodies = _Bodies(loops, detailed)
     captures = _captures([s for s, d in zip(sites, detailed, strict=True) if d])
-    guards = _Guards(text, captures.get("guard", []), calls)
     call_bytes = [c.byte for c in calls]
+    guards = _Guards(text, captures.get("guard", []), calls, call_bytes)
+    inside = _within(calls, call_bytes, bodies.detailed_spans())
+    offsets = [c.byte for c in inside]
     for call, guard, held in zip(
-        calls, guards.innermost(call_bytes), bodies.holders(call_bytes), strict=True
+        inside, guards.innermost(offsets), bodies.holders(offsets), strict=True
     ):
         held.calls.append(LoopCall(call, guard))
     _add_exits(captures, bodies, guards)
@@ -262,6 +264,14 @@ class _Bodies:
         """The innermost loop whose body holds each offset (-1: none)."""
         return innermost(self.spans, offsets)
 
+    def detailed_spans(self) -> list[tuple[int, int]]:
+        """The bodies of the outermost detailed loops, in file order."""
+        out: list[tuple[int, int]] = []
+        for (start, end), own in zip(self.spans, self.own, strict=True):
+            if own is not None and (not out or start >= out[-1][1]):
+                out.append((start, end))
+        return sorted(out)
+
     def holders(self, offsets: list[int]) -> list[_Own]:
         """Where the facts at each offset go: the innermost detailed loop holding it."""
         return [
@@ -270,10 +280,28 @@ class _Bodies:
         ]
 
 
+def _within(calls: list[Call], call_bytes: list[int], spans: list[tuple[int, int]]) -> list[Call]:
+    """The calls in these spans (sorted, apart): most of a file's are in no loop."""
+    out: list[Call] = []
+    for start, end in spans:
+        out += calls[bisect.bisect_left(call_bytes, start) : bisect.bisect_left(call_bytes, end)]
+    return out
+
+
 def _detailed(src: bytes, loops: list[Loop]) -> list[bool]:
     """Loops whose text names a pfn, a page or a folio.  The words are found once in
-    the file, not searched for in every loop (a nest would search its text n times)."""
-    words = [(m.start(), m.end()) for m in _LOOP_WORDS.finditer(src)]
+    each outermost loop, not searched for in every loop (a nest would search its text n
+    times), nor in the rest of the file."""
+    words: list[tuple[int, int]] = []
+    covered = -1
+    for loop in loops:  # by start: an outer loop before the loops in it
+        start, end = loop.span.start_byte, loop.span.end_byte
+        if start >= covered:
+            words += ((m.start(), m.end()) for m in _LOOP_WORDS.finditer(src, start, end))
+            covered = end
+        elif end > covered:  # a macro loop's span can run past the one it starts in
+            words += ((m.start(), m.end()) for m in _LOOP_WORDS.finditer(src, covered, end))
+            covered = end
     starts = [start for start, _ in words]
     out = []
     for loop in loops:
@@ -308,10 +336,12 @@ def _assign_nodes(captures: dict[str, list[ts.Node]]) -> list[ts.Node]:
 class _Guards:
     """The ifs and ?:s of the detailed loops, as Guard records nested by `parent`."""
 
-    def __init__(self, text: Text, nodes: list[ts.Node], calls: list[Call]) -> None:
+    def __init__(
+        self, text: Text, nodes: list[ts.Node], calls: list[Call], call_bytes: list[int]
+    ) -> None:
         self.text = text
         self.calls = calls
-        self.call_bytes = [c.byte for c in calls]
+        self.call_bytes = call_bytes
         self.conds: list[ts.Node] = []
         self.spans: list[tuple[int, int]] = []  # of each if / ?: node
         parts = []
