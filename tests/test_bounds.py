@@ -13,8 +13,10 @@ without an error.  bench/growth.py measures the same for chosen shapes, further 
 
 from __future__ import annotations
 
+import time
 from functools import cache
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kscan.rules import RULES
@@ -188,3 +190,45 @@ def test_work_grows_linearly_with_functions(shape, inner):
     one = nest(shape, 3, inner)
     renamed = [one.replace("walk(", f"walk{i}(", 1) for i in range(4 * SMALL)]
     assert_linear("".join(renamed[:SMALL]), "".join(renamed))
+
+
+# --- the inputs of issue #18, which ran for minutes: slow, opt-in --------------------------
+
+
+def nested_for(depth: int) -> str:
+    return function(
+        "for (pfn = start; pfn < end; pfn++) {\nmark(pfn_to_page(pfn));\n" * depth + "}\n" * depth
+    )
+
+
+def many_functions(count: int) -> str:
+    return "".join(
+        f"static void f{i}(unsigned long n)\n{{\n\tunsigned long pfn;\n\n"
+        f"\tfor (pfn = 0; pfn < n; pfn++)\n\t\tpfn_to_page(pfn);\n}}\n\n"
+        for i in range(count)
+    )
+
+
+def nested_do(depth: int) -> str:
+    return function("do {\nmark(pfn_to_page(pfn));\n" * depth + "} while (++pfn < end);\n" * depth)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("make", "findings"),
+    [
+        (lambda: nested_for(5000), 5000),
+        (lambda: many_functions(40_000), 40_000),
+        (lambda: nested_do(5000), 5000),
+    ],
+    ids=["5000-nested-fors", "40000-functions", "5000-nested-dos"],
+)
+def test_the_inputs_that_ran_for_minutes_end(make, findings):
+    """Each took minutes or did not end (120 s, 60 s, 10 min); now seconds.  CPU time,
+    with a margin for a busy machine."""
+    started = time.process_time()
+    facts = analysed(make())
+    assert time.process_time() - started < 60
+    info, _ = tree()
+    project = Project([facts], info)
+    assert sum(1 for rule in RULES for _ in rule.check(project)) == findings
