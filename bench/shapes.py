@@ -112,6 +112,18 @@ def long_condition(n: int) -> str:
     )
 
 
+def comma_list(n: int) -> str:
+    """A comma expression of n parts: a tree n deep on its left."""
+    parts = ", ".join(f"nr{i}++" for i in range(n))
+    return function(f"for (pfn = start; pfn < end; {parts}, pfn++)\nmark(pfn_to_page(pfn));\n")
+
+
+def sum_length(n: int) -> str:
+    """A sum of n terms: a tree n deep on its left."""
+    terms = " + ".join(f"page_count(pfn_to_page(pfn + {i}))" for i in range(n))
+    return function(f"for (pfn = start; pfn < end; pfn++)\nnr = {terms};\n")
+
+
 def macro_loop_nest(n: int) -> str:
     level = "for_each_mem_pfn_range(i, nid, &s, &e, NULL) {\nmark(pfn_to_page(s));\n"
     inner = "for (pfn = s; pfn < e; pfn++)\nmark(pfn_to_page(pfn));\n"
@@ -361,6 +373,8 @@ DIMENSIONS = [
     Dimension("ternary-chain", "?: arms in a PFN loop", ternary_chain, 125),
     Dimension("ternary-in-condition", "?: nested in conditions", ternary_in_condition, 125),
     Dimension("condition-length", "&& conjuncts with an access each", long_condition, 125),
+    Dimension("comma-length", "parts of a comma expression", comma_list, 250),
+    Dimension("sum-length", "terms of a sum with an access each", sum_length, 250),
     Dimension("macro-loop-depth", "nested for_each_mem_pfn_range()", macro_loop_nest, 125),
     Dimension("list-macro-depth", "nested list_for_each_entry()", list_macro_nest, 125),
     Dimension("zone-macro-depth", "nested for_each_zone() { }", zone_macro_nest, 125),

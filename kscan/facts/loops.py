@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import partial
 from itertools import chain
 from typing import NamedTuple
@@ -50,6 +50,11 @@ _LOOP_WORDS = re.compile(rb"pfn|page|folio")
 _LOOP_MACRO = re.compile(r"for_each")
 _GUARD_NAME = re.compile(rb"[A-Za-z_]\w*")
 
+# A pattern whose later child is tested (an operator after a left operand) stays open
+# in the query cursor while the earlier children's subtrees are walked: in `a + b + c
+# + ...` n deep, n patterns at once, n x n steps in C.  So the first child is tested
+# (the identifier left of a `+`), or none (a comma expression: its parts are read from
+# the node).
 _DETAIL_QUERY = """
     (if_statement) @guard
     (conditional_expression) @guard
@@ -60,9 +65,9 @@ _DETAIL_QUERY = """
     (update_expression) @update
     (assignment_expression) @assign
     (expression_statement [(update_expression) (assignment_expression)] @statement)
-    (comma_expression [(update_expression) (assignment_expression)] @statement)
+    (comma_expression) @comma
     (init_declarator value: (call_expression)) @init_call
-    (binary_expression operator: "+") @plus
+    (binary_expression left: (identifier) operator: "+") @plus
     (subscript_expression) @subscript
     """
 _JUMPS = ("continue", "break", "return", "goto")  # in the order exits at one byte keep
@@ -444,6 +449,7 @@ def _add_steps(
     statements of its body outside its nested loops (`i++, pfn++` in a nested for's
     update is both)."""
     statements = {node.id for node in captures.get("statement", [])}
+    statements.update(part.id for part in _comma_parts(captures.get("comma", [])))
     nodes = captures.get("update", []) + captures.get("assign", [])
     offsets = [n.start_byte for n in nodes]
     spans = [(s.loop.span.start_byte, s.loop.span.end_byte) for s in sites]
@@ -456,6 +462,15 @@ def _add_steps(
         own = bodies.own[loop] if loop >= 0 else None
         if own is not None and node.id in statements:
             _add_step(own, text, node, in_update=False)
+
+
+def _comma_parts(commas: list[ts.Node]) -> Iterator[ts.Node]:
+    """The updates and assignments that are a comma expression's parts (`i++, pfn++`)."""
+    for comma in commas:
+        for side in ("left", "right"):
+            part = comma.child_by_field_name(side)
+            if part is not None and part.type in ("update_expression", "assignment_expression"):
+                yield part
 
 
 def _add_step(own: _Own, text: Text, node: ts.Node, in_update: bool) -> None:
