@@ -24,7 +24,6 @@ import bisect
 import heapq
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from functools import cached_property
 
 from kscan.analysis.nesting import LEAVING, Nest
@@ -36,24 +35,28 @@ from kscan.vocab import ALIGNED_TEST
 _CLOSE, _OPEN, _EXIT, _ASSIGN, _ACCESS = range(5)
 
 
-@dataclass(eq=False)
 class _Mark:
     """A guard's arm, or an exit: where it became able to check (see the module doc)."""
 
-    start: int  # where its condition starts
-    names: frozenset[str]  # the variables its condition names
-    exits: _Exits | None = None  # an exit's set; None for an arm
-    arm: int = -1  # an arm's index
-    value: float = -math.inf
-    moves: int = 0  # the heap holds an arm's older values too: those are stale
+    __slots__ = ("start", "names", "exits", "arm", "value", "moves")
+
+    def __init__(
+        self, start: int, names: frozenset[str], exits: _Exits | None = None, arm: int = -1
+    ) -> None:
+        self.start = start  # where its condition starts
+        self.names = names  # the variables its condition names
+        self.exits = exits  # an exit's set; None for an arm
+        self.arm = arm  # an arm's index
+        self.value = -math.inf
+        self.moves = 0  # the heap holds an arm's older values too: those are stale
 
 
-@dataclass
 class _Exits:
     """The best mark of a set of exits as it moved, by byte."""
 
-    bytes: list[int] = field(default_factory=list)
-    values: list[float] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.bytes: list[int] = []
+        self.values: list[float] = []
 
     def rise(self, byte: int, value: float) -> None:
         if not self.values or value > self.values[-1]:

@@ -21,22 +21,19 @@ from __future__ import annotations
 
 import os
 import re
-import resource
 import signal
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from types import FrameType
-from typing import Any
+from typing import Any, NamedTuple
 
 _TICK = 0.1  # CPU seconds between two checks of the budget
 
 
-@dataclass(frozen=True, slots=True)
-class FileBudget:
+class FileBudget(NamedTuple):
     """CPU seconds and memory (growth of the process, MB) one file may take to parse
     and read facts from; None: no limit.  The largest kernel sources (24 MB generated
     register headers) take a few seconds and a few hundred MB."""
@@ -130,13 +127,14 @@ def _resident() -> int:
         with open("/proc/self/statm", "rb") as f:
             return int(f.read().split()[1]) * _PAGE
     except (OSError, ValueError, IndexError):
+        import resource  # not Linux: no /proc
+
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return peak if sys.platform == "darwin" else peak * 1024
 
 
-@dataclass
 class StepCount:
-    steps: int = 0
+    steps = 0
 
 
 @contextmanager
