@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kscan.rules import RULES
+from snippets import many_walks
 
 from kscan.analysis.project import Project
 from kscan.discover.treeinfo import TreeInfo, read_tree_info
@@ -201,14 +202,6 @@ def nested_for(depth: int) -> str:
     )
 
 
-def many_functions(count: int) -> str:
-    return "".join(
-        f"static void f{i}(unsigned long n)\n{{\n\tunsigned long pfn;\n\n"
-        f"\tfor (pfn = 0; pfn < n; pfn++)\n\t\tpfn_to_page(pfn);\n}}\n\n"
-        for i in range(count)
-    )
-
-
 def nested_do(depth: int) -> str:
     return function("do {\nmark(pfn_to_page(pfn));\n" * depth + "} while (++pfn < end);\n" * depth)
 
@@ -218,7 +211,7 @@ def nested_do(depth: int) -> str:
     ("make", "findings"),
     [
         (lambda: nested_for(5000), 5000),
-        (lambda: many_functions(40_000), 40_000),
+        (lambda: many_walks(40_000), 40_000),
         (lambda: nested_do(5000), 5000),
     ],
     ids=["5000-nested-fors", "40000-functions", "5000-nested-dos"],

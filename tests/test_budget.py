@@ -14,7 +14,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from snippets import WALK, WALK_LINE
+from snippets import WALK, WALK_LINE, many_walks
 from typer.testing import CliRunner
 
 from kscan.cli import app
@@ -31,15 +31,6 @@ SARIF_SCHEMA = Path(__file__).parent / "data" / "sarif-schema-2.1.0.json"
 # A budget check that lands in a gc callback (hypothesis installs one) cannot raise
 # there; Python reports it as unraisable, and the next check raises again.
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-
-
-def many_walks(n: int) -> str:
-    """A file of n functions with a PFN walk each: seconds to analyse at 10,000."""
-    return "".join(
-        f"static void walk{i}(unsigned long n)\n{{\n\tunsigned long pfn;\n\n"
-        f"\tfor (pfn = 0; pfn < n; pfn++)\n\t\tpfn_to_page(pfn);\n}}\n\n"
-        for i in range(n)
-    )
 
 
 def scan(*args: str):
