@@ -2,7 +2,8 @@
 (and the what-if classes); `kscan what-if` lists what a larger buddy block breaks.
 
 Exit status: 0 when no finding counts, 1 when one does (--fail-on), 2 bad usage or
-input.  Errors are one line on stderr, never a traceback.
+input, 3 (with --strict) a file could not be analysed.  Errors are one line on stderr,
+never a traceback.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from kscan.callgraph import hotspots
 from kscan.discover.files import DiscoverError
 from kscan.discover.treeinfo import SEMANTICS, TreeInfoError, find_root, read_tree_info
 from kscan.engine import Options, Progress, Ranking, Scan, rank_hotspots, scan
+from kscan.facts.budget import DEFAULT_FILE_BUDGET, FileBudget, parse_file_budget
 from kscan.facts.workers import default_jobs
 from kscan.findings import FailOn, Finding
 from kscan.model.geometry import PRESETS
@@ -82,6 +84,7 @@ def table(*headers: str, **options: Any) -> Table:
 
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_INCOMPLETE = 3  # --strict: a file was not analysed (unreadable, binary, over budget...)
 PRESET_HELP = (
     "Judge findings under this geometry only, e.g. arm64-4k, x86_64:sparsemem.  Default: "
     f"under each of {', '.join(JUDGE_ORDER)} in turn; a finding names the first where "
@@ -112,6 +115,11 @@ def fail(message: str) -> typer.Exit:
 
 
 SCAN_HELP = "Scan PATHs (default: the current directory) and report findings."
+FILE_BUDGET_HELP = (
+    "What one file may take to parse and analyse: CPU time and/or memory, like 30s, "
+    "2min, 512MB, 2GB, 30s,1GB; none for no limit.  A file over it is reported as not "
+    "analysed and the scan goes on."
+)
 FORMAT_HELP = f"{', '.join(FORMATS[:-1])} or {FORMATS[-1]}."  # "text, json or sarif."
 
 
@@ -177,10 +185,22 @@ def scan_command(
         bool,
         typer.Option("--all", help="Also list the findings safe by contract or by design (text)."),
     ] = False,
+    file_budget: Annotated[str, typer.Option("--file-budget", help=FILE_BUDGET_HELP)] = str(
+        DEFAULT_FILE_BUDGET
+    ),
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Exit 3 when a file could not be analysed (unreadable, binary, too large, "
+            "over --file-budget): the findings there are missing.",
+        ),
+    ] = False,
 ) -> None:
     if fmt not in FORMATS:
         raise fail(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
     _check_rules(select)
+    budget = _file_budget(file_budget)
     paths = paths or ["."]
     settings = _load_config(_root_of(Path(paths[0])))
     threshold = _fail_on(fail_on, settings)
@@ -197,6 +217,7 @@ def scan_command(
         layout=layout,
         cache=not no_cache,
         prefilter=not no_prefilter,
+        file_budget=budget,
     )
     done = _run_scan(options, show_progress=not quiet and sys.stderr.isatty())
     _outlive(done)
@@ -211,8 +232,17 @@ def scan_command(
 
         done.result.hotspots = report_rows(done.project, done.result.findings)
     _write_report(done, fmt, output, show_all)
+    if strict and done.result.not_analysed:
+        raise typer.Exit(EXIT_INCOMPLETE)  # the report is incomplete, findings or not
     failed = any(threshold.counts(f) for f in done.result.findings)
     raise typer.Exit(EXIT_FINDINGS if failed else EXIT_CLEAN)
+
+
+def _file_budget(text: str) -> FileBudget:
+    try:
+        return parse_file_budget(text)
+    except ValueError as err:
+        raise fail(str(err)) from None
 
 
 def _baselines(done: Scan, baseline: Path | None, new_baseline: Path | None, quiet: bool) -> None:

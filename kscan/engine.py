@@ -20,6 +20,7 @@ from kscan.callgraph.hotspots import Hotspot, rank
 from kscan.discover.files import SourceFile, discover
 from kscan.discover.prefilter import Needs, Prefilter
 from kscan.discover.treeinfo import TreeInfo, find_root, read_tree_info
+from kscan.facts.budget import DEFAULT_FILE_BUDGET, FileBudget
 from kscan.facts.records import FileCalls, FileFacts
 from kscan.facts.workers import (
     Parsed,
@@ -34,7 +35,7 @@ from kscan.facts.workers import (
 )
 from kscan.findings import Finding
 from kscan.model.judge import contexts, judge, per_architecture
-from kscan.results import ScanResult, Stats
+from kscan.results import NotAnalysed, ScanResult, Stats
 from kscan.rules import RULES
 from kscan.vocab import CONTIG_APIS
 
@@ -59,6 +60,7 @@ class Options:
     layout: Path | None = None  # a memory layout file for the model
     cache: bool = True  # reuse per-file facts from the user's cache (kscan.facts.cache)
     prefilter: bool = True  # parse only files whose bytes can matter (kscan.discover.prefilter)
+    file_budget: FileBudget = DEFAULT_FILE_BUDGET  # what one file may cost (kscan.facts.budget)
 
 
 class Progress:
@@ -115,6 +117,7 @@ def scan(options: Options, progress: Progress | None = None) -> Scan:
     kind = _SCAN_FACTS if options.prefilter else _EVERY_BODY_FACTS
     cache = _open_cache(warnings.append, kind) if options.cache else None
     prefilter = _prefilter() if options.prefilter else None
+    budget = options.file_budget
     parsed = _parse(
         files,
         options.jobs,
@@ -123,15 +126,18 @@ def scan(options: Options, progress: Progress | None = None) -> Scan:
         facts_from_bytes,
         prefilter=prefilter,
         bodies=prefilter,
+        budget=budget,
     )
     facts, problems = _collect(parsed)
     rules = selected_rules(options)
     project = Project(facts, tree, frozenset(options.extra_validity_checks))
     if prefilter is not None:
-        _follow(project, rules, files, options.jobs, cache, prefilter)
-    warnings += [f"{p.path}: {p.reason}" for p in problems]
+        problems += _follow(project, rules, files, options.jobs, cache, prefilter, budget, problems)
     if options.graph_scope == "tree" and tree.root is not None:
-        project.add_graph_files(_tree_graph_files(tree.root, files, options.jobs, cache, prefilter))
+        graph, more = _tree_graph_files(tree.root, files, options.jobs, cache, prefilter, budget)
+        project.add_graph_files(graph)
+        problems += more
+    warnings += [f"{p.path}: {p.reason}" for p in problems]
     findings = _run_rules(rules, project, warnings)
     per_arch = None if options.model_preset or options.layout else per_architecture(tree)
     findings = judge(_with_source_lines(findings, files), models, per_arch)
@@ -146,6 +152,7 @@ def scan(options: Options, progress: Progress | None = None) -> Scan:
         stats=stats,
         warnings=warnings,
         tool_version=__version__,
+        not_analysed=[NotAnalysed(p.path, p.reason) for p in problems],
     )
     return Scan(result, project, files)
 
@@ -222,21 +229,28 @@ def _follow(
     jobs: int,
     cache: FactsCache | None,
     bodies: Prefilter,
-) -> None:
+    budget: FileBudget,
+    failed: list[Problem],
+) -> list[Problem]:
     """Rounds of parsing the skipped files that the rules' context asks for (validity
-    helpers, contig-API wrappers), until a round adds nothing.  Unreadable and binary
-    files were reported by the first round already."""
+    helpers, contig-API wrappers), until a round adds nothing; the files of the rounds
+    that could not be analysed.  Files that `failed` already are not tried again (one
+    over budget would take its budget again)."""
     asked: set[tuple[object, ...]] = set()
+    problems: list[Problem] = []
     for _ in range(_FOLLOW_ROUNDS):
         wanted = _unasked([n for rule in rules if (n := rule.follow(project))], asked)
-        parsed = {f.path for f in project.files}
+        parsed = {f.path for f in project.files} | {p.path for p in [*failed, *problems]}
         skipped = [f for f in files if f.rel not in parsed]
         if not wanted or not skipped:
-            return
-        more = _follow_round(skipped, Prefilter(wanted, stems=()), jobs, cache, bodies)
+            break
+        needs = Prefilter(wanted, stems=())
+        more, failing = _follow_round(skipped, needs, jobs, cache, bodies, budget)
+        problems += failing
         if not more:
-            return
+            break
         project.add_files(more)
+    return problems
 
 
 def _follow_round(
@@ -245,15 +259,16 @@ def _follow_round(
     jobs: int,
     cache: FactsCache | None,
     bodies: Prefilter,
-) -> list[FileFacts]:
+    budget: FileBudget,
+) -> tuple[list[FileFacts], list[Problem]]:
     """The skipped files that meet `prefilter`, parsed as the first round would (`bodies`
-    chooses the bodies).  With a cache, content already found not to (digest from the
-    stat index + the prefilter's tag) is not read again, and what is found is kept as
-    facts."""
+    chooses the bodies), and those that could not be.  With a cache, content already
+    found not to (digest from the stat index + the prefilter's tag) is not read again,
+    and what is found is kept as facts."""
     if cache is None:
-        unit = partial(facts_for, prefilter=prefilter, bodies=bodies)
-        return _collect(parse_all(skipped, _follow_jobs(skipped, jobs), unit=unit))[0]
-    keyed = partial(cache.unit, facts_from_bytes, prefilter=prefilter, bodies=bodies)
+        unit = partial(facts_for, prefilter=prefilter, bodies=bodies, budget=budget)
+        return _collect(parse_all(skipped, _follow_jobs(skipped, jobs), unit=unit))
+    keyed = partial(cache.unit, facts_from_bytes, prefilter=prefilter, bodies=bodies, budget=budget)
     digests = cache.known_digests([(str(f.path), f.rel) for f in skipped])
     done = cache.checked(d + prefilter.tag for d in digests.values())
     todo = [f for f in skipped if digests.get(f.rel, "") + prefilter.tag not in done]
@@ -266,7 +281,7 @@ def _follow_round(
     ]
     cache.put_many(found)
     cache.mark_checked(d + prefilter.tag for d, r in results if d and r is None)
-    return [facts for _, _, facts in found]
+    return [facts for _, _, facts in found], [r for _, r in results if isinstance(r, Problem)]
 
 
 # A follow-up round mostly reads and screens files (few match): up to this many bytes
@@ -322,16 +337,23 @@ def _tree_graph_files(
     jobs: int,
     cache: FactsCache | None,
     bodies: Prefilter | None,
-) -> list[FileFacts]:
-    """Facts of the files outside the scanned paths that call into the contig APIs."""
+    budget: FileBudget,
+) -> tuple[list[FileFacts], list[Problem]]:
+    """Facts of the files outside the scanned paths that call into the contig APIs, and
+    those of them that could not be analysed."""
     candidates = tree_sources(root, {f.rel for f in scanned})
+    problems: list[Problem] = []
 
     def parse(items: list[tuple[str, str]]) -> list[FileFacts]:
         sources = [SourceFile(Path(path), rel) for path, rel in items]
-        parsed = _parse(sources, jobs, lambda n: None, cache, facts_from_bytes, bodies=bodies)
-        return _collect(parsed)[0]
+        parsed = _parse(
+            sources, jobs, lambda n: None, cache, facts_from_bytes, bodies=bodies, budget=budget
+        )
+        facts, failed = _collect(parsed)
+        problems.extend(failed)
+        return facts
 
-    return graph_files(candidates, set(CONTIG_APIS), parse)
+    return graph_files(candidates, set(CONTIG_APIS), parse), problems
 
 
 def _collect(results: Iterable[_Fact | Problem | None]) -> tuple[list[_Fact], list[Problem]]:

@@ -49,6 +49,15 @@ class HotspotRow:
     chain: tuple[str, ...]  # entry point -> ... -> function -> ... -> worst finding
 
 
+@dataclass(frozen=True, slots=True)
+class NotAnalysed:
+    """A file the scan could not analyse (unreadable, binary, too large, over its
+    budget, or one the extractor failed on): its findings are missing."""
+
+    path: str
+    reason: str
+
+
 @dataclass(slots=True)
 class ScanResult:
     findings: list[Finding]
@@ -61,6 +70,8 @@ class ScanResult:
     warnings: list[str]  # one-line warnings already shown/collected
     tool_version: str
     hotspots: list[HotspotRow] = field(default_factory=list)  # over the parsed files
+    # files not analysed: they are among the warnings too, as "path: reason"
+    not_analysed: list[NotAnalysed] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,13 +33,14 @@ Fix: compare strictly against the count, or inclusively against the largest orde
 another era's meaning ("would this backport be off by one on 6.1?").
 """
 
+import bisect
 import re
 from collections.abc import Iterator
 
 from kscan.analysis.maxorder import COUNT, MAX_ORDER_NEEDS, assigned_to, clamped, operands, uses
 from kscan.analysis.project import Project
 from kscan.analysis.rule import Rule
-from kscan.facts.records import BodyFacts, FileFacts, NameUse, mentions
+from kscan.facts.records import BodyFacts, Call, FileFacts, NameUse, mentions
 from kscan.findings import Finding, Level, OrderAsk
 from kscan.vocab import ORDER_ALLOCATORS
 
@@ -159,17 +160,25 @@ def _order_parameter(project: Project, facts: FileFacts, use: NameUse) -> str | 
     """The callee's parameter name when the use is a whole argument of a known function."""
     if use.parent_kind != "argument_list" or clamped(use):
         return None
-    for fn in facts.functions:
-        if fn.name != use.function:
+    for where, fn in project.functions_by_name.get(use.function or "", ()):
+        if where is not facts:
             continue
-        for call in fn.calls:
-            if call.line != use.line or use.name not in call.args:
+        # the calls on the use's line (calls are in file order, so lines only grow)
+        i = bisect.bisect_left(fn.calls, use.line, key=lambda c: c.line)
+        for call in _on_line(fn.calls, i, use.line):
+            if use.name not in call.args:
                 continue
             index = call.args.index(use.name)
             for _, callee in project.functions_by_name.get(call.name, ()):
                 if index < len(callee.params) and "order" in callee.params[index][0]:
                     return callee.params[index][0]
     return None
+
+
+def _on_line(calls: tuple[Call, ...], i: int, line: int) -> Iterator[Call]:
+    while i < len(calls) and calls[i].line == line:
+        yield calls[i]
+        i += 1
 
 
 RULE = OrderBound()

@@ -27,13 +27,16 @@ Example (6.12):
 Fix: `[NR_PAGE_ORDERS]` and `order < NR_PAGE_ORDERS` (or `order <= MAX_PAGE_ORDER`).
 """
 
+from __future__ import annotations
+
 import re
 from collections.abc import Iterator
 
 from kscan.analysis.maxorder import LARGEST, MAX_ORDER_NEEDS, operands, uses
 from kscan.analysis.project import Project
 from kscan.analysis.rule import Rule
-from kscan.facts.records import FileFacts, NameUse
+from kscan.facts.intervals import innermost, nesting
+from kscan.facts.records import FileFacts, Loop, NameUse
 from kscan.findings import Finding, Level, OrderAsk
 
 
@@ -46,12 +49,13 @@ class PerOrderArray(Rule):
     needs = MAX_ORDER_NEEDS
 
     def check(self, project: Project) -> Iterator[Finding]:
+        heads: dict[str, _ForHeads] = {}
         for facts, use, meaning, role in uses(project):
             if role != LARGEST:
                 continue
             if use.parent_kind == "array_declarator" and use.parent.endswith(f"[{use.name}]"):
                 message = f"`{use.parent}` has no slot for order {use.name}"
-            elif _enumerates_below(facts, use):
+            elif _enumerates_below(_ForHeads.of(heads, facts), use):
                 message = f"loop `{use.context}` never visits order {use.name}"
             else:
                 continue
@@ -66,15 +70,41 @@ class PerOrderArray(Rule):
             )
 
 
-def _enumerates_below(facts: FileFacts, use: NameUse) -> bool:
+def _enumerates_below(heads: _ForHeads, use: NameUse) -> bool:
     ops = operands(use)
     if ops is None or ops.normalised_op != "<" or ops.name_left:
         return False
     var = ops.other.strip()
-    for loop in facts.loops:
-        if loop.kind == "for" and loop.span.start_byte <= use.byte < loop.body.start_byte:
-            return bool(re.match(rf"(?:[\w\s]+\s)?{re.escape(var)}\s*=", loop.init))
-    return False
+    loop = heads.loop_at(use.byte)
+    return loop is not None and bool(re.match(rf"(?:[\w\s]+\s)?{re.escape(var)}\s*=", loop.init))
+
+
+class _ForHeads:
+    """The `for` loop whose head (initialiser, condition, update) holds each MAX_ORDER
+    name of a file, found for all of them at once: one look at every loop per name
+    cost names x loops in a file of many."""
+
+    def __init__(self, facts: FileFacts) -> None:
+        loops = [loop for loop in facts.loops if loop.kind == "for"]
+        heads = [(loop.span.start_byte, loop.body.start_byte) for loop in loops]
+        outer = nesting(heads)
+        self.loops: dict[int, Loop] = {}
+        bytes_ = [use.byte for use in facts.name_uses]
+        for byte, i in zip(bytes_, innermost(heads, bytes_), strict=True):
+            while i >= 0 and outer[i] >= 0:
+                i = outer[i]  # the first in file order, as a scan of the loops finds
+            if i >= 0:
+                self.loops[byte] = loops[i]
+
+    def loop_at(self, byte: int) -> Loop | None:
+        return self.loops.get(byte)
+
+    @classmethod
+    def of(cls, known: dict[str, _ForHeads], facts: FileFacts) -> _ForHeads:
+        found = known.get(facts.path)
+        if found is None:
+            found = known[facts.path] = cls(facts)
+        return found
 
 
 RULE = PerOrderArray()

@@ -32,6 +32,7 @@ Fix: align to pageblock_nr_pages (CMA_MIN_ALIGNMENT_PAGES for CMA); size by what
 caller needs, not by the buddy allocator's largest order.
 """
 
+import bisect
 import re
 from collections.abc import Iterator
 
@@ -132,8 +133,10 @@ def _derivations(
         return any(not facts.exclusive(byte, call) for call in towards)
 
     seen: set[str] = set()
-    for use in facts.name_uses:
-        mine = use.function == fn.name and fn.span.contains(use.byte)
+    # the uses in fn's span (name_uses are in file order): not every use for every caller
+    first = bisect.bisect_left(facts.name_uses, fn.span.start_byte, key=lambda u: u.byte)
+    for use in _until(facts.name_uses, first, fn.span.end_byte):
+        mine = use.function == fn.name
         if mine and _derived(use) and use.context not in seen and with_a_call(use.byte):
             seen.add(use.context)  # one finding per statement
             yield use.line, use.col, f"`{use.context}` (from {use.name})", use.name
@@ -149,6 +152,12 @@ def _semantics(project: Project, facts: FileFacts) -> str:
     tree = project.tree
     meaning = file_meaning(facts, tree.semantics, tree.semantics_source)
     return meaning.semantics if meaning else tree.semantics or "inclusive-renamed"
+
+
+def _until(uses: list[NameUse], i: int, end: int) -> Iterator[NameUse]:
+    while i < len(uses) and uses[i].byte < end:
+        yield uses[i]
+        i += 1
 
 
 def _deriving(project: Project) -> dict[str, str]:

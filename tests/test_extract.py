@@ -2,6 +2,7 @@
 
 import pickle
 
+from kscan.analysis.nesting import part_before
 from kscan.facts.extract import extract
 from kscan.facts.records import Call, Function, Span
 from kscan.parse.parser import blank_attributes, new_parser, parse
@@ -86,7 +87,12 @@ def test_guards_exits_steps_in_a_loop():
     ]
     access = next(lc for lc in loop.calls if lc.call.name == "pfn_to_page")
     assert access.call.args == ("pfn + 1",)
-    assert [g.cond_calls for g in access.guards] == [("pfn_valid", "PageBuddy")]  # && prefix
+    # it runs under the conjuncts left of it (&& short-circuits): a guard's condition
+    guard = facts.guards[access.guard]
+    start, end = part_before(guard, access.call.byte)
+    calls = facts.functions[0].calls
+    assert [c.name for c in calls if start <= c.byte < end] == ["pfn_valid", "PageBuddy"]
+    assert guard.parent == -1
 
 
 def test_runaway_error_region_is_reparsed_in_chunks():

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any, TypeVar
 
+from kscan.analysis.nesting import Nest
 from kscan.analysis.provenance import Tracer
 from kscan.callgraph.graph import CallGraph
 from kscan.callgraph.graph import build as build_callgraph
 from kscan.discover.treeinfo import TreeInfo
+from kscan.facts.functions import FunctionFinder
 from kscan.facts.records import Call, FileFacts, Function, Loop
-from kscan.vocab import VALIDITY_CHECKS
+from kscan.vocab import VALIDITY_CHECKS, identifiers
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -23,6 +29,9 @@ class Project:
     _calls_within: dict[str, dict[str, list[tuple[Function, Call]]]] = field(
         default_factory=dict, repr=False
     )
+    _per_file: dict[str, tuple[FunctionFinder, Nest]] = field(default_factory=dict, repr=False)
+    _bindings: dict[int, Bindings] = field(default_factory=dict, repr=False)
+    _derived: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @cached_property
     def callgraph(self) -> CallGraph:
@@ -51,6 +60,7 @@ class Project:
         self.__dict__.pop("validity_checks", None)
         self.__dict__.pop("tracer", None)
         self._calls_within.clear()
+        self._derived.clear()
 
     def add_graph_files(self, more: list[FileFacts]) -> None:
         """Files outside the scanned paths, for the call graph only (--graph-scope tree)."""
@@ -82,19 +92,23 @@ class Project:
         helpers are found by iterating to a fixed point.
         """
         known = set(VALIDITY_CHECKS) | set(self.extra_validity_checks)
-        candidates = [
-            (fn.name, {c.name for c in fn.calls} if fn.returns_failure else set(fn.returns_calls))
-            for facts in self.files
-            for fn in facts.functions
-            if fn.returns_failure or fn.returns_calls
-        ]
-        grew = True
-        while grew:
-            grew = False
-            for name, evidence in candidates:
-                if name not in known and evidence & known:
-                    known.add(name)
-                    grew = True
+        # helper -> what would make it one; each name is followed once (a chain of n
+        # helpers, each calling the next, took n rounds over all the candidates)
+        waiting: dict[str, list[str]] = {}  # a name -> the helpers that call it
+        for facts in self.files:
+            for fn in facts.functions:
+                if fn.returns_failure or fn.returns_calls:
+                    evidence = (
+                        {c.name for c in fn.calls} if fn.returns_failure else fn.returns_calls
+                    )
+                    for name in evidence:
+                        waiting.setdefault(name, []).append(fn.name)
+        todo = list(known)
+        while todo:
+            for helper in waiting.pop(todo.pop(), ()):
+                if helper not in known:
+                    known.add(helper)
+                    todo.append(helper)
         return frozenset(known)
 
     def calls_within(self, facts: FileFacts) -> dict[str, list[tuple[Function, Call]]]:
@@ -110,10 +124,73 @@ class Project:
         return index
 
     def function(self, facts: FileFacts, loop: Loop) -> Function | None:
-        for fn in facts.functions:
-            if fn.name == loop.function and fn.span.contains(loop.span.start_byte):
-                return fn
-        return None
+        """The function around a loop (by bisect: a file of n functions asked about its
+        n loops would be n x n by a scan)."""
+        i = self._indexed(facts)[0].index_at(loop.span.start_byte)
+        return facts.functions[i] if i is not None else None
+
+    def nest(self, facts: FileFacts) -> Nest:
+        """The file's detailed loops with what they hold, by byte (kscan/analysis/nesting.py)."""
+        return self._indexed(facts)[1]
+
+    def _indexed(self, facts: FileFacts) -> tuple[FunctionFinder, Nest]:
+        found = self._per_file.get(facts.path)
+        if found is None or found[1].facts is not facts:
+            found = self._per_file[facts.path] = (FunctionFinder(facts.functions), Nest(facts))
+        return found
+
+    def derived(self, key: str, make: Callable[[], T]) -> T:
+        """What several rules compute alike, computed once (the PFN walks that KS001
+        and KS002 share); computed afresh after files are added."""
+        if key not in self._derived:
+            self._derived[key] = make()
+        found: T = self._derived[key]
+        return found
+
+    def bindings(self, function: Function) -> Bindings:
+        """What the function assigns to its variables, summarised once per function."""
+        found = self._bindings.get(id(function))
+        if found is None:
+            found = self._bindings[id(function)] = Bindings(function)
+        return found
+
+
+class Bindings:
+    """The values a function assigns to its variables (Function.values), asked about
+    one variable at a time: a loop's bounds read through them (`end = start +
+    pageblock_nr_pages`).  A function with n loops asks n times, and each variable can
+    have n values; each answer is kept per variable, so the n values are read once,
+    not once per loop."""
+
+    def __init__(self, function: Function) -> None:
+        self.function = function
+        self._first: dict[re.Pattern[str], dict[str, tuple[int, str]]] = {}
+        self._naming: set[str] | None = None
+
+    def first_match(self, names: set[str], pattern: re.Pattern[str]) -> str | None:
+        """pattern's first match in the values of these variables, in the function's
+        order (values do not run into each other: the patterns match within one)."""
+        found = self._first.get(pattern)
+        if found is None:
+            found = self._first[pattern] = {}
+            for i, (var, value) in enumerate(self.function.values):
+                if var not in found and (match := pattern.search(value)):
+                    found[var] = (i, match.group())
+        hits = [found[name] for name in names if name in found]
+        return min(hits)[1] if hits else None
+
+    @cached_property
+    def params(self) -> set[str]:
+        """The names of the function's parameters."""
+        return {name for name, _ in self.function.params}
+
+    def name_a_parameter(self, names: set[str]) -> bool:
+        """One of these variables is a parameter, or a value of one names a parameter."""
+        if self._naming is None:
+            self._naming = {
+                var for var, value in self.function.values if identifiers(value) & self.params
+            }
+        return not (self.params.isdisjoint(names) and self._naming.isdisjoint(names))
 
 
 _FunctionIndex = dict[str, list[tuple[FileFacts, Function]]]  # name -> its definitions

@@ -85,6 +85,7 @@ class CallGraph:
         self._one_file: dict[str, tuple[str]] = {}  # one `files` tuple per path, not per node
         self._sources: dict[str, FileFacts | FileCalls] = {}  # path -> file, for call sites
         self._sites: dict[int, dict[int, tuple[str, int]]] = {}  # node -> callee -> site
+        self._file_calls: dict[str, dict[int, list[tuple[int, int]]]] = {}  # see _calls_in
         self._aliases: dict[tuple[int, int], tuple[str, int]] = {}  # see _link_noprof
         self._noprof: set[int] = set()  # global functions named foo_noprof
         # name -> its "path:name" node, or a tuple of them when several files have one
@@ -97,6 +98,7 @@ class CallGraph:
             self._add_file(file)
         self._link_noprof()
         self._sites.clear()
+        self._file_calls.clear()
         return self
 
     def _add_file(self, file: FileFacts | FileCalls) -> None:
@@ -196,26 +198,34 @@ class CallGraph:
         if found is None:
             found = {}
             for path in self._files[node]:
-                file = self._sources.get(path)
-                if file is None and self._reread is not None:
-                    file = self._reread(path)
-                if file is None:  # gone since
-                    continue
-                local = _local_statics(file)
-                for name, calls in call_sites(file):
-                    if self._ids[local.get(name, name)] != node:
-                        continue
-                    for callee, line in calls:
-                        callee_node = self._ids[local.get(callee, callee)]
-                        site = (path, line)
-                        known = found.get(callee_node)
-                        if known is None or site < known:
-                            found[callee_node] = site
+                for callee, line in self._calls_in(path).get(node, ()):
+                    site = (path, line)
+                    known = found.get(callee)
+                    if known is None or site < known:
+                        found[callee] = site
             found.update(
                 (callee, site) for (caller, callee), site in self._aliases.items() if caller == node
             )
             self._sites[node] = found
         return found
+
+    def _calls_in(self, path: str) -> dict[int, list[tuple[int, int]]]:
+        """node -> (callee, line) of its calls, for each definition in the file at path:
+        read once per file, not once per node asked about (a file of n functions each
+        in a finding's chain was read n times over)."""
+        calls = self._file_calls.get(path)
+        if calls is None:
+            calls = self._file_calls[path] = {}
+            file = self._sources.get(path)
+            if file is None and self._reread is not None:
+                file = self._reread(path)
+            if file is not None:  # else gone since
+                local = _local_statics(file)
+                ids = self._ids
+                for name, sites in call_sites(file):
+                    found = calls.setdefault(ids[local.get(name, name)], [])
+                    found += ((ids[local.get(callee, callee)], line) for callee, line in sites)
+        return calls
 
     @property
     def sites(self) -> dict[tuple[str, str], tuple[str, int]]:

@@ -8,7 +8,9 @@ One query over the whole file finds functions, calls and loops; a second, richer
 runs only over loops that can matter (their text mentions pfn, page or folio) to
 collect guards, exits, steps and pointer arithmetic.  #defines and #if branches come
 from byte regexes, and the calls of kernel-style bodies from the bytes too (the same
-whether the parser saw the body or skipped it).
+whether the parser saw the body or skipped it).  Nothing asks a node for its parent or
+siblings node by node: tree-sitter answers those by a search from the root, which
+costs n x n over n functions or n levels of nesting (kscan/facts/descent.py).
 
 An analysis other than the rules can ask for more (`Watch`, kscan what-if): the uses
 and #defines of more names, #error directives, and struct page arithmetic anywhere in
@@ -24,7 +26,7 @@ import tree_sitter as ts
 from kscan.facts.calls import file_calls
 from kscan.facts.functions import FunctionFinder, function_facts, function_heads
 from kscan.facts.local_vars import add_local_facts
-from kscan.facts.loops import detail_loops, macro_loops, plain_loop
+from kscan.facts.loops import loop_facts, macro_sites, plain_site
 from kscan.facts.order_names import name_uses
 from kscan.facts.page_offsets import page_offsets
 from kscan.facts.preprocessor import branches, defines, directives
@@ -65,11 +67,11 @@ def extract(path: str, parsed: ParsedFile, watch: Watch | None = None) -> FileFa
     facts.functions = function_facts(text, heads, calls)
     finder = FunctionFinder(facts.functions)
 
-    loops = [plain_loop(text, n) for n in captures.get("loop", ())]
-    loops += macro_loops(text, captures, fake_fn_nodes)
-    loops.sort(key=lambda lp: lp.span.start_byte)
-    facts.loops = detail_loops(parsed, text, loops, calls, finder)
-    add_local_facts(parsed, text, facts, every=watch is not None)
+    sites = [plain_site(text, n) for n in captures.get("loop", ())]
+    sites += macro_sites(parsed, text, captures.get("call", []), fake_fn_nodes)
+    sites.sort(key=lambda site: site.loop.span.start_byte)
+    facts.loops, facts.guards, facts.guard_names = loop_facts(parsed, text, sites, calls, finder)
+    add_local_facts(text, facts, [head.node for head in heads], every=watch is not None)
 
     facts.branches = branches(parsed.src)
     if watch is None:

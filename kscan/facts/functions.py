@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 import tree_sitter as ts
 
+from kscan.facts.intervals import innermost, nesting
 from kscan.facts.records import Call, Function
 from kscan.facts.source import Text
 
@@ -65,40 +66,19 @@ def function_facts(text: Text, heads: list[_Head], calls: list[Call]) -> list[Fu
 
 def _calls_by_function(nodes: list[ts.Node], calls: list[Call]) -> list[list[Call]]:
     """Each function's own calls: a slice of the sorted calls, unless a runaway recovery
-    nested functions, when each call goes to the innermost one."""
+    nested functions (hundreds of real functions in one body), when each call goes to
+    the innermost one."""
     starts = [c.byte for c in calls]
     if all(a.end_byte <= b.start_byte for a, b in zip(nodes, nodes[1:], strict=False)):
         lo = [bisect.bisect_left(starts, n.start_byte) for n in nodes]
         hi = [bisect.bisect_left(starts, n.end_byte) for n in nodes]
         return [calls[a:b] for a, b in zip(lo, hi, strict=True)]
     own: list[list[Call]] = [[] for _ in nodes]
-    for call, i in zip(calls, _innermost(nodes, starts), strict=True):
-        if i is not None:
+    spans = [(n.start_byte, n.end_byte) for n in nodes]
+    for call, i in zip(calls, innermost(spans, starts), strict=True):
+        if i >= 0:
             own[i].append(call)
     return own
-
-
-def _innermost(nodes: list[ts.Node], offsets: list[int]) -> list[int | None]:
-    """For each sorted offset, the index of the innermost node holding it.  Nodes are
-    sorted by start and nest (a runaway recovery can nest hundreds of real functions
-    in one body): one sweep with a stack of the open ones."""
-    out: list[int | None] = []
-    stack: list[int] = []
-    following = 0
-    for offset in offsets:
-        while following < len(nodes) and nodes[following].start_byte <= offset:
-            _close_before(nodes, stack, nodes[following].start_byte)
-            stack.append(following)
-            following += 1
-        _close_before(nodes, stack, offset)
-        out.append(stack[-1] if stack else None)
-    return out
-
-
-def _close_before(nodes: list[ts.Node], stack: list[int], offset: int) -> None:
-    """Drop the open nodes that end at or before offset."""
-    while stack and nodes[stack[-1]].end_byte <= offset:
-        stack.pop()
 
 
 _STATIC = re.compile(rb"\bstatic\b")
@@ -144,18 +124,13 @@ class FunctionFinder:
     def __init__(self, functions: list[Function]):
         self.functions = functions
         self.starts = [f.span.start_byte for f in functions]
-        self.parents: list[int | None] = []  # the enclosing function of each
-        stack: list[int] = []
-        for i, fn in enumerate(functions):
-            while stack and functions[stack[-1]].span.end_byte <= fn.span.start_byte:
-                stack.pop()
-            self.parents.append(stack[-1] if stack else None)
-            stack.append(i)
+        # the enclosing function of each
+        self.parents = nesting([(f.span.start_byte, f.span.end_byte) for f in functions])
 
     def index_at(self, byte: int) -> int | None:
         # the last function to start before byte, else the innermost that encloses it
-        i: int | None = bisect.bisect_right(self.starts, byte) - 1
-        while i is not None and i >= 0:
+        i = bisect.bisect_right(self.starts, byte) - 1
+        while i >= 0:
             if self.functions[i].span.contains(byte):
                 return i
             i = self.parents[i]

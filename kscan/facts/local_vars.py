@@ -7,8 +7,7 @@ from __future__ import annotations
 import tree_sitter as ts
 
 from kscan.facts.records import FileFacts
-from kscan.facts.source import Text, declared_name, query, root_for
-from kscan.parse.parser import ParsedFile
+from kscan.facts.source import Text, declared_name, query
 
 _LOCALS_QUERY = """
     (declaration type: (struct_specifier name: (type_identifier) @struct)) @decl
@@ -18,18 +17,16 @@ _LOCALS_QUERY = """
     """
 
 
-def add_local_facts(parsed: ParsedFile, text: Text, facts: FileFacts, every: bool) -> None:
+def add_local_facts(text: Text, facts: FileFacts, nodes: list[ts.Node], every: bool) -> None:
     """Struct-pointer types and assigned values, for functions that hold detailed loops
-    (`every`: for all functions)."""
+    (`every`: for all functions; `nodes`: each function's node)."""
     wanted = {lp.function for lp in facts.loops if lp.detailed and lp.function}
-    for i, fn in enumerate(facts.functions):
+    for i, (fn, node) in enumerate(zip(facts.functions, nodes, strict=True)):
         if not every and fn.name not in wanted:
             continue
-        cursor = ts.QueryCursor(query(_LOCALS_QUERY))
-        cursor.set_byte_range(fn.span.start_byte, fn.span.end_byte)
         pointers: dict[str, str] = {}
         values: list[tuple[str, str]] = []
-        for _, caps in cursor.matches(root_for(parsed, fn.span.start_byte)):
+        for _, caps in ts.QueryCursor(query(_LOCALS_QUERY)).matches(node):
             if "struct" in caps:
                 _record_pointers(text, caps, pointers)
             else:

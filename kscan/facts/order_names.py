@@ -9,9 +9,10 @@ import re
 
 import tree_sitter as ts
 
+from kscan.facts.descent import Descent
 from kscan.facts.functions import FunctionFinder
 from kscan.facts.records import NameUse
-from kscan.facts.source import Text, root_for
+from kscan.facts.source import Text
 from kscan.parse.parser import ParsedFile
 from kscan.vocab import ORDER_FAMILY
 
@@ -23,31 +24,26 @@ _STATEMENT_END = ("_statement", "declaration", "init_declarator", "field_declara
 def name_uses(
     parsed: ParsedFile, text: Text, finder: FunctionFinder, named: re.Pattern[str] | None = None
 ) -> list[NameUse]:
-    """The uses of MAX_ORDER-family names, or of any name `named` matches."""
-    nodes = _order_name_nodes(parsed) if named is None else _named_nodes(parsed, named)
-    return [_name_use(text, n, finder) for n in nodes]
+    """The uses of MAX_ORDER-family names, or of any name `named` matches: found by byte
+    search (few per file) and reached in the tree with their ancestors, in one walk
+    per tree."""
+    spans = _order_names(parsed.src) if named is None else _named(parsed.src, named)
+    by_root: dict[ts.Node, list[tuple[int, int]]] = {}
+    for start, end in spans:
+        by_root.setdefault(parsed.root_for(start), []).append((start, end))
+    uses = []
+    for root, in_root in by_root.items():
+        descent = Descent(root)
+        for start, end in in_root:
+            node = descent.reach(start, end)
+            if node is not None and node.type == "identifier":
+                uses.append(_name_use(text, node, descent, finder))
+    return sorted(uses, key=lambda use: use.byte)
 
 
-def _order_name_nodes(parsed: ParsedFile) -> list[ts.Node]:
-    """MAX_ORDER-family identifiers in code, found by byte search (few per file)."""
-    nodes = []
-    for start, end in _order_names(parsed.src):
-        root = root_for(parsed, start)
-        node = root.named_descendant_for_byte_range(start, end)
-        if node is not None and node.type == "identifier" and node.start_byte == start:
-            nodes.append(node)
-    return nodes
-
-
-def _named_nodes(parsed: ParsedFile, named: re.Pattern[str]) -> list[ts.Node]:
-    """Identifiers matching `named` in code (a Watch's names: few per file)."""
-    nodes = []
-    for match in re.compile(named.pattern.encode()).finditer(parsed.src):
-        start, end = match.span()
-        node = root_for(parsed, start).named_descendant_for_byte_range(start, end)
-        if node is not None and node.type == "identifier" and node.start_byte == start:
-            nodes.append(node)
-    return nodes
+def _named(src: bytes, named: re.Pattern[str]) -> list[tuple[int, int]]:
+    """(start, end) of each name `named` matches (a Watch's names: few per file)."""
+    return [match.span() for match in re.compile(named.pattern.encode()).finditer(src)]
 
 
 def _order_names(src: bytes) -> list[tuple[int, int]]:
@@ -70,9 +66,9 @@ def _whole_word(src: bytes, start: int, end: int) -> bool:
     return not (before.isalnum() or before == b"_" or after.isalnum() or after == b"_")
 
 
-def _name_use(text: Text, node: ts.Node, finder: FunctionFinder) -> NameUse:
-    parent = node.parent or node
-    context = _context(node)
+def _name_use(text: Text, node: ts.Node, descent: Descent, finder: FunctionFinder) -> NameUse:
+    parent = descent.ancestor(1) or node
+    context = _context(node, descent)
     row, col = node.start_point
     return NameUse(
         name=text.of(node),
@@ -86,11 +82,11 @@ def _name_use(text: Text, node: ts.Node, finder: FunctionFinder) -> NameUse:
     )
 
 
-def _context(node: ts.Node) -> ts.Node:
+def _context(node: ts.Node, descent: Descent) -> ts.Node:
     """The smallest statement, condition or initialiser around a node."""
     current = node
-    for _ in range(16):
-        parent = current.parent
+    for up in range(1, 17):
+        parent = descent.ancestor(up)
         if parent is None:
             break
         if parent.type in ("for_statement", "if_statement", "while_statement", "do_statement"):

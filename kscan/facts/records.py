@@ -12,12 +12,15 @@ order and nest facts.
 
 from __future__ import annotations
 
+import bisect
 import re
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from sys import intern
 from typing import Any, NamedTuple
+
+from kscan.facts.intervals import nesting
 
 
 class Span(NamedTuple):
@@ -59,11 +62,16 @@ def mentions(text: str, name: str) -> bool:
     return False
 
 
+_NESTING = re.compile(r"[][(){}\"']")
+
+
 def split_args(text: str) -> tuple[str, ...]:
     """Split `(a, f(b, c), d[1])` at top-level commas."""
     inner = text.strip()
     if inner.startswith("(") and inner.endswith(")"):
         inner = inner[1:-1]
+    if _NESTING.search(inner) is None:  # every comma separates (most argument lists)
+        return tuple(a for a in (" ".join(a.split()) for a in inner.split(",")) if a)
     args, depth, start, quote = [], 0, 0, ""
     for i, ch in enumerate(inner):
         if quote:
@@ -91,7 +99,9 @@ class Step(NamedTuple):
 
 
 class Exit(NamedTuple):
-    """A guarded jump in a loop body: `if (cond) continue;` and friends."""
+    """A guarded jump in a loop body: `if (cond) continue;` and friends.  Its guard is
+    the innermost `if` whose then-branch holds the jump; `byte` is where that `if`'s
+    condition starts."""
 
     kind: str  # "continue" | "break" | "return" | "goto"
     cond: str
@@ -102,16 +112,22 @@ class Exit(NamedTuple):
 
 
 class Guard(NamedTuple):
-    """An `if` condition that encloses a call inside a loop body."""
+    """An `if` or `?:` in a detailed loop, by its parts' byte ranges: a call in its
+    then- or else-branch runs under its condition, and a call in its condition under
+    the conjuncts left of it.  Guards nest: `parent` is the index (in FileFacts.guards)
+    of the innermost guard holding this one, -1 for none.  A call's guards are found
+    by walking up from the innermost one, so a chain of a thousand else-ifs is a
+    thousand records, not half a million."""
 
-    cond: str
-    cond_calls: tuple[str, ...]
-    negated: bool  # the call sits in the else branch
+    cond: tuple[int, int]
+    then: tuple[int, int]
+    other: tuple[int, int] | None  # the else-branch
+    parent: int
 
 
 class LoopCall(NamedTuple):
     call: Call
-    guards: tuple[Guard, ...]  # innermost last, only those inside the loop
+    guard: int  # the innermost Guard holding the call (FileFacts.guards), -1 for none
 
 
 class Assign(NamedTuple):
@@ -133,6 +149,12 @@ class Index(NamedTuple):
 
 
 class Loop(NamedTuple):
+    """A loop.  Body facts are the loop's own: what sits in its body but in no detailed
+    loop nested in it (a loop holds its nested loops' facts through `parent`, so a nest
+    of a thousand loops does not repeat the innermost one's facts a thousand times).
+    Only loops whose text names a pfn, a page or a folio have body facts (`detailed`);
+    every loop around a detailed one is detailed too."""
+
     kind: str  # "for" | "while" | "do" | "macro"
     function: str | None
     span: Span
@@ -143,11 +165,14 @@ class Loop(NamedTuple):
     macro_args: tuple[str, ...] = ()
     steps: tuple[Step, ...] = ()
     cond_calls: tuple[str, ...] = ()
-    calls: tuple[LoopCall, ...] = ()  # calls in the body, nested loops included
+    calls: tuple[LoopCall, ...] = ()  # calls in the body
+    # continue/break of this loop; return/goto in it (a return or goto exits every
+    # loop around it too: the rules count it for each one whose body holds its guard)
     exits: tuple[Exit, ...] = ()
     assigns: tuple[Assign, ...] = ()
     indexes: tuple[Index, ...] = ()
     detailed: bool = False  # body facts were extracted (the loop passed the prefilter)
+    parent: int = -1  # the innermost loop whose body holds this one (in FileFacts.loops)
 
     @property
     def induction_vars(self) -> tuple[str, ...]:
@@ -278,6 +303,10 @@ class FileFacts:
     # (first line, last line, condition) of each #if branch, its directives included,
     # the condition as ErrorDirective words it; with extract.Watch only
     conditions: tuple[tuple[int, int, str], ...] = ()
+    guards: list[Guard] = field(default_factory=list)  # ifs and ?: in detailed loops
+    # (byte, name) of each identifier in the guards' conditions, by byte
+    guard_names: tuple[tuple[int, str], ...] = ()
+    _if_index: Any = field(default=None, init=False, repr=False, compare=False)  # branches
 
     def __reduce__(self) -> tuple[Callable[..., FileFacts], tuple[Any, ...]]:
         return _file_facts, (
@@ -295,13 +324,28 @@ class FileFacts:
             self.offsets,
             self.errors,
             self.conditions,
+            self.guards,
+            self.guard_names,
         )
 
     def exclusive(self, a: int, b: int) -> bool:
         """Bytes a and b sit in different branches of one #if: never compiled together."""
-        where_a = {(c, n) for c, n, start, end in self.branches if start <= a < end}
-        where_b = {(c, n) for c, n, start, end in self.branches if start <= b < end}
-        return any(c == d and n != m for c, n in where_a for d, m in where_b)
+        where_a = dict(self._if_branches(a))
+        return any(where_a.get(cond, number) != number for cond, number in self._if_branches(b))
+
+    def _if_branches(self, byte: int) -> Iterator[tuple[int, int]]:
+        """(conditional, branch number) of each #if branch holding byte, innermost first:
+        up from the last branch to start before it, not a look at every branch."""
+        if self._if_index is None:
+            order = sorted(self.branches, key=lambda b: (b[2], -b[3]))
+            self._if_index = ([b[2] for b in order], order, nesting([(b[2], b[3]) for b in order]))
+        starts, order, parents = self._if_index
+        i = bisect.bisect_right(starts, byte) - 1
+        while i >= 0:
+            cond, number, start, end = order[i]
+            if byte < end:
+                yield cond, number
+            i = parents[i]
 
     @property
     def unrecovered_bodies(self) -> int:

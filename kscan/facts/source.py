@@ -10,7 +10,7 @@ from functools import cache
 import tree_sitter as ts
 
 from kscan.facts.records import Span
-from kscan.parse.parser import LANGUAGE, ParsedFile
+from kscan.parse.parser import LANGUAGE
 
 IDENT = re.compile(r"[A-Za-z_]\w*")
 
@@ -48,12 +48,3 @@ def declared_name(declarator: str) -> str:
     """`*page`, `pfns[]`, `*p = NULL` -> the declared identifier."""
     names = IDENT.findall(declarator.split("=", 1)[0])
     return names[-1] if names else ""
-
-
-def root_for(parsed: ParsedFile, byte: int) -> ts.Node:
-    if parsed.in_lost_region(byte):
-        for tree in parsed.chunks:
-            ranges = tree.included_ranges
-            if ranges and ranges[0].start_byte <= byte < ranges[0].end_byte:
-                return tree.root_node
-    return parsed.tree.root_node

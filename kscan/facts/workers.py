@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from kscan.discover.files import SourceFile
 from kscan.discover.prefilter import Prefilter
+from kscan.facts.budget import FileBudget, OverBudget, within
 from kscan.facts.extract import Watch, extract
 from kscan.facts.file_calls import file_calls
 from kscan.facts.preprocessor import defines
@@ -64,8 +65,11 @@ def facts_for(
     prefilter: Prefilter | None = None,
     bodies: Prefilter | None = None,
     watch: Watch | None = None,
+    budget: FileBudget | None = None,
 ) -> FileFacts | Problem | None:
-    return from_file(facts_from_bytes, path, rel, prefilter=prefilter, bodies=bodies, watch=watch)
+    return from_file(
+        facts_from_bytes, path, rel, prefilter=prefilter, bodies=bodies, watch=watch, budget=budget
+    )
 
 
 def read_source(path: str) -> bytes:
@@ -83,18 +87,33 @@ def facts_from_bytes(
     prefilter: Prefilter | None = None,
     bodies: Prefilter | None = None,
     watch: Watch | None = None,
+    budget: FileBudget | None = None,
 ) -> FileFacts | Problem | None:
     """facts_for on bytes already read (the cache's unit hashes the same bytes).
     None: `prefilter` says no rule can use this file, so it is not parsed.  `bodies`:
     leave out the function bodies it does not want (kscan/parse/bodies.py).  `watch`: the
-    extra facts an analysis beyond the rules asks for (kscan/facts/extract.py)."""
+    extra facts an analysis beyond the rules asks for (kscan/facts/extract.py).  A file
+    that takes more than `budget` is a Problem (kscan/facts/budget.py); one over budget
+    is never cached, so the next run tries it again, maybe with more budget."""
     global _parser
-    if _parser is None:
-        _parser = new_parser()
     if b"\0" in raw[:_BINARY_PROBE]:
         return Problem(rel, "binary file, skipped")
     if prefilter is not None and not prefilter.wants(raw, rel):  # most files stop here
         return None
+    try:
+        with within(budget):
+            return _facts(raw, rel, prefilter, bodies, watch)
+    except OverBudget as over:
+        _parser = None  # it may have stopped half-way, with a body's ranges set
+        return Problem(rel, f"{over.reason} (--file-budget)")
+
+
+def _facts(
+    raw: bytes, rel: str, prefilter: Prefilter | None, bodies: Prefilter | None, watch: Watch | None
+) -> FileFacts | Problem | None:
+    global _parser
+    if _parser is None:
+        _parser = new_parser()
     try:
         found = column0_bodies(raw)
         pieces = parts(raw, found)

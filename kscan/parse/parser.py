@@ -17,6 +17,8 @@ way: the parser sees `{}` and every position stays exact.
 
 from __future__ import annotations
 
+import bisect
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -96,7 +98,20 @@ class ParsedFile:
         return [self.tree.root_node] + [t.root_node for t in self.chunks]
 
     def in_lost_region(self, byte: int) -> bool:
-        return any(a <= byte < b for a, b in self.lost)
+        i = bisect.bisect_right(self.lost, (byte, math.inf)) - 1  # lost is in file order
+        return i >= 0 and byte < self.lost[i][1]
+
+    def root_for(self, byte: int) -> ts.Node:
+        """The root of the tree that holds byte: a re-parsed chunk's in a lost region."""
+        if self.in_lost_region(byte):
+            i = bisect.bisect_right(self.chunks, byte, key=_chunk_start) - 1
+            if i >= 0 and byte < self.chunks[i].included_ranges[0].end_byte:
+                return self.chunks[i].root_node
+        return self.tree.root_node
+
+
+def _chunk_start(chunk: ts.Tree) -> int:
+    return chunk.included_ranges[0].start_byte
 
 
 def new_parser() -> ts.Parser:
@@ -115,11 +130,12 @@ def parse(
     bodies = column0_bodies(raw) if bodies is None else bodies
     skipped = [] if keep is None else skipped_interiors(bodies, keep)
     src = blank_attributes(raw, skipped)
-    parser.included_ranges = _ranges(src, 0, len(src), skipped) if skipped else []
+    parser.included_ranges = _Ranges(src, skipped).cut(0, len(src)) if skipped else []
     parsed = ParsedFile(src, parser.parse(src), bodies, skipped)
+    ranges = _Ranges(src, skipped)  # the chunks come in file order
     for start, end in _runaway_regions(parsed.tree.root_node, src):
         parsed.lost.append((start, end))
-        parsed.chunks.extend(_parse_chunks(parser, src, start, end, skipped))
+        parsed.chunks.extend(_parse_chunks(parser, ranges, start, end))
     parser.included_ranges = []
     return parsed
 
@@ -136,15 +152,13 @@ def _runaway_regions(root: ts.Node, src: bytes) -> list[tuple[int, int]]:
     return regions
 
 
-def _parse_chunks(
-    parser: ts.Parser, src: bytes, start: int, end: int, skipped: Sequence[tuple[int, int]]
-) -> list[ts.Tree]:
+def _parse_chunks(parser: ts.Parser, ranges: _Ranges, start: int, end: int) -> list[ts.Tree]:
     trees = []
-    for chunk_start, chunk_end in _split_at_closing_braces(src, start, end):
-        ranges = _ranges(src, chunk_start, chunk_end, skipped)
-        if ranges:
-            parser.included_ranges = ranges
-            trees.append(parser.parse(src))
+    for chunk_start, chunk_end in _split_at_closing_braces(ranges.src, start, end):
+        chunk = ranges.cut(chunk_start, chunk_end)
+        if chunk:
+            parser.included_ranges = chunk
+            trees.append(parser.parse(ranges.src))
     return trees
 
 
@@ -154,25 +168,35 @@ def _split_at_closing_braces(src: bytes, start: int, end: int) -> list[tuple[int
     return [(a, b) for a, b in zip(edges, edges[1:], strict=False) if b > a]
 
 
-def _ranges(
-    src: bytes, start: int, end: int, skipped: Sequence[tuple[int, int]]
-) -> list[ts.Range]:
-    """src[start:end] without the skipped ranges, as tree-sitter ranges."""
-    kept, pos = [], start
-    for gap_start, gap_end in skipped:
-        if gap_end <= pos or gap_start >= end:
-            continue
-        if gap_start > pos:
-            kept.append((pos, gap_start))
-        pos = gap_end
-    if pos < end:
-        kept.append((pos, end))
-    ranges = []
-    row, counted = src.count(b"\n", 0, start), start
-    for a, b in kept:
-        row += src.count(b"\n", counted, a)
-        start_point = ts.Point(row, a - src.rfind(b"\n", 0, a) - 1)
-        row += src.count(b"\n", a, b)
-        counted = b
-        ranges.append(ts.Range(start_point, ts.Point(row, b - src.rfind(b"\n", 0, b) - 1), a, b))
-    return ranges
+class _Ranges:
+    """Parts of src without the skipped ranges, as tree-sitter ranges, asked for in
+    file order: each skipped range and each line is passed over once for all the parts
+    (a runaway region of n functions is n chunks; a search from the top for each cost
+    n x n)."""
+
+    def __init__(self, src: bytes, skipped: Sequence[tuple[int, int]]) -> None:
+        self.src = src
+        self.skipped = skipped
+        self.next_gap = 0  # the first skipped range that may still matter
+        self.row, self.counted = 0, 0  # src[:counted] holds `row` newlines
+
+    def cut(self, start: int, end: int) -> list[ts.Range]:
+        """src[start:end] without the skipped ranges; start no earlier than last time's."""
+        skipped = self.skipped
+        while self.next_gap < len(skipped) and skipped[self.next_gap][1] <= start:
+            self.next_gap += 1
+        kept, pos, i = [], start, self.next_gap
+        while i < len(skipped) and skipped[i][0] < end:
+            gap_start, gap_end = skipped[i]
+            if gap_start > pos:
+                kept.append((pos, gap_start))
+            pos = max(pos, gap_end)
+            i += 1
+        if pos < end:
+            kept.append((pos, end))
+        return [ts.Range(self._point(a), self._point(b), a, b) for a, b in kept]
+
+    def _point(self, byte: int) -> ts.Point:
+        self.row += self.src.count(b"\n", self.counted, byte)
+        self.counted = byte
+        return ts.Point(self.row, byte - self.src.rfind(b"\n", 0, byte) - 1)

@@ -42,6 +42,7 @@ def to_dict(result: ScanResult) -> Json:
             for h in result.hotspots
         ],
         "warnings": list(result.warnings),
+        **_not_analysed(result),
         "rules": [_rule(rule) for rule in sorted(result.rules, key=lambda r: r.id)],
         "findings": [_finding(f) for f in sorted(result.findings, key=Finding.sort_key)],
     }
@@ -58,6 +59,13 @@ def tool_and_tree(result: ScanResult | WhatIfResult) -> Json:
             "semantics_source": result.semantics_source,
         },
     }
+
+
+def _not_analysed(result: ScanResult) -> Json:
+    """The files whose findings are missing; no key at all when none are."""
+    if not result.not_analysed:
+        return {}
+    return {"not_analysed": [{"path": f.path, "reason": f.reason} for f in result.not_analysed]}
 
 
 def _rule(rule: RuleInfo) -> Json:

@@ -24,7 +24,7 @@ from kscan.findings import Finding, Level, Location, Verdict
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from kscan.results import RuleInfo, ScanResult
+    from kscan.results import NotAnalysed, RuleInfo, ScanResult
 
 SCHEMA_URI = (
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -32,6 +32,7 @@ SCHEMA_URI = (
 SRCROOT = "SRCROOT"
 Json = dict[str, Any]  # a JSON object as json.dumps takes it
 FINGERPRINT_KEY = "kscanFingerprint/v2"  # v2: comments and spacing do not count
+NOT_ANALYSED = "not-analysed"  # the descriptor of a notification about a file skipped
 
 SARIF_LEVEL = {Level.HIGH: "error", Level.MEDIUM: "warning", Level.LOW: "note"}
 # GitHub code scanning reads these two rule properties to rank and filter alerts.
@@ -54,7 +55,7 @@ def to_log(result: ScanResult, baseline_state: Callable[[Finding], str] | None =
     run: Json = {"tool": {"driver": _driver(result.tool_version, rules)}}
     if result.tree_root:
         run["originalUriBaseIds"] = {SRCROOT: {"uri": _directory_uri(result.tree_root)}}
-    run["invocations"] = [_invocation(result.warnings)]
+    run["invocations"] = [_invocation(result)]
     # A finding from a rule that did not run is a scanner bug; let the KeyError say so.
     run["results"] = [_result(f, rule_index[f.rule_id]) for f in findings]
     if baseline_state:
@@ -93,13 +94,27 @@ def _rule(rule: RuleInfo) -> Json:
     }
 
 
-def _invocation(warnings: list[str]) -> Json:
+def _invocation(result: ScanResult) -> Json:
+    """The scan's warnings as notifications; a file not analysed names the file, so a
+    viewer can show that its findings are missing."""
     invocation: Json = {"executionSuccessful": True}
-    if warnings:
-        invocation["toolExecutionNotifications"] = [
-            {"level": "warning", "message": {"text": warning}} for warning in warnings
-        ]
+    files = {f"{f.path}: {f.reason}": f for f in result.not_analysed}
+    notes = [_file_note(files[w]) if w in files else _note(w) for w in result.warnings]
+    if notes:
+        invocation["toolExecutionNotifications"] = notes
     return invocation
+
+
+def _note(text: str) -> Json:
+    return {"level": "warning", "message": {"text": text}}
+
+
+def _file_note(file: NotAnalysed) -> Json:
+    return {
+        **_note(f"{file.path}: {file.reason}"),
+        "descriptor": {"id": NOT_ANALYSED},
+        "locations": [{"physicalLocation": {"artifactLocation": _artifact_location(file.path)}}],
+    }
 
 
 def _result(finding: Finding, rule_index: int) -> Json:

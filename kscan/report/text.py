@@ -129,6 +129,10 @@ def _summary_lines(result: ScanResult, findings: list[Finding]) -> Iterable[str]
     yield _scan_line(result.stats)
     if result.warnings:
         yield _plural(len(result.warnings), "warning") + " during the scan"
+    if result.not_analysed:
+        count = _plural(len(result.not_analysed), "file")
+        yield f"Not analysed, so findings there are missing: {count}"
+        yield from (f"  {f.path}: {f.reason}" for f in result.not_analysed)
     yield _tree_line(result)
 
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from kscan.analysis.nesting import Nest
 from kscan.analysis.project import Project
 from kscan.discover.prefilter import needs
 from kscan.facts.records import FileFacts, Function, NameUse
@@ -79,7 +80,7 @@ class MaxOrderChunks(Analysis):
             uses = [u for u in facts.name_uses if u.name in BLOCK_NAMES | LARGEST_NAMES]
             for fn in facts.functions:
                 head = _head_test(project, facts, fn, reach.order_vars(facts, fn))
-                found = self._per_block(facts, fn, uses, head)
+                found = self._per_block(project.nest(facts), fn, uses, head)
                 if head is not None:
                     found += self._handoffs(facts, fn, reach, head)
                 if found:
@@ -92,7 +93,7 @@ class MaxOrderChunks(Analysis):
         return self.site(facts, line, col, fn.name, reason, ALWAYS, related=related)
 
     def _per_block(
-        self, facts: FileFacts, fn: Function, uses: list[NameUse], head: str | None
+        self, nest: Nest, fn: Function, uses: list[NameUse], head: str | None
     ) -> list[Spot]:
         """MAX_ORDER-sized checks and skips in a function that tests per-section state,
         and orders chunked by PFN alignment (`min(MAX_PAGE_ORDER, __ffs(pfn))`) for a
@@ -102,6 +103,7 @@ class MaxOrderChunks(Analysis):
         n = self.target.order
         tests = {c.name for c in fn.calls} & _SECTION_STATE
         for use in uses:
+            facts = nest.facts
             if not fn.span.contains(use.byte) or (facts.path, use.byte) in self.context.claimed:
                 continue
             checked = identifiers(use.context) & _SECTION_STATE
@@ -111,7 +113,7 @@ class MaxOrderChunks(Analysis):
                     f"N = {n} a block spans {sections} sections, and the PFNs between checks "
                     "can be in an absent or offline one"
                 )
-            elif tests and (failed := _failed_check(facts, use)) is not None:
+            elif tests and (failed := _failed_check(nest, use)) is not None:
                 why = (
                     f"`{use.context}` skips the rest of a block when `{failed}` fails: at "
                     f"N = {n} that skips up to {sections - 1} more sections, which may be "
@@ -178,18 +180,21 @@ def _head_test(
     return None
 
 
-def _failed_check(facts: FileFacts, use: NameUse) -> str | None:
+def _failed_check(nest: Nest, use: NameUse) -> str | None:
     """The condition of the guarded `continue` a skip (`pfn = ALIGN(pfn + 1,
     MAX_ORDER_NR_PAGES)`, `pfn += MAX_ORDER_NR_PAGES - 1`) belongs to, when it tests
     per-section state, itself or through a variable it assigned (`page =
     pfn_to_online_page(pfn); if (!page)`): the branch opened just before the skip."""
     if not _SKIP.match(use.context):
         return None
-    for loop in facts.loops:
-        if not loop.body.contains(use.byte):
+    for loop in nest.facts.loops:
+        if not loop.detailed or not loop.body.contains(use.byte):
             continue
-        checked = {a.lhs for a in loop.assigns if a.call in _SECTION_STATE}
-        exits = [e for e in loop.exits if e.byte < use.byte and 0 <= use.line - e.line <= 2]
+        assigns = nest.assigns_in(loop.body.start_byte, loop.body.end_byte)
+        checked = {a.lhs for a in assigns if a.call in _SECTION_STATE}
+        exits = [
+            e for e in nest.exits_of(loop) if e.byte < use.byte and 0 <= use.line - e.line <= 2
+        ]
         nearest = max(exits, key=lambda e: e.byte, default=None)
         if nearest is not None and (
             set(nearest.cond_calls) & _SECTION_STATE or nearest.cond_idents & checked

@@ -1,0 +1,227 @@
+"""Property tests: the work kscan does grows linearly with nesting and length.
+
+Hypothesis draws kernel-like C: a level of nesting (a loop of any kind, an iterator
+macro, an if, an else-if, a switch, a block) with statements before and after the
+place the next level goes (accesses, checks, check results kept in variables, guarded
+exits, ?:, && chains, page arithmetic), and a run of such statements.  Each shape is
+analysed at two sizes, k and 4k levels deep or k and 4k times as long, and the steps
+(lines of Python run: kscan/facts/budget.py, the same on a busy machine) of the facts
+and every rule must grow at most 4.5 times, where linear work grows 4 times and the
+fixed cost of a file less.  Quadratic work grows 16 times.  Every run must also end
+without an error.  bench/growth.py measures the same for chosen shapes, further out.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import cache
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from kscan.rules import RULES
+from snippets import many_walks
+
+from kscan.analysis.project import Project
+from kscan.discover.treeinfo import TreeInfo, read_tree_info
+from kscan.facts.budget import counting_steps
+from kscan.facts.records import FileFacts
+from kscan.facts.workers import facts_from_bytes
+from kscan.model.judge import contexts, judge
+
+FAST = settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+GROWTH = 4.5  # the most the steps may grow when the input grows 4 times
+SMALL = 12  # levels or repeats of the smaller size
+
+PFN = ["pfn", "start_pfn", "low_pfn"]
+STATEMENTS = [
+    "{a}(pfn_to_page({v}));",
+    "{a}(pfn_to_page({v} + i));",
+    "page = pfn_to_online_page({v});",
+    "ok = pfn_valid({v});",
+    "if (!pfn_valid({v}))\n\tcontinue;",
+    "if (!page)\n\tcontinue;",
+    "if (!ok)\n\tbreak;",
+    "if (IS_ALIGNED({v}, pageblock_nr_pages) && !pfn_valid({v}))\n\tgoto out;",
+    "if (pfn_valid({v}) && PageBuddy(pfn_to_page({v})))\n\treturn;",
+    "x = {v} > n ? pfn_to_page({v}) : NULL;",
+    "{v} = ALIGN({v} + 1, MAX_ORDER_NR_PAGES);",
+    "touch(page + i);",
+    "nr[order] = MAX_PAGE_ORDER;",
+    "if (order >= MAX_PAGE_ORDER)\n\treturn;",
+    "end = ALIGN({v}, MAX_ORDER_NR_PAGES);",
+    "helper(zone, {v});",
+]
+LEVELS = [
+    ("for ({v} = start; {v} < end; {v}++) {{", "}}"),
+    ("for ({v} = start; {v} < end; {v}++)", ""),
+    ("while ({v} < end) {{\n{v}++;", "}}"),
+    ("do {{", "}} while (++{v} < end);"),
+    ("for_each_mem_pfn_range(i, nid, &start, &end, NULL) {{", "}}"),
+    ("for_each_zone(zone) {{", "}}"),
+    ("list_for_each_entry(page, &zone->list, lru) {{", "}}"),
+    ("if (pfn_valid({v})) {{", "}}"),
+    ("if ({v} == n)\n\tnr++;\nelse {{", "}}"),
+    ("if (page && {v} < end) {{", "}} else {{\n{a}(pfn_to_page({v}));\n}}"),
+    ("switch ({v} & 3) {{\ncase 1:", "}}"),
+    ("{{", "}}"),
+]
+
+
+def statement(template: str, v: str) -> str:
+    return template.format(v=v, a="mark") + "\n"
+
+
+@st.composite
+def statements(draw, max_size: int = 3) -> str:
+    chosen = draw(st.lists(st.sampled_from(STATEMENTS), max_size=max_size))
+    return "".join(statement(t, draw(st.sampled_from(PFN))) for t in chosen)
+
+
+# the levels that neither loop nor call a check: ifs, else-ifs, switches, blocks
+GUARDS = [
+    level
+    for level in LEVELS
+    if not level[0].startswith(("for", "while", "do", "list")) and "valid" not in level[0]
+]
+
+
+@st.composite
+def levels(
+    draw, kinds: list[tuple[str, str]] = LEVELS, filled: bool = True
+) -> list[tuple[str, str]]:
+    """Levels of a nest, as (text before the next level, text after it); `filled`:
+    with statements around the next level."""
+    out = []
+    for _ in range(draw(st.integers(1, 4))):
+        head, tail = draw(st.sampled_from(kinds))
+        v = draw(st.sampled_from(PFN))
+        before, after = (draw(statements()), draw(statements())) if filled else ("", "")
+        out.append((f"{head.format(v=v)}\n{before}", f"{after}{tail.format(v=v, a='mark')}\n"))
+    return out
+
+
+def function(body: str) -> str:
+    return (
+        "static void walk(struct zone *zone, unsigned long start, unsigned long end)\n{\n"
+        "\tunsigned long pfn, start_pfn, low_pfn, i, n, order, nr[16];\n"
+        "\tstruct page *page;\n\tbool ok;\n\n"
+        f"{body}out:\n\treturn;\n}}\n"
+    )
+
+
+def nest(shape: list[tuple[str, str]], depth: int, inner: str, around: str = "") -> str:
+    """The shape's levels, depth of them (its levels in turn), around `inner`; all of it
+    under one guard `around` (an if's condition) when there is one."""
+    heads = "".join(shape[i % len(shape)][0] for i in range(depth))
+    tails = "".join(shape[i % len(shape)][1] for i in reversed(range(depth)))
+    body = heads + inner + tails
+    if around:
+        body = f"for (pfn = start; pfn < end; pfn++) {{\n{HELD}if ({around}) {{\n{body}}}\n}}\n"
+    return function(body)
+
+
+# a check's result in a variable, which a guard around a whole nest of guards tests
+HELD = "page = pfn_to_online_page(pfn);\nok = pfn_valid(pfn);\n"
+AROUND = ["page", "ok && page", "x && ok", "ok ? x : y"]
+
+
+@cache
+def tree() -> tuple[TreeInfo, list]:
+    info = read_tree_info(None, "6.12")
+    return info, contexts(info, None, None)
+
+
+def analysed(source: str) -> FileFacts:
+    """Facts, every rule and the model, as a scan runs them; an error fails the test."""
+    facts = facts_from_bytes(source.encode(), "mm/shape.c")
+    assert isinstance(facts, FileFacts), facts
+    info, models = tree()
+    project = Project([facts], info)
+    findings = [finding for rule in RULES for finding in rule.check(project)]
+    judge(findings, models)
+    return facts
+
+
+def steps(source: str) -> int:
+    analysed(source)  # once before counting: compiled queries and the like are paid
+    with counting_steps() as count:
+        analysed(source)
+    return count.steps
+
+
+def assert_linear(small: str, large: str) -> None:
+    few, many = steps(small), steps(large)
+    assert many <= GROWTH * few, f"{few} steps, then {many} for 4 times the input"
+
+
+@FAST
+@given(levels(), statements(max_size=4))
+def test_work_grows_linearly_with_nesting_depth(shape, inner):
+    assert_linear(nest(shape, SMALL, inner), nest(shape, 4 * SMALL, inner))
+
+
+@FAST
+@given(st.sampled_from(AROUND), levels(GUARDS, filled=False))
+def test_work_grows_linearly_under_a_guard_that_tests_a_result(around, shape):
+    """A loop whose accesses, one at each level of a nest of ifs, are checked through
+    `page` or `ok` from the guard around them all (no other statements: a check call
+    among them would check the accesses below it)."""
+    access = "mark(pfn_to_page(pfn));\n"
+    shape = [(head + access, tail) for head, tail in shape]
+    assert_linear(nest(shape, SMALL, access, around), nest(shape, 4 * SMALL, access, around))
+
+
+@FAST
+@given(levels(), statements(max_size=4))
+def test_work_grows_linearly_with_statements(shape, run):
+    """A nest of the shape a few levels deep, with a run of statements in the middle
+    repeated k and 4k times."""
+    assert_linear(nest(shape, 3, run * SMALL * 2), nest(shape, 3, run * SMALL * 8))
+
+
+@FAST
+@given(levels(), statements(max_size=4))
+def test_work_grows_linearly_with_functions(shape, inner):
+    one = nest(shape, 3, inner)
+    renamed = [one.replace("walk(", f"walk{i}(", 1) for i in range(4 * SMALL)]
+    assert_linear("".join(renamed[:SMALL]), "".join(renamed))
+
+
+# --- the inputs of issue #18, which ran for minutes: slow, opt-in --------------------------
+
+
+def nested_for(depth: int) -> str:
+    return function(
+        "for (pfn = start; pfn < end; pfn++) {\nmark(pfn_to_page(pfn));\n" * depth + "}\n" * depth
+    )
+
+
+def nested_do(depth: int) -> str:
+    return function("do {\nmark(pfn_to_page(pfn));\n" * depth + "} while (++pfn < end);\n" * depth)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("make", "findings"),
+    [
+        (lambda: nested_for(5000), 5000),
+        (lambda: many_walks(40_000), 40_000),
+        (lambda: nested_do(5000), 5000),
+    ],
+    ids=["5000-nested-fors", "40000-functions", "5000-nested-dos"],
+)
+def test_the_inputs_that_ran_for_minutes_end(make, findings):
+    """Each took minutes or did not end (120 s, 60 s, 10 min); now seconds.  CPU time,
+    with a margin for a busy machine."""
+    started = time.process_time()
+    facts = analysed(make())
+    assert time.process_time() - started < 60
+    info, _ = tree()
+    project = Project([facts], info)
+    assert sum(1 for rule in RULES for _ in rule.check(project)) == findings
