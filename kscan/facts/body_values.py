@@ -166,8 +166,9 @@ def registrations(src: bytes, name: bytes | None = None) -> list[Registration]:
         if rw:
             pairs = [(b"show", rw + b"_show"), (b"store", rw + b"_store")]
         found += [(member, fn, match.start()) for member, fn in pairs if fn]
+    found = [(member, fn, at) for member, fn, at in found if name is None or fn == name]
+    newlines = [m.start() for m in re.finditer(rb"\n", src)] if found else []
     return [
-        Registration(member.decode(), fn.decode(), src.count(b"\n", 0, at) + 1)
+        Registration(member.decode(), fn.decode(), bisect_right(newlines, at - 1) + 1)
         for member, fn, at in found
-        if name is None or fn == name
     ]

@@ -23,11 +23,12 @@ once (kscan/facts/body_values.py), only for the functions a chain visits.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, TypeVar
 
 from kscan.analysis.provenance.origins import (
     ALLOCATED,
@@ -89,6 +90,8 @@ NO_CALLER = "no caller in the scanned files"
 MAX_CALLERS = 12  # call sites followed per function
 MAX_ROUTES = 24  # routes kept per walk, the worst first
 _BUDGET = 3000  # expressions looked at per walk: a bound on time whatever the code
+_PREPARERS = 64  # the calls before a walk asked whether they prepare its range
+_T = TypeVar("_T")
 # (file, function's first byte, name): the names a route has visited, against cycles
 Seen = frozenset[tuple[str, int, str]]
 # (file, function's first byte, parameter index, depth, anchor): a parameter's routes
@@ -115,6 +118,12 @@ class Frame(NamedTuple):
     types: dict[str, str]  # variable -> the structure it points to
     node: str  # its call-graph node
     params: tuple[str, ...]  # its parameters' names
+    # The body's facts indexed once, so that a walk reads what concerns it, not the
+    # whole body: n walks in one function cost n lookups, not n scans of its calls.
+    preparers: tuple[Call, ...]  # calls that may say what a range is, in byte order
+    preparer_bytes: tuple[int, ...]
+    assigned: dict[str, tuple[Assignment, ...]]  # variable -> its assignments, in order
+    calls_by_name: dict[str, tuple[Call, ...]]
 
 
 class Tracer:
@@ -126,6 +135,9 @@ class Tracer:
         self._parameters: dict[_ParameterKey, list[Route]] = {}
         self._sources: dict[str, bytes] = {}
         self._initialisers: dict[str, str | None] = {}
+        self._ops_tables: dict[str, dict[str, tuple[Registration, ...]]] = {}
+        self._stores: dict[tuple[str, str], list[tuple[Frame, Assignment]]] = {}
+        self._member_calls: dict[str, list[tuple[Frame, Call]]] = {}
         self._budget = 0
 
     def trace(self, walk: WalkRange) -> Provenance:
@@ -183,7 +195,19 @@ class Tracer:
                     types[name] = struct
             node = self.project.callgraph.resolve(facts.path, function.name)
             names = tuple(name for name, _ in params)
-            found = self._frames[key] = Frame(facts, function, body, types, node, names)
+            preparers = tuple(c for c in body.calls if self._may_prepare(c.name))
+            found = self._frames[key] = Frame(
+                facts,
+                function,
+                body,
+                types,
+                node,
+                names,
+                preparers,
+                tuple(c.byte for c in preparers),
+                _grouped(body.assignments, lambda a: a.lhs),
+                _grouped(body.calls, lambda c: c.name),
+            )
         return found
 
     # -- inside one function -------------------------------------------------------
@@ -202,10 +226,12 @@ class Tracer:
 
     def _prepared(self, frame: Frame, names: set[str], before: int) -> list[Route]:
         """A call made on the range before `before` that says what it is; `names`: the
-        range's variables, and the argument texts it is handed on with."""
+        range's variables, and the argument texts it is handed on with.  The nearest
+        _PREPARERS such calls are asked, in their order: a bound whatever the body."""
         start = frame.function.body.start_byte
-        for call in frame.body.calls:
-            if not start < call.byte < before:
+        end = bisect.bisect_left(frame.preparer_bytes, before)
+        for call in frame.preparers[max(0, end - _PREPARERS) : end]:
+            if call.byte <= start:
                 continue
             shared = identifiers(call.args_text) & names
             if not shared:
@@ -216,6 +242,16 @@ class Tracer:
                 link = _link(frame, call.line, f"`{call.name}{call.args_text}` before")
                 return [Route(origin, evidence, (link,))]
         return []
+
+    def _may_prepare(self, name: str) -> bool:
+        """Whether a call of `name` can say what a range is (_preparation's names)."""
+        return bool(
+            name in RANGE_CHECKS
+            or name in self.project.validity_checks
+            or SECTION_STATE.match(name)
+            or name in DEVICE_LOOKUP
+            or self._initialiser(name)
+        )
 
     def _preparation(self, call: Call, shared: int) -> tuple[str | None, str]:
         name = call.name
@@ -321,7 +357,8 @@ class Tracer:
         if "->" in name or "." in name:
             return self._field(frame, name, depth, anchor, seen)
         index = frame.params.index(name) if name in frame.params else None
-        values = _values(frame.body, name, frame.function.body.start_byte, before, index is None)
+        assigned = frame.assigned.get(name, ())
+        values = _values(assigned, name, frame.function.body.start_byte, before, index is None)
         if values:
             routes: list[Route] = []
             for value in values:
@@ -348,14 +385,22 @@ class Tracer:
             routes.append(Route(UNKNOWN, f"`{chain}`: a field this file does not set", ()))
         return routes
 
-    def _field_stores(self, facts: FileFacts, field: str) -> Iterator[tuple[Frame, Assignment]]:
-        """(frame, assignment) for each function of the file that sets `field`."""
-        stores = re.compile(rb"(?:->|\.)\s*" + re.escape(field.encode()) + rb"\s*=(?!=)")
-        ends_with = re.compile(rf"(?:->|\.){re.escape(field)}$")
-        for other in self._frames_holding(facts, stores):
-            for value in other.body.assignments:
-                if value.op == "=" and ends_with.search(value.lhs):
-                    yield other, value
+    def _field_stores(self, facts: FileFacts, field: str) -> list[tuple[Frame, Assignment]]:
+        """(frame, assignment) for each function of the file that sets `field`: the file
+        is read once per field, however many walks ask."""
+        key = (facts.path, field)
+        found = self._stores.get(key)
+        if found is None:
+            found = self._stores[key] = []
+            stores = re.compile(rb"(?:->|\.)\s*" + re.escape(field.encode()) + rb"\s*=(?!=)")
+            ends_with = re.compile(rf"(?:->|\.){re.escape(field)}$")
+            for other in self._frames_holding(facts, stores):
+                found += [
+                    (other, value)
+                    for value in other.body.assignments
+                    if value.op == "=" and ends_with.search(value.lhs)
+                ]
+        return found
 
     def _frames_holding(self, facts: FileFacts, pattern: re.Pattern[bytes]) -> Iterator[Frame]:
         """The functions of a file whose bodies hold a match of `pattern`, once each."""
@@ -439,7 +484,7 @@ class Tracer:
     def _calls_from(self, caller: str, callee: str) -> Iterator[tuple[Frame, Call]]:
         graph = self.project.callgraph
         for frame in self._frames_of(caller):
-            for call in frame.body.calls:
+            for call in frame.calls_by_name.get(display(callee), ()):
                 if graph.resolve(frame.facts.path, call.name) == callee:
                     yield frame, call
 
@@ -482,7 +527,7 @@ class Tracer:
                     evidence = f"{name}() handles .{member}: user space passes its arguments"
                     routes.append(Route(USER_INPUT, evidence, (link,)))
                 continue
-            sites = list(self._member_call_sites(member))
+            sites = self._member_call_sites(member)
             if sites:
                 routes += self._from_sites(frame, index, sites, depth, anchor, (link,))
             elif anchor:
@@ -494,18 +539,26 @@ class Tracer:
         """Where the function's own file stores it: a static one can be stored nowhere
         else, and reading every file for each exported function no file calls would
         cost more than what is found (an ops table elsewhere is not seen)."""
-        src = self._source(frame.facts)
-        return [(frame.facts, r) for r in registrations(src, frame.function.name.encode())]
+        path = frame.facts.path
+        stored = self._ops_tables.get(path)
+        if stored is None:  # the file's ops tables, read once for all its functions
+            found = registrations(self._source(frame.facts))
+            stored = self._ops_tables[path] = _grouped(tuple(found), lambda r: r.function)
+        return [(frame.facts, r) for r in stored.get(frame.function.name, ())]
 
-    def _member_call_sites(self, member: str) -> Iterator[tuple[Frame, Call]]:
-        calls = re.compile(rb"(?:->|\.)\s*" + re.escape(member.encode()) + rb"\s*\(")
-        for facts in self.project.files:
-            if self._source(facts).find(member.encode()) < 0:
-                continue
-            for caller in self._frames_holding(facts, calls):
-                for call in caller.body.member_calls:
-                    if call.name == member:
-                        yield caller, call
+    def _member_call_sites(self, member: str) -> list[tuple[Frame, Call]]:
+        """The calls through `member` in every file: read once per member, as every
+        function stored there asks."""
+        found = self._member_calls.get(member)
+        if found is None:
+            found = self._member_calls[member] = []
+            calls = re.compile(rb"(?:->|\.)\s*" + re.escape(member.encode()) + rb"\s*\(")
+            for facts in self.project.files:
+                if self._source(facts).find(member.encode()) < 0:
+                    continue
+                for caller in self._frames_holding(facts, calls):
+                    found += [(caller, c) for c in caller.body.member_calls if c.name == member]
+        return found
 
     # -- bytes ---------------------------------------------------------------------
 
@@ -631,16 +684,18 @@ def _names(text: str) -> list[str]:
 _ELEMENT_FIELD = re.compile(r"\s*\[[^\]]*\](?:\s*(?:->|\.)\s*([A-Za-z_]\w*))?")
 
 
-def _values(body: BodyFacts, name: str, start: int, before: int, local: bool) -> list[Assignment]:
-    """The values `name` gets before `before`.  A step (`pfn += n`) or a value built
-    from its own old one (`end = min(end, x)`: narrower, never wider) is no origin; nor
-    is `&name` handed to a logging call (`%pa`), or a parameter's address handed on."""
+def _values(
+    assigned: tuple[Assignment, ...], name: str, start: int, before: int, local: bool
+) -> list[Assignment]:
+    """The values `name` gets before `before`, of its assignments `assigned`.  A step
+    (`pfn += n`) or a value built from its own old one (`end = min(end, x)`: narrower,
+    never wider) is no origin; nor is `&name` handed to a logging call (`%pa`), or a
+    parameter's address handed on."""
     own = re.compile(rf"(?<![\w>.]){re.escape(name)}\b")
     return [
         a
-        for a in body.assignments
-        if a.lhs == name
-        and start < a.byte < before
+        for a in assigned[: bisect.bisect_left(assigned, before, key=lambda a: a.byte)]
+        if start < a.byte
         and (
             (a.op == "&" and local and not _LOGGING.match(a.rhs))
             or (a.op == "=" and not own.search(a.rhs) and not _LITERAL.fullmatch(a.rhs))
@@ -703,3 +758,11 @@ def _provenance(routes: list[Route]) -> Provenance:
     unique = list(dict.fromkeys(routes))
     unique.sort(key=lambda route: -promise(route.origin))  # stable: the worst first
     return Provenance(tuple(unique[:MAX_ROUTES]), max(0, len(unique) - MAX_ROUTES))
+
+
+def _grouped(items: tuple[_T, ...], key: Callable[[_T], str]) -> dict[str, tuple[_T, ...]]:
+    """items grouped by key, each group in the items' order."""
+    groups: dict[str, list[_T]] = {}
+    for item in items:
+        groups.setdefault(key(item), []).append(item)
+    return {k: tuple(group) for k, group in groups.items()}
