@@ -234,6 +234,28 @@ def test_arch_code_is_credited_with_generic_findings_below_it():
     assert _rows(graph, findings)["a_setup", "arch/a/mm/init.c"] == (0, 1)
 
 
+def test_the_allocators_reach_stays_in_mm_code():
+    """__free_one_page() -> BUG() -> panic() -> ... reaches half the kernel; only the
+    paths through memory-management code make a function hot for allocations."""
+    mm = FileFacts(
+        "mm/page_alloc.c", functions=[_fn("__free_one_page", ["BUG", "mm_walk"]), _fn("mm_walk")]
+    )
+    bug = FileFacts("include/asm-generic/bug.h")
+    bug.defines = [Define("BUG", (), 'do { panic("BUG"); } while (0)', 1)]
+    panic = FileFacts("kernel/panic.c", functions=[_fn("panic", ["machine_restart"])])
+    reboot = FileFacts("arch/x86/kernel/reboot.c", functions=[_fn("machine_restart")])
+    graph = build([mm, bug, panic, reboot])
+    findings = [
+        _finding("mm/page_alloc.c", "mm_walk"),
+        _finding("kernel/panic.c", "panic"),
+        _finding("arch/x86/kernel/reboot.c", "machine_restart"),
+    ]
+    scanned = {finding.location.path for finding in findings}
+    alloc = {s.name: s.alloc for s in rank(graph, findings, scanned)}
+    assert alloc == {"__free_one_page": True, "mm_walk": True, "panic": True,
+                     "machine_restart": False}  # panic() is reached, not walked through
+
+
 def test_hotspots_count_callers_in_files_the_scan_skips(tmp_path):
     """Who calls a function is read from every file in the paths, not only from those
     the scan's prefilter let through."""

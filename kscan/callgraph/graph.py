@@ -305,15 +305,16 @@ class CallGraph:
         return {names[other]: distance for other, (distance, _) in reached.items()}
 
     def reached_from(
-        self, starts: Iterable[str], depth: int | None = None
+        self, starts: Iterable[str], through: Callable[[str], bool]
     ) -> dict[str, str | None]:
-        """Every node the starts call, up to depth calls down: node -> its caller on a
-        shortest path from the nearest start (None for a start)."""
+        """Every node the starts call, going on from the nodes `through` accepts only:
+        node -> its caller on a shortest path from the nearest start (None for a start)."""
         ids = [self._ids[name] for name in starts if name in self._ids]
         names = self.names
+        reached = self._walk(self._succ, ids, None, through=lambda node: through(names[node]))
         return {
             names[node]: None if parent < 0 else names[parent]
-            for node, (_, parent) in self._walk(self._succ, ids, depth).items()
+            for node, (_, parent) in reached.items()
         }
 
     def chain(self, caller: str, callee: str) -> list[str]:
@@ -332,16 +333,24 @@ class CallGraph:
         return [self.names[node] for node in reversed(path)]
 
     def _walk(
-        self, neighbours: _Adjacency, starts: list[int], depth: int | None, goal: int = -1
+        self,
+        neighbours: _Adjacency,
+        starts: list[int],
+        depth: int | None,
+        goal: int = -1,
+        through: Callable[[int], bool] | None = None,
     ) -> dict[int, tuple[int, int]]:
-        """Breadth first from the starts, up to depth steps: node -> (distance, the
-        node it was reached from, -1 for a start), until goal is reached."""
+        """Breadth first from the starts, up to depth steps and on from the starts and
+        the nodes `through` accepts (None: all): node -> (distance, the node it was
+        reached from, -1 for a start), until goal is reached."""
         reached = {start: (0, -1) for start in starts}
         frontier, distance, by_name = starts, 0, self.names.__getitem__
         while frontier and (depth is None or distance < depth):
             distance += 1
             following: list[int] = []
             for node in frontier:
+                if through is not None and distance > 1 and not through(node):
+                    continue  # reached, not walked through
                 for other in sorted(neighbours[node], key=by_name):
                     if other not in reached:
                         reached[other] = (distance, node)

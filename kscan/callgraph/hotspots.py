@@ -9,7 +9,7 @@ Score of a function f (defined in the scanned paths; macros are not ranked):
   halved per call level (a finding two calls down counts a quarter);
 - callers(f): how many distinct functions call f directly: a fix there protects them all;
 - alloc(f) = 0.5 when the allocator's entry points (__alloc_pages, __free_one_page, ...)
-  reach f: every allocation can run into it;
+  reach f through memory-management code: every allocation can run into it;
 - contig(f) = 0.5 when f is on a contiguous-range path: it calls one of the contig APIs
   (within BELOW_DEPTH) or is called from a function that does.
 
@@ -88,7 +88,7 @@ def rank(
             own[row] = own.get(row, 0) + _WEIGHT[finding.severity]
     below, heaviest = _below(graph, own)
     entries = [node for name in sorted(ALLOCATOR_ENTRIES) for node in graph.nodes_named(name)]
-    from_alloc = graph.reached_from(entries)
+    from_alloc = graph.reached_from(entries, through=lambda node: _in_mm(graph.files(node)))
     contig_path = _contig_path(graph)
     spots = []
     for row in own.keys() | below.keys():
@@ -156,6 +156,17 @@ def _arch(path: str) -> str | None:
 def _one_build(shares: dict[str | None, float]) -> float:
     """Generic code's share plus the worst architecture's."""
     return shares.get(None, 0) + max((v for arch, v in shares.items() if arch), default=0)
+
+
+def _in_mm(files: tuple[str, ...]) -> bool:
+    """Memory-management code: mm/, the headers, arch/*/mm/ and arch/*/include/.  The
+    allocator's reach goes on through these only: from __free_one_page() through BUG()
+    and panic() into kexec, reboot and ACPI is no allocation running into ioremap()."""
+    return any(
+        path.startswith(("mm/", "include/"))
+        or (path.startswith("arch/") and ("/mm/" in path or "/include/" in path))
+        for path in files
+    )
 
 
 def _contig_path(graph: CallGraph) -> dict[str, str]:
