@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 import kscan.facts.workers
 from kscan.callgraph.graph import build
-from kscan.callgraph.hotspots import rank
+from kscan.callgraph.hotspots import rank, subgraph
 from kscan.cli import app
 from kscan.engine import Options, scan
 from kscan.facts.records import Call, Define, FileFacts, Function, Span
@@ -222,6 +222,9 @@ def test_each_definition_of_an_arch_function_is_its_own_hotspot():
         ("mm_core_init", "mm/mm_init.c"): (0, 1),  # the worst arch's, not 1 + 1
     }
     assert [s.line for s in rank(graph, findings, {"arch/b/mm/init.c"})] == [7]
+    spots = rank(graph, findings, {"arch/a/mm/init.c", "arch/b/mm/init.c"})
+    best = max(s.score for s in spots if s.name == "mem_init")
+    assert subgraph(graph, spots).nodes["mem_init"]["score"] == best  # the exported node
 
 
 def test_arch_code_is_credited_with_generic_findings_below_it():

@@ -252,8 +252,8 @@ def subgraph(graph: CallGraph, spots: list[Hotspot]) -> nx.DiGraph[str]:
     """The hotspots and the chains that make them hot."""
     nodes = {n for spot in spots for n in (spot.node, *spot.chain)}
     sub = graph.subgraph(nodes)
-    for spot in spots:
-        sub.nodes[spot.node]["score"] = spot.score
+    for spot in spots:  # best first: a name defined in several files shows its best row
+        sub.nodes[spot.node].setdefault("score", spot.score)
     return sub
 
 
