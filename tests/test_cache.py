@@ -196,6 +196,47 @@ def test_irrelevant_sentinel_round_trips(tree):
     assert set(got.values()) == {None}
 
 
+def test_a_file_no_rule_can_use_is_not_pickled_again(tree, monkeypatch):
+    """Most files of a tree hold nothing a rule can use: each is the stored sentinel."""
+    store = FactsCache.open(pytest.fail)
+    items = entries(tree)
+    store.get_many(items)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("pickled None again")
+
+    with monkeypatch.context() as m:
+        m.setattr(cache_format.pickle, "dumps", refuse)
+        store.put_many((path, f"{i:032x}", None) for i, (path, _) in enumerate(items))
+    assert set(store.get_many(items).values()) == {None}
+    store.close()
+
+
+def test_blobs_are_encoded_one_at_a_time_as_written(tree, monkeypatch):
+    """A whole tree's blobs are never all held at once before the write."""
+
+    class Blob(bytes):
+        live = most = 0
+
+        def __new__(cls, value: bytes) -> Blob:
+            Blob.live += 1
+            Blob.most = max(Blob.most, Blob.live)
+            return super().__new__(cls, value)
+
+        def __del__(self) -> None:
+            Blob.live -= 1
+
+    encode = cache.encode
+    monkeypatch.setattr(cache, "encode", lambda facts: Blob(encode(facts)))
+    store = FactsCache.open(pytest.fail)
+    items = entries(tree)
+    store.get_many(items)
+    store.put_many((path, f"{i:032x}", FileFacts(rel)) for i, (path, rel) in enumerate(items))
+    assert len(items) > 2 and Blob.most <= 2
+    assert MISS not in store.get_many(items).values()
+    store.close()
+
+
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
 def test_damaged_blob_is_rebuilt(tree, damage):
     cold, _ = findings(tree)

@@ -21,18 +21,20 @@ from typer.testing import CliRunner
 
 import kscan.facts.workers
 from kscan.callgraph.graph import build
+from kscan.callgraph.hotspots import rank, subgraph
 from kscan.cli import app
 from kscan.engine import Options, scan
 from kscan.facts.records import Call, Define, FileFacts, Function, Span
 from kscan.facts.workers import calls_from_bytes, facts_from_bytes, read_source
+from kscan.findings import Finding, Level, Location
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TREE_612 = FIXTURES / "tree-6.12"
 TREE_61 = FIXTURES / "tree-6.1"
 
 
-def _fn(name: str, calls=(), static=False) -> Function:
-    span = Span(1, 1, 2, 0, 10)
+def _fn(name: str, calls=(), static=False, line=1) -> Function:
+    span = Span(line, 1, line + 1, 0, 10)
     return Function(name, span, span, static, False, (),
                     calls=tuple(Call(c, "()", 1, 1, 0) for c in calls))
 
@@ -191,6 +193,70 @@ def test_hotspots_rank_and_chain():
         "grab_aligned",
     ]
     assert "grab_aligned -> alloc_contig_range" in result.output
+
+
+def _finding(path: str, function: str) -> Finding:
+    return Finding(
+        "KS001", "pfn-walk-unchecked", "pfn-walk", Level.MEDIUM, Level.LOW, "walk",
+        Location(path, 1, 1, function),
+    )
+
+
+def _rows(graph, findings) -> dict[tuple[str, str], tuple[float, float]]:
+    scanned = {path for name in graph.names for path in graph.files(name)}
+    return {(s.name, s.path): (s.own, s.below) for s in rank(graph, findings, scanned)}
+
+
+def test_each_definition_of_an_arch_function_is_its_own_hotspot():
+    """mem_init() of each architecture is one node, but a row each, with its own
+    findings and those below its own body; generic callers count one architecture's."""
+    a = FileFacts("arch/a/mm/init.c", functions=[_fn("mem_init", ["a_highmem"]), _fn("a_highmem")])
+    b = FileFacts("arch/b/mm/init.c", functions=[_fn("mem_init", line=7), _fn("b_walk")])
+    generic = FileFacts("mm/mm_init.c", functions=[_fn("mm_core_init", ["mem_init"])])
+    graph = build([a, b, generic])
+    findings = [_finding("arch/a/mm/init.c", "a_highmem"), _finding("arch/b/mm/init.c", "mem_init")]
+    assert _rows(graph, findings) == {
+        ("a_highmem", "arch/a/mm/init.c"): (2, 0),
+        ("mem_init", "arch/a/mm/init.c"): (0, 1),  # below: a_highmem's
+        ("mem_init", "arch/b/mm/init.c"): (2, 0),
+        ("mm_core_init", "mm/mm_init.c"): (0, 1),  # the worst arch's, not 1 + 1
+    }
+    assert [s.line for s in rank(graph, findings, {"arch/b/mm/init.c"})] == [7]
+    spots = rank(graph, findings, {"arch/a/mm/init.c", "arch/b/mm/init.c"})
+    best = max(s.score for s in spots if s.name == "mem_init")
+    assert subgraph(graph, spots).nodes["mem_init"]["score"] == best  # the exported node
+
+
+def test_arch_code_is_credited_with_generic_findings_below_it():
+    """A kernel for arch a runs a's code and the generic code it calls, never b's."""
+    a = FileFacts("arch/a/mm/init.c", functions=[_fn("a_setup", ["free_all", "helper"])])
+    b = FileFacts("arch/b/mm/init.c", functions=[_fn("helper")])
+    generic = FileFacts("mm/memblock.c", functions=[_fn("free_all")])
+    graph = build([a, b, generic])
+    findings = [_finding("mm/memblock.c", "free_all"), _finding("arch/b/mm/init.c", "helper")]
+    assert _rows(graph, findings)["a_setup", "arch/a/mm/init.c"] == (0, 1)
+
+
+def test_the_allocators_reach_stays_in_mm_code():
+    """__free_one_page() -> BUG() -> panic() -> ... reaches half the kernel; only the
+    paths through memory-management code make a function hot for allocations."""
+    mm = FileFacts(
+        "mm/page_alloc.c", functions=[_fn("__free_one_page", ["BUG", "mm_walk"]), _fn("mm_walk")]
+    )
+    bug = FileFacts("include/asm-generic/bug.h")
+    bug.defines = [Define("BUG", (), 'do { panic("BUG"); } while (0)', 1)]
+    panic = FileFacts("kernel/panic.c", functions=[_fn("panic", ["machine_restart"])])
+    reboot = FileFacts("arch/x86/kernel/reboot.c", functions=[_fn("machine_restart")])
+    graph = build([mm, bug, panic, reboot])
+    findings = [
+        _finding("mm/page_alloc.c", "mm_walk"),
+        _finding("kernel/panic.c", "panic"),
+        _finding("arch/x86/kernel/reboot.c", "machine_restart"),
+    ]
+    scanned = {finding.location.path for finding in findings}
+    alloc = {s.name: s.alloc for s in rank(graph, findings, scanned)}
+    assert alloc == {"__free_one_page": True, "mm_walk": True, "panic": True,
+                     "machine_restart": False}  # panic() is reached, not walked through
 
 
 def test_hotspots_count_callers_in_files_the_scan_skips(tmp_path):

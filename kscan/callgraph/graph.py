@@ -216,9 +216,7 @@ class CallGraph:
         calls = self._file_calls.get(path)
         if calls is None:
             calls = self._file_calls[path] = {}
-            file = self._sources.get(path)
-            if file is None and self._reread is not None:
-                file = self._reread(path)
+            file = self._source(path)
             if file is not None:  # else gone since
                 local = _local_statics(file)
                 ids = self._ids
@@ -226,6 +224,28 @@ class CallGraph:
                     found = calls.setdefault(ids[local.get(name, name)], [])
                     found += ((ids[local.get(callee, callee)], line) for callee, line in sites)
         return calls
+
+    def _source(self, path: str) -> FileFacts | FileCalls | None:
+        """The file at path: kept, or read again (None if gone since)."""
+        file = self._sources.get(path)
+        if file is None and self._reread is not None:
+            file = self._reread(path)
+        return file
+
+    def defining_files(self, caller: str, callee: str) -> tuple[str, ...]:
+        """The files whose definition of caller calls callee: its one file, or those of
+        a name defined in several (per architecture, per config) whose body does."""
+        node, other = self._ids.get(caller), self._ids.get(callee)
+        if node is None:
+            return ()
+        files = self._files[node]
+        if len(files) < 2:
+            return files
+        return tuple(
+            path
+            for path in files
+            if any(called == other for called, _ in self._calls_in(path).get(node, ()))
+        )
 
     @property
     def sites(self) -> dict[tuple[str, str], tuple[str, int]]:
@@ -254,6 +274,19 @@ class CallGraph:
         """Transitive callers of node, with their distance (1 = direct)."""
         return self._distances(self._pred, node, depth)
 
+    def callers_via(self, node: str, depth: int | None = None) -> dict[str, tuple[int, str]]:
+        """Transitive callers of node: caller -> (distance, what it calls on a shortest
+        path to node)."""
+        start = self._ids.get(node)
+        if start is None:
+            return {}
+        names = self.names
+        return {
+            names[caller]: (distance, names[via])
+            for caller, (distance, via) in self._walk(self._pred, [start], depth).items()
+            if caller != start
+        }
+
     def callees(self, node: str, depth: int | None = None) -> dict[str, int]:
         return self._distances(self._succ, node, depth)
 
@@ -272,15 +305,16 @@ class CallGraph:
         return {names[other]: distance for other, (distance, _) in reached.items()}
 
     def reached_from(
-        self, starts: Iterable[str], depth: int | None = None
+        self, starts: Iterable[str], through: Callable[[str], bool]
     ) -> dict[str, str | None]:
-        """Every node the starts call, up to depth calls down: node -> its caller on a
-        shortest path from the nearest start (None for a start)."""
+        """Every node the starts call, going on from the nodes `through` accepts only:
+        node -> its caller on a shortest path from the nearest start (None for a start)."""
         ids = [self._ids[name] for name in starts if name in self._ids]
         names = self.names
+        reached = self._walk(self._succ, ids, None, through=lambda node: through(names[node]))
         return {
             names[node]: None if parent < 0 else names[parent]
-            for node, (_, parent) in self._walk(self._succ, ids, depth).items()
+            for node, (_, parent) in reached.items()
         }
 
     def chain(self, caller: str, callee: str) -> list[str]:
@@ -299,16 +333,24 @@ class CallGraph:
         return [self.names[node] for node in reversed(path)]
 
     def _walk(
-        self, neighbours: _Adjacency, starts: list[int], depth: int | None, goal: int = -1
+        self,
+        neighbours: _Adjacency,
+        starts: list[int],
+        depth: int | None,
+        goal: int = -1,
+        through: Callable[[int], bool] | None = None,
     ) -> dict[int, tuple[int, int]]:
-        """Breadth first from the starts, up to depth steps: node -> (distance, the
-        node it was reached from, -1 for a start), until goal is reached."""
+        """Breadth first from the starts, up to depth steps and on from the starts and
+        the nodes `through` accepts (None: all): node -> (distance, the node it was
+        reached from, -1 for a start), until goal is reached."""
         reached = {start: (0, -1) for start in starts}
         frontier, distance, by_name = starts, 0, self.names.__getitem__
         while frontier and (depth is None or distance < depth):
             distance += 1
             following: list[int] = []
             for node in frontier:
+                if through is not None and distance > 1 and not through(node):
+                    continue  # reached, not walked through
                 for other in sorted(neighbours[node], key=by_name):
                     if other not in reached:
                         reached[other] = (distance, node)
@@ -337,10 +379,22 @@ class CallGraph:
         found = self._ids.get(node)
         return () if found is None else self._files[found]
 
-    def line(self, node: str) -> int:
-        """The line of node's definition in its first file (0 for an external)."""
+    def line(self, node: str, path: str | None = None) -> int:
+        """The line of node's (first) definition in path, by default its first file (0
+        for an external or a file that does not define it)."""
         found = self._ids.get(node)
-        return 0 if found is None else self._lines[found]
+        if found is None:
+            return 0
+        files = self._files[found]
+        if path is None or not files or path == files[0]:
+            return self._lines[found]
+        file = self._source(path)
+        if file is None:  # gone since
+            return 0
+        local = _local_statics(file)
+        return next(
+            (line for name, _, line, _ in definitions(file) if local.get(name, name) == node), 0
+        )
 
     def subgraph(self, nodes: Iterable[str]) -> nx.DiGraph[str]:
         """The nodes and the edges between them, in networkx, with each node's kind,

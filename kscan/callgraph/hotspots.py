@@ -9,13 +9,15 @@ Score of a function f (defined in the scanned paths; macros are not ranked):
   halved per call level (a finding two calls down counts a quarter);
 - callers(f): how many distinct functions call f directly: a fix there protects them all;
 - alloc(f) = 0.5 when the allocator's entry points (__alloc_pages, __free_one_page, ...)
-  reach f: every allocation can run into it;
+  reach f through memory-management code: every allocation can run into it;
 - contig(f) = 0.5 when f is on a contiguous-range path: it calls one of the contig APIs
   (within BELOW_DEPTH) or is called from a function that does.
 
 It is a triage order, not a risk measure: a function with one high finding and forty
 callers outranks a leaf with three low findings.  Plain reachability is not used as
 weight by itself: through the DMA API most of the tree reaches alloc_contig_range.
+Each definition of a name defined in several files (each architecture's mem_init())
+is ranked on its own: its own findings, and those below the calls its own body makes.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from kscan.facts.records import FileFacts
 
 BELOW_DEPTH = 3
+_Row = tuple[str, str]  # (node, the file of its definition)
 _WEIGHT = {Level.HIGH: 3, Level.MEDIUM: 2, Level.LOW: 1}
 
 
@@ -69,51 +72,101 @@ class Scanned(Protocol):
 def rank(
     graph: CallGraph, findings: list[Finding], scanned: set[str], top: int = 10
 ) -> list[Hotspot]:
-    """The top hotspots among functions defined in the `scanned` files."""
-    own: dict[str, float] = {}
+    """The top hotspots among functions defined in the `scanned` files.
+
+    A name defined in several files (each architecture's mem_init(), config
+    alternatives) is one node of the graph, but each definition is its own hotspot:
+    its own findings, and those below the calls its own body makes.  A kernel is built
+    for one architecture: arch/X code is never credited with arch/Y's findings, and
+    below generic code the findings in arch/ count for the worst architecture, not
+    for all of them."""
+    own: dict[_Row, float] = {}
     for finding in findings:
         if finding.location.function:
             node = graph.resolve(finding.location.path, finding.location.function)
-            own[node] = own.get(node, 0) + _WEIGHT[finding.severity]
-    below: dict[str, float] = {}
-    heaviest: dict[str, tuple[float, str]] = {}
-    for node, weight in own.items():
-        for caller, distance in graph.callers(node, BELOW_DEPTH).items():
-            share = weight / 2**distance
-            below[caller] = below.get(caller, 0) + share
-            if share > heaviest.get(caller, (0, ""))[0]:
-                heaviest[caller] = (share, node)
+            row = (node, finding.location.path)
+            own[row] = own.get(row, 0) + _WEIGHT[finding.severity]
+    below, heaviest = _below(graph, own)
     entries = [node for name in sorted(ALLOCATOR_ENTRIES) for node in graph.nodes_named(name)]
-    from_alloc = graph.reached_from(entries)
+    from_alloc = graph.reached_from(entries, through=lambda node: _in_mm(graph.files(node)))
     contig_path = _contig_path(graph)
     spots = []
-    for node in set(own) | set(below):
-        path = next((f for f in graph.files(node) if f in scanned), None)
-        if path is None or not graph.is_function(node):
+    for row in own.keys() | below.keys():
+        node, path = row
+        if path not in scanned or not graph.is_function(node):
             continue
         callers = graph.caller_count(node)
         alloc, contig = node in from_alloc, node in contig_path
-        base = own.get(node, 0) + below.get(node, 0)
+        base = own.get(row, 0) + below.get(row, 0)
         score = base * math.log2(2 + callers) * (1 + 0.5 * alloc + 0.5 * contig)
         spots.append(
             Hotspot(
                 node,
                 path,
-                graph.line(node),
+                0,  # the line and the chain: for the top ones only, below
                 round(score, 2),
-                own.get(node, 0),
-                round(below.get(node, 0), 2),
+                own.get(row, 0),
+                round(below.get(row, 0), 2),
                 callers,
                 alloc,
                 contig,
-                (),  # the chain: for the top ones only, below
+                (),
             )
         )
-    spots.sort(key=lambda s: (-s.score, s.node))
+    spots.sort(key=lambda s: (-s.score, s.node, s.path))
     return [
-        replace(s, chain=_chain(graph, s.node, from_alloc, contig_path, heaviest.get(s.node)))
+        replace(
+            s,
+            line=graph.line(s.node, s.path),
+            chain=_chain(graph, s.node, from_alloc, contig_path, heaviest.get((s.node, s.path))),
+        )
         for s in spots[:top]
     ]
+
+
+def _below(
+    graph: CallGraph, own: dict[_Row, float]
+) -> tuple[dict[_Row, float], dict[_Row, tuple[float, str]]]:
+    """Each row's findings below the calls its own definition makes, BELOW_DEPTH deep
+    and halved per level, and the heaviest of them: (row -> weight, row -> (share,
+    node))."""
+    by_arch: dict[_Row, dict[str | None, float]] = {}
+    heaviest: dict[_Row, tuple[float, str]] = {}
+    for (node, found_in), weight in own.items():
+        arch = _arch(found_in)
+        for caller, (distance, via) in graph.callers_via(node, BELOW_DEPTH).items():
+            share = weight / 2**distance
+            for path in graph.defining_files(caller, via):
+                if arch is not None and _arch(path) not in (None, arch):
+                    continue  # another architecture's code
+                row = (caller, path)
+                shares = by_arch.setdefault(row, {})
+                shares[arch] = shares.get(arch, 0) + share
+                if share > heaviest.get(row, (0, ""))[0]:
+                    heaviest[row] = (share, node)
+    return {row: _one_build(shares) for row, shares in by_arch.items()}, heaviest
+
+
+def _arch(path: str) -> str | None:
+    """`arch/x86/mm/ioremap.c` -> `x86`; None for generic code."""
+    parts = path.split("/", 2)
+    return parts[1] if parts[0] == "arch" and len(parts) > 2 else None
+
+
+def _one_build(shares: dict[str | None, float]) -> float:
+    """Generic code's share plus the worst architecture's."""
+    return shares.get(None, 0) + max((v for arch, v in shares.items() if arch), default=0)
+
+
+def _in_mm(files: tuple[str, ...]) -> bool:
+    """Memory-management code: mm/, the headers, arch/*/mm/ and arch/*/include/.  The
+    allocator's reach goes on through these only: from __free_one_page() through BUG()
+    and panic() into kexec, reboot and ACPI is no allocation running into ioremap()."""
+    return any(
+        path.startswith(("mm/", "include/"))
+        or (path.startswith("arch/") and ("/mm/" in path or "/include/" in path))
+        for path in files
+    )
 
 
 def _contig_path(graph: CallGraph) -> dict[str, str]:
@@ -199,8 +252,8 @@ def subgraph(graph: CallGraph, spots: list[Hotspot]) -> nx.DiGraph[str]:
     """The hotspots and the chains that make them hot."""
     nodes = {n for spot in spots for n in (spot.node, *spot.chain)}
     sub = graph.subgraph(nodes)
-    for spot in spots:
-        sub.nodes[spot.node]["score"] = spot.score
+    for spot in spots:  # best first: a name defined in several files shows its best row
+        sub.nodes[spot.node].setdefault("score", spot.score)
     return sub
 
 

@@ -279,13 +279,13 @@ class FactsCache:
         Facts stored are FileFacts, FileCalls or None; a Problem is not cached.
         """
         now = time.time_ns()
-        entries: dict[str, bytes] = {}
+        entries: dict[str, FileFacts | FileCalls | None] = {}  # encoded as written
         known = dict(self._known)
         for path, digest, facts in results:
             if digest is None or not (facts is None or isinstance(facts, FileFacts | FileCalls)):
                 known.pop(path, None)
                 continue
-            entries[digest + self.suffix] = encode(facts)
+            entries[digest + self.suffix] = facts
             known[path] = (known.get(path, (None, None))[0], digest)
         index = [
             (path, *stat, digest)
@@ -300,7 +300,7 @@ class FactsCache:
     def _write(
         self,
         conn: sqlite3.Connection,
-        entries: dict[str, bytes],
+        entries: dict[str, FileFacts | FileCalls | None],
         index: list[tuple[str, int, int, int, int, str]],
     ) -> None:
         with _transaction(conn):
@@ -317,7 +317,9 @@ class FactsCache:
                 conn.execute(
                     "INSERT OR REPLACE INTO meta VALUES ('fingerprint', ?)", (self.fingerprint,)
                 )
-            conn.executemany("INSERT OR REPLACE INTO facts VALUES (?, ?)", entries.items())
+            # one blob at a time: a whole tree's would all be held at once
+            blobs = ((key, encode(facts)) for key, facts in entries.items())
+            conn.executemany("INSERT OR REPLACE INTO facts VALUES (?, ?)", blobs)
             conn.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)", index)
 
     # follow-up rounds: files the first round skipped, asked about other words

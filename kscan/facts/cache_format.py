@@ -89,6 +89,12 @@ def fact_layer_fingerprint() -> str:
 
 
 def encode(facts: FileFacts | FileCalls | None) -> bytes:
+    """The blob of facts; None (a file no rule can use, most of a tree) is the one
+    stored sentinel, not pickled and compressed again."""
+    return _IRRELEVANT if facts is None else _pack(facts)
+
+
+def _pack(facts: FileFacts | FileCalls | None) -> bytes:
     payload = zlib.compress(pickle.dumps(facts, pickle.HIGHEST_PROTOCOL), 1)
     return _HEADER.pack(_MAGIC, zlib.crc32(payload)) + payload
 
@@ -110,7 +116,7 @@ def decode(blob: bytes | None) -> FileFacts | FileCalls | None | Miss:
         return MISS
 
 
-_IRRELEVANT = encode(None)
+_IRRELEVANT = _pack(None)
 
 
 # -- worker side -----------------------------------------------------------------------
