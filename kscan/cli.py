@@ -116,7 +116,7 @@ def fail(message: str) -> typer.Exit:
 
 SCAN_HELP = "Scan PATHs (default: the current directory) and report findings."
 FILE_BUDGET_HELP = (
-    "What one file may take to parse and analyse: CPU time and/or memory, like 30s, "
+    "What one file may take to parse and read facts from: CPU time and/or memory, like 30s, "
     "2min, 512MB, 2GB, 30s,1GB; none for no limit.  A file over it is reported as not "
     "analysed and the scan goes on."
 )
