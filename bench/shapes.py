@@ -217,6 +217,17 @@ def functions(n: int) -> str:
     )
 
 
+def skipped_bodies(n: int) -> str:
+    """One PFN walk among many small functions no rule needs: the file is parsed, and
+    the bodies that name nothing a rule reads are left out of the parse."""
+    plain = "".join(
+        f"static int g{i}(int n)\n{{\n\tint i, x = 0;\n\n\tfor (i = 0; i < n; i++)\n"
+        f"\t\tx += i;\n\treturn x;\n}}\n\n"
+        for i in range(n)
+    )
+    return plain + functions(1)
+
+
 def same_named_functions(n: int) -> str:
     """#ifdef alternatives of one static function, n times over."""
     walker = function(
@@ -343,6 +354,7 @@ DIMENSIONS = [
     Dimension("file-size", "copies of the demo tree's code (10 kB each)", demo_code, 8),
     Dimension("files", "files holding the demo tree's code", demo_code, 16, files=True),
     Dimension("functions", "small functions with a PFN loop", functions, 1000),
+    Dimension("skipped-bodies", "functions left out of the parse", skipped_bodies, 1000),
     Dimension(
         "same-named-functions",
         "#ifdef alternatives of one static walker",

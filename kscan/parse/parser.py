@@ -52,6 +52,14 @@ _ATTRIBUTE_RE = re.compile(
 )
 _PLAIN_ATTRIBUTE_RE = re.compile(rb"(?:" + _alternation(_PLAIN_ATTRIBUTES) + rb")\b")
 _RUNAWAY_MIN_BYTES = 2048
+# Bodies left out through included ranges, at most: tree-sitter's lexer looks its
+# included ranges up from the first one, so n ranges cost n x n (a generated file of
+# 40,000 small functions took 5 s to parse, against 0.8 s for every body).  Past this
+# many, the left-out interiors are blanked instead: spaces cost the lexer a little per
+# byte (a third more on mm/, whose largest file leaves out about 300 bodies), but
+# linearly.  The trees are the same either way (all 125 files of mm/ checked).
+_MOST_RANGES = 512
+_SPACES = bytes(b if b == 0x0A else 0x20 for b in range(256))  # newlines kept
 _CLOSING_BRACE = re.compile(rb"^}[^\n]*\n", re.M)
 
 
@@ -130,14 +138,29 @@ def parse(
     bodies = column0_bodies(raw) if bodies is None else bodies
     skipped = [] if keep is None else skipped_interiors(bodies, keep)
     src = blank_attributes(raw, skipped)
-    parser.included_ranges = _Ranges(src, skipped).cut(0, len(src)) if skipped else []
-    parsed = ParsedFile(src, parser.parse(src), bodies, skipped)
-    ranges = _Ranges(src, skipped)  # the chunks come in file order
+    if len(skipped) > _MOST_RANGES:  # the facts still read the bytes as they are
+        parser.included_ranges = []
+        tree = parser.parse(_blanked(src, skipped))
+    else:
+        parser.included_ranges = _Ranges(src, skipped).cut(0, len(src)) if skipped else []
+        tree = parser.parse(src)
+    parsed = ParsedFile(src, tree, bodies, skipped)
+    ranges = _Ranges(src, skipped)  # the chunks come in file order, a few ranges each
     for start, end in _runaway_regions(parsed.tree.root_node, src):
         parsed.lost.append((start, end))
         parsed.chunks.extend(_parse_chunks(parser, ranges, start, end))
     parser.included_ranges = []
     return parsed
+
+
+def _blanked(src: bytes, ranges: Sequence[tuple[int, int]]) -> bytes:
+    """src with the ranges (in file order) turned to spaces, newlines kept."""
+    parts, pos = [], 0
+    for start, end in ranges:
+        parts += [src[pos:start], src[start:end].translate(_SPACES)]
+        pos = end
+    parts.append(src[pos:])
+    return b"".join(parts)
 
 
 def _runaway_regions(root: ts.Node, src: bytes) -> list[tuple[int, int]]:
