@@ -125,7 +125,7 @@ def walk_range(facts: FileFacts, function: Function, loop: Loop, position: str) 
     stepped = unit_step_vars(loop)
     if position not in stepped:
         return WalkRange(
-            facts, function, loop, frozenset(identifiers(position) & stepped), (position,)
+            facts, function, loop, frozenset(placing_identifiers(position) & stepped), (position,)
         )
     first = _initial_values(loop.init).get(position, position)
     return WalkRange(
@@ -177,6 +177,26 @@ def walk_check_note(check: Check, message: str) -> Related:
 
 def unit_step_vars(loop: Loop) -> set[str]:
     return {s.var for s in loop.steps if (s.op, s.amount) in UNIT_STEPS}
+
+
+_BRACKETS = re.compile(r"([\[\]])")
+
+
+def placing_identifiers(position: str) -> set[str]:
+    """The identifiers of a PFN expression outside subscripts: those that move it.
+    `start_pfn + i` moves with i; `pfns[i]` is an element of an array of PFNs, each
+    one a PFN someone already had a page for (page_to_pfn() of a pinned page), not
+    a step into a range that may hold a hole, wherever i goes."""
+    depth = 0
+    outside = []
+    for piece in _BRACKETS.split(position):
+        if piece == "[":
+            depth += 1
+        elif piece == "]":
+            depth = max(depth - 1, 0)
+        elif depth == 0:
+            outside.append(piece)
+    return identifiers(" ".join(outside))
 
 
 def pfn_walks(project: Project) -> list[PfnWalk]:
@@ -448,13 +468,13 @@ class _FileWalks:
 def _owners(
     access: LoopCall, stepping: dict[str, list[int]], steppers: list[set[str]]
 ) -> Iterator[int]:
-    """The loops that walk an access: for each variable of its PFN argument, the
-    innermost open loop stepping it, unless a loop inside that one steps another of
-    the variables it steps (then the access advances with that inner loop)."""
+    """The loops that walk an access: for each variable that moves its PFN argument,
+    the innermost open loop stepping it, unless a loop inside that one steps another
+    of the variables it steps (then the access advances with that inner loop)."""
     call = access.call
     if call.name not in MEMMAP_ACCESSORS or not call.args:
         return
-    names = identifiers(call.args[0])
+    names = placing_identifiers(call.args[0])
     for top in {stepping[v][-1] for v in names if stepping.get(v)}:
         walked = names & steppers[top]
         if all(stepping[v][-1] == top for v in walked):
