@@ -362,7 +362,8 @@ class _FileWalks:
             outer.open(self._validates_from(loop))
             iterators.open(loop)
             for lc in loop.calls:
-                for owner in _owners(lc, stepping, self.steppers):
+                owner = _owner(lc, stepping)
+                if owner is not None:
                     owned.setdefault(owner, []).append(lc)
         return owned
 
@@ -465,20 +466,17 @@ class _FileWalks:
         return Check("before-loop", self.facts.path, found.line, function.name, None)
 
 
-def _owners(
-    access: LoopCall, stepping: dict[str, list[int]], steppers: list[set[str]]
-) -> Iterator[int]:
-    """The loops that walk an access: for each variable that moves its PFN argument,
-    the innermost open loop stepping it, unless a loop inside that one steps another
-    of the variables it steps (then the access advances with that inner loop)."""
+def _owner(access: LoopCall, stepping: dict[str, list[int]]) -> int | None:
+    """The loop that walks an access: the innermost open loop stepping a variable that
+    moves its PFN argument.  One loop only: in `pfn_to_page(base + i * n + j)` the j
+    loop walks the PFNs, the i loop around it the stretches j starts from, and its
+    checks are the outer checks of the j loop."""
     call = access.call
     if call.name not in MEMMAP_ACCESSORS or not call.args:
-        return
+        return None
     names = placing_identifiers(call.args[0])
-    for top in {stepping[v][-1] for v in names if stepping.get(v)}:
-        walked = names & steppers[top]
-        if all(stepping[v][-1] == top for v in walked):
-            yield top
+    # loops are in file order, a parent before its children: the innermost is the last
+    return max((stepping[v][-1] for v in names if stepping.get(v)), default=None)
 
 
 class _Outer:
