@@ -125,7 +125,7 @@ def walk_range(facts: FileFacts, function: Function, loop: Loop, position: str) 
     stepped = unit_step_vars(loop)
     if position not in stepped:
         return WalkRange(
-            facts, function, loop, frozenset(identifiers(position) & stepped), (position,)
+            facts, function, loop, frozenset(placing_identifiers(position) & stepped), (position,)
         )
     first = _initial_values(loop.init).get(position, position)
     return WalkRange(
@@ -177,6 +177,26 @@ def walk_check_note(check: Check, message: str) -> Related:
 
 def unit_step_vars(loop: Loop) -> set[str]:
     return {s.var for s in loop.steps if (s.op, s.amount) in UNIT_STEPS}
+
+
+_BRACKETS = re.compile(r"([\[\]])")
+
+
+def placing_identifiers(position: str) -> set[str]:
+    """The identifiers of a PFN expression outside subscripts: those that move it.
+    `start_pfn + i` moves with i; `pfns[i]` is an element of an array of PFNs, each
+    one a PFN someone already had a page for (page_to_pfn() of a pinned page), not
+    a step into a range that may hold a hole, wherever i goes."""
+    depth = 0
+    outside = []
+    for piece in _BRACKETS.split(position):
+        if piece == "[":
+            depth += 1
+        elif piece == "]":
+            depth = max(depth - 1, 0)
+        elif depth == 0:
+            outside.append(piece)
+    return identifiers(" ".join(outside))
 
 
 def pfn_walks(project: Project) -> list[PfnWalk]:
@@ -342,7 +362,8 @@ class _FileWalks:
             outer.open(self._validates_from(loop))
             iterators.open(loop)
             for lc in loop.calls:
-                for owner in _owners(lc, stepping, self.steppers):
+                owner = _owner(lc, stepping)
+                if owner is not None:
                     owned.setdefault(owner, []).append(lc)
         return owned
 
@@ -445,20 +466,17 @@ class _FileWalks:
         return Check("before-loop", self.facts.path, found.line, function.name, None)
 
 
-def _owners(
-    access: LoopCall, stepping: dict[str, list[int]], steppers: list[set[str]]
-) -> Iterator[int]:
-    """The loops that walk an access: for each variable of its PFN argument, the
-    innermost open loop stepping it, unless a loop inside that one steps another of
-    the variables it steps (then the access advances with that inner loop)."""
+def _owner(access: LoopCall, stepping: dict[str, list[int]]) -> int | None:
+    """The loop that walks an access: the innermost open loop stepping a variable that
+    moves its PFN argument.  One loop only: in `pfn_to_page(base + i * n + j)` the j
+    loop walks the PFNs, the i loop around it the stretches j starts from, and its
+    checks are the outer checks of the j loop."""
     call = access.call
     if call.name not in MEMMAP_ACCESSORS or not call.args:
-        return
-    names = identifiers(call.args[0])
-    for top in {stepping[v][-1] for v in names if stepping.get(v)}:
-        walked = names & steppers[top]
-        if all(stepping[v][-1] == top for v in walked):
-            yield top
+        return None
+    names = placing_identifiers(call.args[0])
+    # loops are in file order, a parent before its children: the innermost is the last
+    return max((stepping[v][-1] for v in names if stepping.get(v)), default=None)
 
 
 class _Outer:
