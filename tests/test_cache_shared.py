@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from kscan import engine
 from kscan.cli import app
 from kscan.facts import cache
 
@@ -148,3 +149,18 @@ def test_scan_after_another_command_reports_as_cold(tree, warmer, scan):
     cache.clear()
     kscan(tree, *WARMERS[warmer])
     assert report(tree, *scan) == cold
+
+
+def test_a_warm_scan_parses_nothing_in_its_follow_up_rounds(tree, monkeypatch):
+    """The follow-up round's answers are cached too: outer.c is not parsed again."""
+    cold = report(tree, "mm")
+    parsed: list[str] = []
+    real = engine.facts_from_bytes
+
+    def counted(raw: bytes, rel: str, **options: object) -> object:
+        parsed.append(rel)
+        return real(raw, rel, **options)
+
+    monkeypatch.setattr(engine, "facts_from_bytes", counted)
+    assert report(tree, "mm") == cold
+    assert parsed == []
