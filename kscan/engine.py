@@ -27,7 +27,6 @@ from kscan.facts.workers import (
     Problem,
     calls_from_bytes,
     default_jobs,
-    facts_for,
     facts_from_bytes,
     from_file,
     parse_all,
@@ -202,9 +201,12 @@ def _calls_reader(files: list[SourceFile]) -> Callable[[str], FileCalls | None]:
     return read
 
 
-# The kinds of facts the cache keeps side by side (key suffixes): a scan's, the every-body
-# facts of --no-prefilter, each file's part of the call graph (FileCalls).
+# The kinds of facts the cache keeps side by side (key suffixes), each what one way of
+# reading a file makes of its content: a scan's first round, the every-body facts of
+# --no-prefilter, each file's part of the call graph (FileCalls), a follow-up round's
+# (+ the tag of its words), a file read whole as context (the bodies a scan would keep).
 _SCAN_FACTS, _EVERY_BODY_FACTS, _CALL_FACTS = "", "+every-body", "+calls"
+_FOLLOW_FACTS, _CONTEXT_FACTS = "+follow-", "+context"
 
 
 def _open_cache(warn: Callable[[str], None], kind: str) -> FactsCache | None:
@@ -262,26 +264,22 @@ def _follow_round(
     budget: FileBudget,
 ) -> tuple[list[FileFacts], list[Problem]]:
     """The skipped files that meet `prefilter`, parsed as the first round would (`bodies`
-    chooses the bodies), and those that could not be.  With a cache, content already
-    found not to (digest from the stat index + the prefilter's tag) is not read again,
-    and what is found is kept as facts."""
-    if cache is None:
-        unit = partial(facts_for, prefilter=prefilter, bodies=bodies, budget=budget)
-        return _collect(parse_all(skipped, _follow_jobs(skipped, jobs), unit=unit))
-    keyed = partial(cache.unit, facts_from_bytes, prefilter=prefilter, bodies=bodies, budget=budget)
-    digests = cache.known_digests([(str(f.path), f.rel) for f in skipped])
-    done = cache.checked(d + prefilter.tag for d in digests.values())
-    todo = [f for f in skipped if digests.get(f.rel, "") + prefilter.tag not in done]
-    cache.close()  # no sqlite connection across the workers' fork
-    results = list(parse_all(todo, _follow_jobs(todo, jobs), unit=keyed))
-    found = [
-        (str(f.path), digest, r)
-        for f, (digest, r) in zip(todo, results, strict=True)
-        if isinstance(r, FileFacts)
-    ]
-    cache.put_many(found)
-    cache.mark_checked(d + prefilter.tag for d, r in results if d and r is None)
-    return [facts for _, _, facts in found], [r for _, r in results if isinstance(r, Problem)]
+    chooses the bodies), and those that could not be.  Cached as a kind of its own per
+    word set: what the first round made of a file stays its entry, so the next scan's
+    first round, whatever its paths or rules, is the one a cold scan makes."""
+    answers = cache.of_kind(_FOLLOW_FACTS + prefilter.tag) if cache else None
+    workers = partial(_follow_jobs, jobs=jobs)
+    parsed = _parse(
+        skipped,
+        workers,
+        lambda n: None,
+        answers,
+        facts_from_bytes,
+        prefilter=prefilter,
+        bodies=bodies,
+        budget=budget,
+    )
+    return _collect(parsed)
 
 
 # A follow-up round mostly reads and screens files (few match): up to this many bytes
@@ -308,23 +306,29 @@ def _unasked(wanted: list[Needs], asked: set[tuple[object, ...]]) -> list[Needs]
 
 def _parse(
     files: list[SourceFile],
-    jobs: int,
+    jobs: int | Callable[[list[SourceFile]], int],
     advance: Callable[[int], None],
     cache: FactsCache | None,
     from_bytes: Callable[..., _Made],
     **options: Any,
 ) -> Iterator[_Made | Problem]:
-    """from_bytes(bytes, rel, **options) of each file in worker processes, through the
-    cache when there is one.  For facts_from_bytes, `prefilter` picks the files and
-    `bodies` the function bodies to parse (None: all)."""
+    """from_bytes(bytes, rel, **options) of each file in worker processes (`jobs`, or
+    as many as jobs(the files to parse) says), through the cache when there is one.  For
+    facts_from_bytes, `prefilter` picks the files and `bodies` the function bodies to
+    parse (None: all)."""
+
+    def workers(todo: list[SourceFile]) -> int:
+        return jobs(todo) if callable(jobs) else jobs
+
     if cache is None:
-        return parse_all(files, jobs, advance, unit=partial(from_file, from_bytes, **options))
+        unit = partial(from_file, from_bytes, **options)
+        return parse_all(files, workers(files), advance, unit=unit)
 
     keyed = partial(cache.unit, from_bytes, **options)
 
     def parse(missing: list[tuple[str, str]]) -> Iterator[tuple[str | None, Parsed]]:
         sources = [SourceFile(Path(path), rel) for path, rel in missing]
-        return parse_all(sources, jobs, advance, unit=keyed)
+        return parse_all(sources, workers(sources), advance, unit=keyed)
 
     # a cache opened for this kind of facts holds what from_bytes made
     made = cache.parse_all([(str(f.path), f.rel) for f in files], parse, advance)
@@ -340,14 +344,17 @@ def _tree_graph_files(
     budget: FileBudget,
 ) -> tuple[list[FileFacts], list[Problem]]:
     """Facts of the files outside the scanned paths that call into the contig APIs, and
-    those of them that could not be analysed."""
+    those of them that could not be analysed.  Every such file is parsed, whatever the
+    prefilter says of it: a kind of facts of its own, not the scan's."""
     candidates = tree_sources(root, {f.rel for f in scanned})
     problems: list[Problem] = []
+    kind = _EVERY_BODY_FACTS if bodies is None else _CONTEXT_FACTS
+    context = cache.of_kind(kind) if cache else None
 
     def parse(items: list[tuple[str, str]]) -> list[FileFacts]:
         sources = [SourceFile(Path(path), rel) for path, rel in items]
         parsed = _parse(
-            sources, jobs, lambda n: None, cache, facts_from_bytes, bodies=bodies, budget=budget
+            sources, jobs, lambda n: None, context, facts_from_bytes, bodies=bodies, budget=budget
         )
         facts, failed = _collect(parsed)
         problems.extend(failed)

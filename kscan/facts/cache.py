@@ -10,7 +10,9 @@ Two tables:
 * ``facts(key, blob)``: entries as kscan/facts/cache_format.py makes them; a blob that
   fails its check is a miss that gets overwritten.  Files the prefilter found
   irrelevant are cached too, so warm runs skip them.  Each kind of facts (a key
-  suffix) lives beside the others: one command never evicts another's.
+  suffix) lives beside the others: one command never evicts another's, and an entry
+  only ever holds what its own kind makes of the content, so no command changes
+  what another reads (a scan's report does not depend on what ran before it).
 * ``files(path, size, mtime_ns, ctime_ns, ino, digest)``: a stat index, so a warm run
   reads no unchanged file.  A file whose mtime is too recent to be trusted (it might
   change again within the timestamp granularity) is not indexed.
@@ -46,7 +48,7 @@ from kscan.facts.records import FileCalls, FileFacts
 if TYPE_CHECKING:
     from kscan.facts.workers import Parsed
 
-SCHEMA = 2  # bumped: the `checked` table
+SCHEMA = 3  # bumped: a follow-up round's answers are a kind of facts, no `checked` table
 _CHUNK = 900  # sqlite host parameters per statement
 _RACY_SECONDS = 2.0  # an mtime this recent is not trusted for the stat index
 _BUSY_MS = 30_000
@@ -89,6 +91,7 @@ class FactsCache:
         self.disabled = False
         self.stats = {"hits": 0, "misses": 0, "read": 0}
         self._conn: sqlite3.Connection | None = None
+        self._stat_taken: dict[str, _Stat | None] = {}  # path -> stat, once per run
         self._known: dict[str, tuple[_Stat | None, str | None]] = {}  # path -> stat, digest
         self._current: set[str] = set()  # paths whose index row matched: nothing to write
 
@@ -105,6 +108,14 @@ class FactsCache:
             cache._warn_once(f"cache disabled: {err}")
             return None
         return cache
+
+    def of_kind(self, kind: str) -> FactsCache:
+        """The same store's view of another kind of facts, in the same run: the files'
+        stats are taken once for both."""
+        other = FactsCache(self.path, self.warn, kind)
+        other.disabled = self.disabled
+        other._stat_taken = self._stat_taken
+        return other
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is not None:
@@ -138,8 +149,6 @@ class FactsCache:
                     "mtime_ns INT, ctime_ns INT, ino INT, digest TEXT)"
                 )
                 conn.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT)")
-                # digest + fingerprint + follow-up word set: "this content has none of them"
-                conn.execute("CREATE TABLE IF NOT EXISTS checked (key TEXT PRIMARY KEY)")
         return conn
 
     def _drop_connection(self) -> None:
@@ -201,13 +210,9 @@ class FactsCache:
         and hashed here, so a touched or copied file is still a hit.
         """
         out: dict[str, Cached] = dict.fromkeys((rel for _, rel in entries), MISS)
-        stats: dict[str, _Stat | None] = {}
-        for path, _ in entries:
-            try:
-                st = os.stat(path)
-                stats[path] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-            except OSError:
-                stats[path] = None
+        taken = self._stat_taken
+        stats = {path: taken[path] if path in taken else _stat(path) for path, _ in entries}
+        taken.update(stats)
         self._known = {path: (stat, None) for path, stat in stats.items()}
         self._current = set()
         rows: dict[str, _Row] = self._run(lambda conn: self._indexed(conn, list(stats)), {})
@@ -312,64 +317,12 @@ class FactsCache:
                     "DELETE FROM facts WHERE substr(key, 33, 16) != ?", (self.fingerprint,)
                 )
                 conn.execute(
-                    "DELETE FROM checked WHERE substr(key, 33, 16) != ?", (self.fingerprint,)
-                )
-                conn.execute(
                     "INSERT OR REPLACE INTO meta VALUES ('fingerprint', ?)", (self.fingerprint,)
                 )
             # one blob at a time: a whole tree's would all be held at once
             blobs = ((key, encode(facts)) for key, facts in entries.items())
             conn.executemany("INSERT OR REPLACE INTO facts VALUES (?, ?)", blobs)
             conn.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)", index)
-
-    # follow-up rounds: files the first round skipped, asked about other words
-
-    def known_digests(self, entries: Sequence[tuple[str, str]]) -> dict[str, str]:
-        """{rel: digest} for files whose stat matches the index: known without reading
-        (from this run's get_many when it saw them)."""
-        if all(path in self._known for path, _ in entries):
-            return {rel: d for path, rel in entries if (d := self._known[path][1]) is not None}
-        stats = {}
-        for path, rel in entries:
-            try:
-                st = os.stat(path)
-            except OSError:
-                continue
-            stats[path] = (rel, (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
-        rows: dict[str, _Row] = self._run(lambda conn: self._indexed(conn, list(stats)), {})
-        return {
-            stats[path][0]: digest
-            for path, (stat, digest, _) in rows.items()
-            if digest and stat == stats[path][1]
-        }
-
-    def checked(self, keys: Iterable[str]) -> set[str]:
-        """The keys (digest + words tag) already known to have none of the words."""
-        keys = list(keys)
-
-        def select(conn: sqlite3.Connection) -> set[str]:
-            found: set[str] = set()
-            for i in range(0, len(keys), _CHUNK):
-                chunk = [k[:32] + self.fingerprint + k[32:] for k in keys[i : i + _CHUNK]]
-                marks = ",".join("?" * len(chunk))
-                found |= {
-                    row[0]
-                    for row in conn.execute(
-                        f"SELECT key FROM checked WHERE key IN ({marks})", chunk
-                    )
-                }
-            return {k[:32] + k[48:] for k in found}
-
-        return self._run(select, set())
-
-    def mark_checked(self, keys: Iterable[str]) -> None:
-        rows = [(k[:32] + self.fingerprint + k[32:],) for k in keys]
-        if rows:
-            self._run(lambda conn: self._insert_checked(conn, rows), None)
-
-    def _insert_checked(self, conn: sqlite3.Connection, rows: list[tuple[str]]) -> None:
-        with _transaction(conn):
-            conn.executemany("INSERT OR IGNORE INTO checked VALUES (?)", rows)
 
     # the pipeline's entry point
 
@@ -412,6 +365,14 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+def _stat(path: str) -> _Stat | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
 
 
 def _placed(facts: FileFacts | FileCalls | None, rel: str) -> FileFacts | FileCalls | None:

@@ -2,9 +2,11 @@
 
 key = blake2b(file bytes) + the fact-layer fingerprint: kscan's version, the sources
 of the modules that produce facts and of the rules, and the tree-sitter grammar, so a
-change to any of them is a miss; + the kind of facts (a scan's, --no-prefilter's
-every-body facts, or each file's part of the call graph for `kscan hotspots` and
-`graph`: kscan/engine.py names them).  The kinds live side by side.
+change to any of them is a miss; + the kind of facts (a scan's first round,
+--no-prefilter's every-body facts, each file's part of the call graph for `kscan
+hotspots` and `graph`, a follow-up round's for its words, a file read whole as context:
+kscan/engine.py names them).  The kinds live side by side, and each key holds only what
+its kind makes of the content.
 blob = magic + CRC32 + zlib(pickle(facts)); a truncated or corrupt blob fails the
 check or the unpickling and is a miss.  The facts may be None: a file the prefilter
 found irrelevant is cached as such.
