@@ -83,6 +83,23 @@ def edited(path: Path | None):
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
+def _importable(checkout: Path) -> Path:
+    """A folder from which `import kscan` gives the checkout's kscan with its rules.
+    The rules sit in the checkout's rules/, which the installed package maps to
+    kscan.rules: with PYTHONPATH=checkout alone, the variant would import its own
+    engine and the installed kscan's rules.  Here kscan/ is a folder of links to the
+    checkout's kscan/ entries, and kscan/rules a link to its rules/."""
+    if (checkout / "kscan" / "rules").exists() or not (checkout / "rules").is_dir():
+        return checkout
+    overlay = Path(tempfile.mkdtemp(prefix="kscan-variant-"))
+    package = overlay / "kscan"
+    package.mkdir()
+    for entry in (checkout / "kscan").iterdir():
+        (package / entry.name).symlink_to(entry)
+    (package / "rules").symlink_to(checkout / "rules")
+    return overlay
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tree", type=Path, default=os.environ.get("KSCAN_KERNEL_6_12"))
@@ -126,7 +143,7 @@ def main() -> None:
         if not name or not (Path(where) / "kscan" / "__init__.py").is_file():
             sys.exit(f"bench: --variant {spec!r}: want NAME=DIR with DIR/kscan/__init__.py")
         commands[name] = [*kscan, "--no-cache"]
-        envs[name] = {**ENV, "PYTHONPATH": str(Path(where).resolve())}
+        envs[name] = {**ENV, "PYTHONPATH": str(_importable(Path(where).resolve()))}
         timed([*kscan, "--help"], tree, envs[name])  # compile its bytecode
     edits = {}
     if args.warm or args.touch:
