@@ -15,7 +15,8 @@ pages (offline memory).  Upstream fixed this class again and again: compaction's
 scanner PFNs (e577c8b64d58), page_owner's /proc/pagetypeinfo walk (a26ee565b6cd),
 gigantic-page range checks (f231fe4235e2), memory_failure() and the hotplug span
 shrinkers (96c804a6ae8c, 00d6c019b5bc).  A zone-span walk is reported with high
-severity; a walk over a caller's range with medium severity, because it is safe when
+severity (a span that only caps the walk, `min(max_pfn, start + n)`, does not make it
+one); a walk over a caller's range with medium severity, because it is safe when
 every caller passes memory that is known to have a memmap.  The model then judges the
 walk by where its range comes from (kscan/analysis/provenance/): a zone or node span or a pfn
 from user space breaks; memblock memory, a reservation, an allocation, a memory block,

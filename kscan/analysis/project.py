@@ -155,6 +155,9 @@ class Project:
         return found
 
 
+_Search = tuple[re.Pattern[str], Callable[[str], str] | None]  # a pattern, what it reads
+
+
 class Bindings:
     """The values a function assigns to its variables (Function.values), asked about
     one variable at a time: a loop's bounds read through them (`end = start +
@@ -164,17 +167,24 @@ class Bindings:
 
     def __init__(self, function: Function) -> None:
         self.function = function
-        self._first: dict[re.Pattern[str], dict[str, tuple[int, str]]] = {}
+        self._first: dict[_Search, dict[str, tuple[int, str]]] = {}
         self._naming: set[str] | None = None
 
-    def first_match(self, names: set[str], pattern: re.Pattern[str]) -> str | None:
+    def first_match(
+        self,
+        names: set[str],
+        pattern: re.Pattern[str],
+        prepare: Callable[[str], str] | None = None,
+    ) -> str | None:
         """pattern's first match in the values of these variables, in the function's
-        order (values do not run into each other: the patterns match within one)."""
-        found = self._first.get(pattern)
+        order (values do not run into each other: the patterns match within one);
+        `prepare`: what of a value is searched."""
+        found = self._first.get((pattern, prepare))
         if found is None:
-            found = self._first[pattern] = {}
+            found = self._first[(pattern, prepare)] = {}
             for i, (var, value) in enumerate(self.function.values):
-                if var not in found and (match := pattern.search(value)):
+                searched = prepare(value) if prepare else value
+                if var not in found and (match := pattern.search(searched)):
                     found[var] = (i, match.group())
         hits = [found[name] for name in names if name in found]
         return min(hits)[1] if hits else None

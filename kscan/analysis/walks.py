@@ -16,7 +16,7 @@ from __future__ import annotations
 import bisect
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property, partial
 
@@ -550,18 +550,42 @@ def _extent(project: Project, loop: Loop, function: Function | None) -> str:
             or _granularity(text, names, bindings)
             or "block"
         )
-    if _named(SPAN_WORDS, text, names, bindings):
+    if _named(SPAN_WORDS, text, names, bindings, _uncapped):
         return "zone-span"
     if bindings is not None and bindings.name_a_parameter(names):
         return "caller-range"
     return "unknown"
 
 
-def _named(pattern: re.Pattern[str], text: str, names: set[str], bindings: Bindings | None) -> bool:
-    """pattern in text, or in the values of these variables one level deep."""
-    if pattern.search(text):
+def _named(
+    pattern: re.Pattern[str],
+    text: str,
+    names: set[str],
+    bindings: Bindings | None,
+    prepare: Callable[[str], str] | None = None,
+) -> bool:
+    """pattern in text, or in the values of these variables one level deep; `prepare`:
+    what of each text is searched."""
+    if pattern.search(prepare(text) if prepare else text):
         return True
-    return bindings is not None and bindings.first_match(names, pattern) is not None
+    return bindings is not None and bindings.first_match(names, pattern, prepare) is not None
+
+
+_CAP = re.compile(r"\b(min|min_t|umin|min3)\s*\(")
+
+
+def _uncapped(text: str) -> str:
+    """text without the operands of min() that name a zone or node span while another
+    does not: in `min(max_pfn, start_pfn + pages)` max_pfn only caps the walk, and
+    start_pfn + pages says how far it goes (xen's balloon, a memory region's end)."""
+    for match in reversed(list(_CAP.finditer(text))):
+        end = closing(text, match.end() - 1)
+        args = split_args(text[match.end() - 1 : end + 1])
+        if match[1] == "min_t":
+            args = args[1:]  # its first argument is a type
+        kept = [arg for arg in args if not SPAN_WORDS.search(arg)] or list(args)
+        text = f"{text[: match.start()]}({', '.join(kept)}){text[end + 1 :]}"
+    return text
 
 
 def _granularity(text: str, names: set[str], bindings: Bindings | None) -> str | None:
