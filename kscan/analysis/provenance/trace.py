@@ -91,6 +91,7 @@ MAX_CALLERS = 12  # call sites followed per function
 MAX_ROUTES = 24  # routes kept per walk, the worst first
 _BUDGET = 3000  # expressions looked at per walk: a bound on time whatever the code
 _PREPARERS = 64  # the calls before a walk asked whether they prepare its range
+_ALL_SHARED = 2  # as many of a range's names as _preparation ever asks a call to share
 _T = TypeVar("_T")
 # (file, function's first byte, name): the names a route has visited, against cycles
 Seen = frozenset[tuple[str, int, str]]
@@ -237,24 +238,20 @@ class Tracer:
             if not shared:
                 continue
             shared |= set(call.args) & names  # `64` handed on as it is checked
-            origin, evidence = self._preparation(call, len(shared))
+            origin, evidence = self._preparation(call.name, len(shared))
             if origin:
                 link = _link(frame, call.line, f"`{call.name}{call.args_text}` before")
                 return [Route(origin, evidence, (link,))]
         return []
 
     def _may_prepare(self, name: str) -> bool:
-        """Whether a call of `name` can say what a range is (_preparation's names)."""
-        return bool(
-            name in RANGE_CHECKS
-            or name in self.project.validity_checks
-            or SECTION_STATE.match(name)
-            or name in DEVICE_LOOKUP
-            or self._initialiser(name)
-        )
+        """Whether a call of `name` can say what a range is: _preparation with every
+        name it is handed shared."""
+        return self._preparation(name, _ALL_SHARED)[0] is not None
 
-    def _preparation(self, call: Call, shared: int) -> tuple[str | None, str]:
-        name = call.name
+    def _preparation(self, name: str, shared: int) -> tuple[str | None, str]:
+        """What a call of `name` on the range says it is, `shared`: how many of the
+        range's names it is handed (a validity check needs both ends)."""
         checks = self.project.validity_checks
         if name in RANGE_CHECKS or (name in checks and shared >= 2):
             return VALIDATED, f"{name}() checks the range"
