@@ -593,3 +593,13 @@ def test_output_does_not_depend_on_finding_order(fmt):
 def test_render_rejects_an_unknown_format():
     with pytest.raises(ValueError, match="unknown format 'xml'"):
         render(scan(), "xml", color=False)
+
+
+@pytest.mark.parametrize("fmt", ["json", "sarif"])
+def test_json_and_sarif_text_is_json_dumps_indented_layout(fmt):
+    """orjson writes the reports; the bytes stay those json.dumps(indent=2) wrote,
+    UTF-8 text kept as it is and not escaped."""
+    accented = replace(PFN_WALK, message="walk past Zoë's hole — über the section")
+    text = render(scan([accented, *FINDINGS[1:]]), fmt, color=False)
+    assert "Zoë's hole — über" in text
+    assert text == json.dumps(json.loads(text), indent=2, ensure_ascii=False) + "\n"

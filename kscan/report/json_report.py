@@ -9,11 +9,11 @@ fields, so that kscan's own tests catch a field added without documentation.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from kscan.findings import Finding, Location, Provenance, Related, Verdict
+from kscan.report.json_text import dumps
 
 if TYPE_CHECKING:
     from kscan.results import RuleInfo, ScanResult, WhatIfResult
@@ -23,7 +23,7 @@ Json = dict[str, Any]  # a JSON object as json.dumps takes it
 
 
 def render(result: ScanResult) -> str:
-    return json.dumps(to_dict(result), indent=2, ensure_ascii=False) + "\n"
+    return dumps(to_dict(result))
 
 
 def to_dict(result: ScanResult) -> Json:

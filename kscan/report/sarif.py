@@ -12,7 +12,6 @@ so columns are passed through unconverted.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import asdict
 from pathlib import Path, PurePath
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from kscan.findings import Finding, Level, Location, Verdict
+from kscan.report.json_text import dumps
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -44,7 +44,7 @@ SEMVER = re.compile(r"\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?")
 
 
 def render(result: ScanResult) -> str:
-    return json.dumps(to_log(result), indent=2, ensure_ascii=False) + "\n"
+    return dumps(to_log(result))
 
 
 def to_log(result: ScanResult, baseline_state: Callable[[Finding], str] | None = None) -> Json:

@@ -7,12 +7,12 @@ SARIF: the series' net effect, findings it introduces "new", those it removes "a
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from kscan.findings import subtract
 from kscan.report import sarif
+from kscan.report.json_text import dumps
 
 if TYPE_CHECKING:
     from kscan.results import Change, PatchResult, SeriesResult
@@ -66,4 +66,4 @@ def render_sarif(series: SeriesResult) -> str:
     new, absent = subtract(introduced, removed), subtract(removed, introduced)
     states = {id(f): "new" for f in new} | {id(f): "absent" for f in absent}
     log = sarif.to_log(replace(series.meta, findings=[*new, *absent]), lambda f: states[id(f)])
-    return json.dumps(log, indent=2, ensure_ascii=False) + "\n"
+    return dumps(log)

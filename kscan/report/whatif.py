@@ -8,7 +8,6 @@ when it breaks and the fix idiom of its class.  The JSON follows the schema
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import asdict
 from itertools import groupby
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from kscan.findings import Finding
 from kscan.report.json_report import Json, tool_and_tree
+from kscan.report.json_text import dumps
 
 if TYPE_CHECKING:
     from kscan.results import RuleInfo, WhatIfResult
@@ -78,7 +78,7 @@ def _escape(value: str) -> str:
 
 
 def json_(result: WhatIfResult) -> str:
-    return json.dumps(to_dict(result), indent=2, ensure_ascii=False) + "\n"
+    return dumps(to_dict(result))
 
 
 def to_dict(result: WhatIfResult) -> Json:
@@ -145,7 +145,7 @@ def sarif(result: WhatIfResult) -> str:
     )
     log = to_log(scan)
     log["runs"][0]["properties"]["whatIf"] = dict(result.question)
-    return json.dumps(log, indent=2, ensure_ascii=False) + "\n"
+    return dumps(log)
 
 
 # -- shared ---------------------------------------------------------------------------------
