@@ -126,7 +126,11 @@ def judge(
 
 def _unmodelled(finding: Finding, verdict: Verdict) -> Finding:
     arch = finding.location.path.split("/")[1]
-    reason = f"kscan has no preset, so no memory layout, of arch/{arch}: {verdict.reason}"
+    # the layout that broke it is another architecture's: say so before its reason
+    reason = (
+        f"kscan has no preset, so no memory layout, of arch/{arch} and cannot say the walk "
+        f"breaks there; it breaks under another architecture's layout: {verdict.reason}"
+    )
     unknown = replace(verdict, kind=UNKNOWN, reason=reason)
     return replace(finding, verdict=unknown, severity=severity_for(unknown, finding.severity))
 
