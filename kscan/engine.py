@@ -34,7 +34,7 @@ from kscan.facts.workers import (
 )
 from kscan.findings import Finding
 from kscan.model.judge import contexts, judge, per_architecture
-from kscan.results import NotAnalysed, ScanResult, Stats
+from kscan.results import NotAnalysed, ScanResult, Stats, TreeFields
 from kscan.rules import RULES
 from kscan.vocab import CONTIG_APIS
 
@@ -74,6 +74,15 @@ class Progress:
 def tree_for(options: Options) -> TreeInfo:
     first = Path(options.paths[0]) if options.paths else Path(".")
     return read_tree_info(find_root(first), options.kernel_version, options.semantics)
+
+
+def tree_fields(tree: TreeInfo) -> TreeFields:
+    return {
+        "tree_root": str(tree.root) if tree.root else None,
+        "kernel_version": tree.version_text,
+        "semantics": tree.semantics,
+        "semantics_source": tree.semantics_source,
+    }
 
 
 def selected_rules(options: Options) -> list[Rule]:
@@ -144,10 +153,7 @@ def scan(options: Options, progress: Progress | None = None) -> Scan:
     result = ScanResult(
         findings=sorted(findings, key=Finding.sort_key),
         rules=[rule_info(r) for r in rules],
-        tree_root=str(tree.root) if tree.root else None,
-        kernel_version=tree.version_text,
-        semantics=tree.semantics,
-        semantics_source=tree.semantics_source,
+        **tree_fields(tree),
         stats=stats,
         warnings=warnings,
         tool_version=__version__,

@@ -8,6 +8,7 @@ RuleInfo, so a report can be rebuilt from saved findings alone.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 from kscan.findings import FailOn, Finding, Level
 
@@ -23,6 +24,15 @@ class RuleInfo:
     confidence: Level
     summary: str  # one line
     doc: str  # full help text: what / why / example / fix
+
+
+class TreeFields(TypedDict):
+    """What a scan's and a what-if's result say of the tree they read."""
+
+    tree_root: str | None
+    kernel_version: str  # "6.12.117" or "unknown"
+    semantics: str | None  # "exclusive" | "inclusive" | "inclusive-renamed"
+    semantics_source: str
 
 
 @dataclass(slots=True)

@@ -22,7 +22,7 @@ from kscan.analysis.rule import rule_info
 from kscan.discover.files import SourceFile, discover
 from kscan.discover.prefilter import Prefilter
 from kscan.discover.treeinfo import TreeInfo, find_root, read_tree_info
-from kscan.engine import Progress
+from kscan.engine import Progress, tree_fields
 from kscan.facts.extract import Watch
 from kscan.facts.records import FileFacts
 from kscan.facts.workers import Problem, facts_for, parse_all
@@ -110,10 +110,7 @@ def run(
         sites=sites,
         classes=[rule_info(a) for a in sorted(analyses, key=lambda a: a.id)],
         guards=context.guards,
-        tree_root=str(tree.root) if tree.root else None,
-        kernel_version=tree.version_text,
-        semantics=tree.semantics,
-        semantics_source=tree.semantics_source,
+        **tree_fields(tree),
         stats=stats,
         warnings=warnings,
         tool_version=__version__,
