@@ -6,12 +6,13 @@ related locations, the model verdict), so reporters never look at rules or facts
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from operator import attrgetter
+
+from kscan.patterns import compiled
 
 
 class Level(IntEnum):
@@ -184,7 +185,7 @@ class Finding:
 
 # One line of C, left to right: a string or char literal (kept: its `/*` opens nothing),
 # a comment (to its end or the line's), or a `*/` closing a comment opened above.
-# Patterns, not compiled ones: the re module compiles them on first use (a text scan
+# Patterns, not compiled ones: compiled() compiles them on first use (a text scan
 # never fingerprints, and compiling both costs a millisecond of start-up).
 _LEXEMES = (
     r"""(?P<literal>"(?:\\.|[^"\\])*"|'(?:\\.|[^'\\]){1,8}')"""
@@ -201,7 +202,7 @@ def code_of(line: str) -> str:
     A line that opens with the tail of a comment begun above (` * ... */ code`) keeps
     what follows the `*/`."""
     kept, start = [], 0
-    for match in re.finditer(_LEXEMES, line):
+    for match in compiled(_LEXEMES).finditer(line):
         kept.append(line[start : match.start()])
         if match.lastgroup == "literal":
             kept.append(match.group())
@@ -211,7 +212,7 @@ def code_of(line: str) -> str:
             kept.append(" ")
         start = match.end()
     kept.append(line[start:])
-    return re.sub(_SPACE_NOT_BETWEEN_WORDS, "", " ".join("".join(kept).split()))
+    return compiled(_SPACE_NOT_BETWEEN_WORDS).sub("", " ".join("".join(kept).split()))
 
 
 def subtract(

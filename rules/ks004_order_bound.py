@@ -42,9 +42,11 @@ from kscan.analysis.project import Project
 from kscan.analysis.rule import Rule
 from kscan.facts.records import BodyFacts, Call, FileFacts, NameUse, mentions
 from kscan.findings import Finding, Level, OrderAsk
+from kscan.patterns import compiled
 from kscan.vocab import ORDER_ALLOCATORS
 
 _MASK_SHIFT = re.compile(r"\(?\s*2U?L{0,2}\s*\)?")
+_ORDER_WORD = re.compile("order", re.I)
 # (severity, offset from the name, what the bound does with that order: findings.OrderAsk)
 _ASKS = (Level.HIGH, 0, "asks")
 # (what the code does wrong, severity, offset, what it does with the order)
@@ -89,7 +91,7 @@ class OrderBound(Rule):
                 return f"`{use.parent}` builds a mask with bit {name} set", *_ASKS
             return None
         target = assigned_to(use)
-        if target is not None and re.search("order", target, re.I):
+        if target is not None and _ORDER_WORD.search(target):
             sets = f"sets `{target}` to {name}, which is not a valid order"
             return sets, Level.HIGH, 0, _stored(project, facts, use, target)
         if clamped(use):
@@ -121,7 +123,7 @@ class OrderBound(Rule):
 def _compared_as_next_order(use: NameUse) -> bool:
     ops = "|".join(re.escape(op) for op in _NEXT_ORDER_OPS)
     minus_one = re.escape(use.parent).replace(r"\ ", r"\s*")
-    return bool(re.search(rf"(?:{ops})\s*\(?\s*{minus_one}", use.context))
+    return bool(compiled(rf"(?:{ops})\s*\(?\s*{minus_one}").search(use.context))
 
 
 _CLAMPED_INTO = re.compile(r"\s*([A-Za-z_][\w.>-]*)\s*=[^=]")

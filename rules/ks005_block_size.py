@@ -27,7 +27,10 @@ from kscan.analysis.project import Project
 from kscan.analysis.rule import Rule
 from kscan.facts.records import NameUse
 from kscan.findings import Finding, Level, OrderAsk
+from kscan.patterns import compiled
 
+_SHIFT_BY = re.compile(r"<<\s*(\w+)\b(?!\s*[-+])")
+_SHIFT_BY_SUM = re.compile(r"<<\s*\(\s*\w+\s*\+\s*(\w+)\s*\)")
 _MASK_SHIFT = re.compile(r"\(?\s*2U?L{0,2}\s*\)?")
 
 
@@ -75,7 +78,7 @@ def _shifted_by(use: NameUse) -> bool:
     if ops.op == "<<" and not ops.name_left:
         return not _MASK_SHIFT.fullmatch(ops.other)
     if ops.op == "+":
-        return bool(re.search(r"<<\s*\(\s*" + re.escape(use.parent) + r"\s*\)", use.context))
+        return bool(compiled(r"<<\s*\(\s*" + re.escape(use.parent) + r"\s*\)").search(use.context))
     return False
 
 
@@ -84,8 +87,8 @@ def _shift_text(use: NameUse) -> str:
 
 
 def _shift_names(value: str) -> set[str]:
-    names = re.findall(r"<<\s*(\w+)\b(?!\s*[-+])", value)
-    names += re.findall(r"<<\s*\(\s*\w+\s*\+\s*(\w+)\s*\)", value)
+    names = _SHIFT_BY.findall(value)
+    names += _SHIFT_BY_SUM.findall(value)
     return set(names)
 
 

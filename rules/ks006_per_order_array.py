@@ -38,6 +38,7 @@ from kscan.analysis.rule import Rule
 from kscan.facts.intervals import innermost, nesting
 from kscan.facts.records import FileFacts, Loop, NameUse
 from kscan.findings import Finding, Level, OrderAsk
+from kscan.patterns import compiled
 
 
 class PerOrderArray(Rule):
@@ -76,7 +77,9 @@ def _enumerates_below(heads: _ForHeads, use: NameUse) -> bool:
         return False
     var = ops.other.strip()
     loop = heads.loop_at(use.byte)
-    return loop is not None and bool(re.match(rf"(?:[\w\s]+\s)?{re.escape(var)}\s*=", loop.init))
+    return loop is not None and bool(
+        compiled(rf"(?:[\w\s]+\s)?{re.escape(var)}\s*=").match(loop.init)
+    )
 
 
 class _ForHeads:

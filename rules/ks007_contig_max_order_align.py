@@ -43,6 +43,7 @@ from kscan.callgraph.graph import CallGraph, display
 from kscan.discover.prefilter import Needs, needs
 from kscan.facts.records import FileFacts, Function, NameUse
 from kscan.findings import Finding, Level, Location, OrderAsk, Related
+from kscan.patterns import compiled
 from kscan.vocab import CONTIG_APIS
 
 WRAPPER_DEPTH = 3
@@ -167,7 +168,7 @@ def _deriving(project: Project) -> dict[str, str]:
     found: dict[str, str] = {}
     for facts in [*project.files, *project.graph_files]:
         for define in facts.defines:
-            names = [n for n in _DERIVED_NAMES if re.search(rf"\b{n}\b", define.value)]
+            names = [n for n in _DERIVED_NAMES if compiled(rf"\b{n}\b").search(define.value)]
             if (
                 define.params is not None
                 and names

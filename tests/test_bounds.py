@@ -14,6 +14,7 @@ without an error.  bench/growth.py measures the same for chosen shapes, further 
 from __future__ import annotations
 
 import dataclasses
+import re
 import tempfile
 import time
 from functools import cache
@@ -217,6 +218,30 @@ def test_tracing_walks_reads_a_files_ops_tables_once():
     facts = analysed(many_walks(5000))
     assert time.process_time() - started < 15
     assert len(facts.functions) == 5000
+
+
+def test_no_pattern_is_compiled_again_however_many_names_a_file_traces(monkeypatch):
+    """re keeps 512 compiled patterns and drops the oldest.  kscan compiles a pattern per
+    name it traces: a file with more names than that made re drop and compile them, and
+    kscan's constant patterns, again and again (1.3x the work at once between 506 and
+    507 nested loops, each over a variable of its own).  Analysed a second time, a file
+    of 600 such names compiles nothing."""
+    levels = "".join(
+        f"for (i{i} = 0; i{i} < 8; i{i}++) {{\n"
+        f"if (PageLRU(page))\nmark(pfn_to_page(pfn0 + i{i}));\n"
+        for i in range(1, 600)
+    )
+    source = function("for (pfn0 = start; pfn0 < end; pfn0++) {\n" + levels + "}\n" * 600)
+    analysed(source)
+    compiles: list[object] = []
+    compile_ = re._compiler.compile
+    monkeypatch.setattr(
+        re._compiler,
+        "compile",
+        lambda pattern, flags: compiles.append(pattern) or compile_(pattern, flags),
+    )
+    analysed(source)
+    assert compiles == []
 
 
 # --- the inputs of issue #18, which ran for minutes: slow, opt-in --------------------------

@@ -22,12 +22,14 @@ from kscan.analysis.project import Project
 from kscan.discover.prefilter import needs
 from kscan.discover.treeinfo import nr_pages_semantics
 from kscan.facts.records import Define, FileFacts, NameUse
+from kscan.patterns import compiled
 from kscan.vocab import ORDER_NAMES
 
 COUNT, LARGEST = "count", "largest"
 
 _OPERATORS = r"<=|>=|<<|>>|==|!=|<|>|\+|-|&|\||\*|/"
 _ORDERISH = re.compile(r"order", re.I)
+_ORDER_NAME = re.compile(r"\b(?:" + "|".join(ORDER_NAMES) + r")\b")
 _CLAMPS = re.compile(r"\b(?:min|min_t|clamp|clamp_t|clamp_val)\s*\(")
 
 # A max-order finding needs one of the names in the file (its own #define included).
@@ -73,17 +75,17 @@ class Operands:
 
 
 def strip_names(text: str) -> str:
-    return re.sub(r"\b(?:" + "|".join(ORDER_NAMES) + r")\b", "", text)
+    return _ORDER_NAME.sub("", text)
 
 
 def operands(use: NameUse) -> Operands | None:
     if use.parent_kind != "binary_expression":
         return None
     name = re.escape(use.name)
-    right = re.fullmatch(rf"(.+?)\s*({_OPERATORS})\s*{name}", use.parent)
+    right = compiled(rf"(.+?)\s*({_OPERATORS})\s*{name}").fullmatch(use.parent)
     if right:
         return Operands(right[2], right[1], False)
-    left = re.fullmatch(rf"{name}\s*({_OPERATORS})\s*(.+)", use.parent)
+    left = compiled(rf"{name}\s*({_OPERATORS})\s*(.+)").fullmatch(use.parent)
     if left:
         return Operands(left[1], left[2], True)
     return None
@@ -93,7 +95,7 @@ def assigned_to(use: NameUse) -> str | None:
     """`lhs` of `lhs = NAME` / `T lhs = NAME`, when the name is the whole value."""
     if use.parent_kind not in ("assignment_expression", "init_declarator"):
         return None
-    match = re.fullmatch(rf"(.+?)\s*=\s*{re.escape(use.name)}", use.parent)
+    match = compiled(rf"(.+?)\s*=\s*{re.escape(use.name)}").fullmatch(use.parent)
     return match[1] if match else None
 
 
@@ -148,7 +150,5 @@ def defines(project: Project) -> Iterator[tuple[FileFacts, Define, Meaning]]:
         if meaning is None:
             continue
         for define in facts.defines:
-            if define.name not in ORDER_NAMES and re.search(
-                r"\b(?:" + "|".join(ORDER_NAMES) + r")\b", define.value
-            ):
+            if define.name not in ORDER_NAMES and _ORDER_NAME.search(define.value):
                 yield facts, define, meaning

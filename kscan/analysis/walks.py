@@ -134,6 +134,7 @@ def walk_range(facts: FileFacts, function: Function, loop: Loop, position: str) 
 
 
 _DECLARED = re.compile(r"(?:[\w\s*]*[\s*])?([A-Za-z_]\w*)\s*=\s*(.+)", re.S)
+_CONJUNCTS = re.compile(r"&&|\|\||,")
 _COMPARISON = re.compile(r"(?<![<>-])(<=|>=|!=|==|<|>)(?![<>=])")
 
 
@@ -150,7 +151,7 @@ def _initial_values(init: str) -> dict[str, str]:
 def _bounds_of(cond: str, var: str) -> list[str]:
     """What the condition compares `var` with: `pfn < end_pfn && ...` -> ["end_pfn"]."""
     bounds = []
-    for piece in re.split(r"&&|\|\||,", cond):
+    for piece in _CONJUNCTS.split(cond):
         parts = _COMPARISON.split(_unwrapped(piece))
         if len(parts) != 3:
             continue

@@ -33,6 +33,8 @@ _VALUE = re.compile(
     rb"\s*((?:[^;,(){}\[\]]++|\[[^\]]*+\]"
     rb"|\((?:[^()]++|\((?:[^()]++|\((?:[^()]++|\((?:[^()]++|\([^()]*+\))*+\))*+\))*+\))*+\))++)"
 )
+_NEWLINE = re.compile(rb"\n")
+_ORDERING = re.compile(r"<=|>=|<|>")
 _MEMBER_CALL = re.compile(rb"(?:->|\.)\s*([A-Za-z_]\w*)\s*(?=\()")
 _OUT_ARG = re.compile(r"&\s*([A-Za-z_]\w*(?:\s*(?:->|\.)\s*[A-Za-z_]\w*)*)")
 _DEREF_BEFORE = frozenset(b";{}(),:?=")
@@ -44,7 +46,7 @@ def body_facts(src: bytes, start: int, end: int, first_line: int) -> BodyFacts:
     (`ops->fn(...)`), and the values variables get, out-parameters included."""
     body = src[start:end]
     code = NOT_CODE.sub(spaces, body)
-    newlines = [m.start() for m in re.finditer(rb"\n", body)]
+    newlines = [m.start() for m in _NEWLINE.finditer(body)]
 
     def line(offset: int) -> int:
         return first_line + bisect_right(newlines, offset - 1)
@@ -99,7 +101,7 @@ def _clamps(code: bytes, start: int, lhs: str, rhs: str) -> bool:
     if head is None:
         return False
     cond = head[1].decode("utf-8", "replace")
-    sides = [" ".join(side.split()) for side in re.split(r"<=|>=|<|>", cond)]
+    sides = [" ".join(side.split()) for side in _ORDERING.split(cond)]
     return len(sides) == 2 and {lhs, rhs} == {sides[0].strip(" ()"), sides[1].strip(" ()")}
 
 
@@ -167,7 +169,7 @@ def registrations(src: bytes, name: bytes | None = None) -> list[Registration]:
             pairs = [(b"show", rw + b"_show"), (b"store", rw + b"_store")]
         found += [(member, fn, match.start()) for member, fn in pairs if fn]
     found = [(member, fn, at) for member, fn, at in found if name is None or fn == name]
-    newlines = [m.start() for m in re.finditer(rb"\n", src)] if found else []
+    newlines = [m.start() for m in _NEWLINE.finditer(src)] if found else []
     return [
         Registration(member.decode(), fn.decode(), bisect_right(newlines, at - 1) + 1)
         for member, fn, at in found

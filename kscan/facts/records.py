@@ -21,6 +21,7 @@ from sys import intern
 from typing import Any, NamedTuple
 
 from kscan.facts.intervals import nesting
+from kscan.vocab import IDENT
 
 
 class Span(NamedTuple):
@@ -203,7 +204,7 @@ class Function(NamedTuple):
         """(name, type text) per parameter, parsed on demand."""
         params = []
         for param in split_args(self.params_text):
-            names = re.findall(r"[A-Za-z_]\w*", param.split("[", 1)[0])
+            names = IDENT.findall(param.split("[", 1)[0])
             name = names[-1] if len(names) > 1 else ""
             params.append((name, param[: param.rfind(name)].strip() if name else param))
         return tuple(params)

@@ -87,7 +87,7 @@ def _blank(src: bytes, match: re.Match[bytes], out: bytearray | None) -> bytearr
         return out  # `#define __init ...`: blanking would redefine the next token
     if out is None:
         out = bytearray(src)
-    out[start:end] = re.sub(rb"[^\n]", b" ", src[start:end])
+    out[start:end] = src[start:end].translate(_SPACES)
     return out
 
 

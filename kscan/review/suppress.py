@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from kscan import atomic
 from kscan.findings import Finding, subtract
+from kscan.patterns import compiled
 
 if TYPE_CHECKING:
     from kscan.results import ScanResult
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
 BASELINE_VERSION = 2
 _IGNORE = re.compile(r"kscan:\s*ignore\s+(KS\d+(?:\s*,\s*KS\d+)*)", re.IGNORECASE)
-# Patterns the re module compiles on first use: only a finding with a comment near it
+# Patterns compiled() compiles on first use: only a finding with a comment near it
 # needs them.
 _COMMENT = r"/\*.*?(?:\*/|$)|//.*"
 # A suppression as it may be mistyped: a word like "kscan", one like "ignore", what follows.
@@ -83,7 +84,7 @@ def drop_inline(findings: Iterable[Finding], root: Path | None) -> tuple[list[Fi
 def misread_suppression(line: str, rule_id: str) -> str | None:
     """What is wrong with a comment on `line` that means to silence a `rule_id` finding
     and does not, or None when the line has no such comment."""
-    comments = re.findall(_COMMENT, line)
+    comments = compiled(_COMMENT).findall(line)
     if not comments:
         return None
     from kscan.rules import RULES  # only when a finding has a comment near it
@@ -100,9 +101,9 @@ def misread_suppression(line: str, rule_id: str) -> str | None:
                 nearest = _nearest(unknown[0], sorted(ids), rule_id)
                 return f"{quoted} names {unknown[0]}, which is no rule (nearest: {nearest})"
             return f"{quoted} names {', '.join(given)}, not {rule_id}"
-        for keyword, verb, what in re.findall(_LOOKALIKE, comment):
+        for keyword, verb, what in compiled(_LOOKALIKE).findall(comment):
             keyword, verb = keyword.lower(), verb.lower()
-            named_rule = re.match(_RULE_ID, what) or what in names
+            named_rule = compiled(_RULE_ID).match(what) or what in names
             if _like(verb, "ignore") and (
                 keyword == "kscan" or _like(keyword, "kscan") and named_rule
             ):

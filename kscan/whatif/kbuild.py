@@ -29,6 +29,8 @@ from pathlib import Path
 from kscan.whatif.target import compiled
 
 _ASSIGNMENT = re.compile(r"^([\w$().-]+?)\s*[:+]?=\s*(.*)$", re.M)
+_OBJECTS_SUFFIX = re.compile(r"-(?:objs|y|\$\(CONFIG_\w+\))$")
+_COMPARISON = re.compile(r"[=<>]")
 _CONFIG_IN_LHS = re.compile(r"\$\(CONFIG_(\w+)\)")
 _ENTRY = re.compile(r"^(?:menu)?config\s+(\w+)\s*$")
 _TOP_LEVEL = re.compile(
@@ -83,7 +85,7 @@ class Kbuild:
             if lhs.startswith("obj-") or lhs in ("lib-y", "core-y"):
                 result = settable
             elif depth and (lhs.endswith(("-objs", "-y")) or symbol):  # a composite
-                name = re.sub(r"-(?:objs|y|\$\(CONFIG_\w+\))$", "", lhs)
+                name = _OBJECTS_SUFFIX.sub("", lhs)
                 result = settable and self._added(directory, name + ".o", depth - 1) is not False
             else:
                 continue
@@ -126,7 +128,7 @@ class Kbuild:
 def _as_c(expr: str) -> str:
     """A Kconfig expression in the preprocessor's words: `ARM64 && !FOO` ->
     `defined(CONFIG_ARM64) && !defined(CONFIG_FOO)`; a comparison stays unreadable."""
-    if re.search(r"[=<>]", expr):
+    if _COMPARISON.search(expr):
         return "UNREADABLE("
     return _SYMBOL.sub(lambda m: f"defined(CONFIG_{m[0]})", expr)
 

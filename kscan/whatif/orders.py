@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 from kscan.analysis.project import Project
 from kscan.facts.records import FileFacts, Function, NameUse
+from kscan.patterns import compiled
 from kscan.vocab import identifiers
 
 LARGEST_NAMES = frozenset({"MAX_ORDER", "MAX_PAGE_ORDER", "NR_PAGE_ORDERS"})
@@ -39,6 +40,8 @@ BLOCK_NAMES = frozenset({"MAX_ORDER_NR_PAGES"})
 FREE_BLOCK_ORDER = re.compile(r"\bbuddy_order(?:_unsafe)?\s*\(")
 _ASSIGNED = re.compile(r"^\s*(?:[\w\s\*]+\s\**)?([A-Za-z_]\w*)\s*=(?!=)")
 _SHIFTED = r"<<\s*\(?\s*{}\b"
+_COMPARES = re.compile(r"[<>]=?|==|!=")
+_MIN_MAX = re.compile(r"\b(?:min|max|clamp)\w*\s*\(")
 # How code that takes a block as `1 << order` spells it: the bytes a file must hold
 # for its walks over such a block to be found (kscan/discover/prefilter.py needs).
 SHIFTS = ("<< order", "<<order", "<< (order")
@@ -65,10 +68,10 @@ class Reach:
         if names & BLOCK_NAMES:
             return "MAX_ORDER_NR_PAGES pages"
         for var, why in self.order_vars(facts, fn).items():
-            if re.search(_SHIFTED.format(re.escape(var)), text):
+            if compiled(_SHIFTED.format(re.escape(var))).search(text):
                 return f"1 << {var}, and {var} {why}"
         for name in names & LARGEST_NAMES:
-            if re.search(_SHIFTED.format(name), text):
+            if compiled(_SHIFTED.format(name)).search(text):
                 return f"1 << {name}"
         for var, why in self.block_vars(facts, fn).items():
             if var in names:
@@ -145,16 +148,16 @@ def _bounded_vars(use: NameUse) -> set[str]:
     """The variables a MAX_ORDER-family use bounds: the other side of a comparison or
     assignment (`order < MAX_ORDER - 1` too), or what a min()/clamp() with it is
     assigned to."""
-    if use.parent_kind == "binary_expression" and re.fullmatch(
-        rf"{use.name}\s*[-+]\s*\d+[uUlL]*", use.parent
-    ):
+    if use.parent_kind == "binary_expression" and compiled(
+        rf"{use.name}\s*[-+]\s*\d+[uUlL]*"
+    ).fullmatch(use.parent):
         offset = re.escape(use.parent)
-        match = re.search(rf"(\w+)\s*(?:<=|<|>=|>|==|!=)\s*\(?\s*{offset}", use.context)
+        match = compiled(rf"(\w+)\s*(?:<=|<|>=|>|==|!=)\s*\(?\s*{offset}").search(use.context)
         if match:
             return set() if match[1].isupper() else {match[1]}
         return _clamped(use)
     if use.parent_kind in ("binary_expression", "assignment_expression", "init_declarator"):
-        if use.parent_kind == "binary_expression" and not re.search(r"[<>]=?|==|!=", use.parent):
+        if use.parent_kind == "binary_expression" and not _COMPARES.search(use.parent):
             return set()
         names = {n for n in identifiers(use.parent) if not n.isupper()}
         if use.parent_kind != "binary_expression":
@@ -168,7 +171,7 @@ def _bounded_vars(use: NameUse) -> set[str]:
 
 def _clamped(use: NameUse) -> set[str]:
     """What `x = min(..., MAX_ORDER - 1UL, ...)` assigns to."""
-    if not re.search(r"\b(?:min|max|clamp)\w*\s*\(", use.context):
+    if not _MIN_MAX.search(use.context):
         return set()
     match = _ASSIGNED.match(use.context)
     return {match[1]} if match else set()
@@ -216,7 +219,9 @@ def _carried(arg: str, orders: dict[str, str], blocks: dict[str, str]) -> str | 
         return None
     names = identifiers(arg)
     local = {n for n in names if not n.isupper()}
-    if names & BLOCK_NAMES or any(re.search(_SHIFTED.format(re.escape(o)), arg) for o in orders):
+    if names & BLOCK_NAMES or any(
+        compiled(_SHIFTED.format(re.escape(o))).search(arg) for o in orders
+    ):
         return "block" if local <= set(orders) | set(blocks) else None
     if names & LARGEST_NAMES and "<<" not in arg:
         return "order" if local <= set(orders) else None

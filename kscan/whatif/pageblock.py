@@ -39,6 +39,7 @@ from kscan.analysis.project import Project
 from kscan.discover.prefilter import needs
 from kscan.facts.records import Define, FileFacts, NameUse
 from kscan.findings import Finding, Level
+from kscan.patterns import compiled
 from kscan.vocab import identifiers
 from kscan.whatif.analysis import WITHOUT_HUGETLB, Analysis
 from kscan.whatif.orders import LARGEST_NAMES
@@ -66,6 +67,8 @@ SECTION_NAMES = frozenset(
         "MIN_MEMORY_BLOCK_SIZE",
     }
 )
+# `pfn &= (PAGES_PER_SECTION - 1)`: a variable made a pfn's offset in its section
+_SECTION_MASKED = re.compile(r"\s*(\w+)\s*&=\s*\(?\s*PAGES_PER_SECTION\s*-\s*1")
 
 
 class PageblockVsSection(Analysis):
@@ -153,14 +156,14 @@ def _same_statement(pageblock: list[NameUse], section: list[NameUse]) -> list[Na
 def _offset_in_section(pageblock: list[NameUse], section: list[NameUse]) -> list[NameUse] | None:
     """`pfn &= (PAGES_PER_SECTION-1); ... pfn >> pageblock_order`."""
     for s in section:
-        match = re.match(r"\s*(\w+)\s*&=\s*\(?\s*PAGES_PER_SECTION\s*-\s*1", s.context)
+        match = _SECTION_MASKED.match(s.context)
         if match is None:
             continue
         var = match[1]
         for p in pageblock:
-            if p.byte > s.byte and re.search(
-                rf"\b{var}\s*(?:>>\s*pageblock_order|/\s*pageblock_nr_pages)", p.context
-            ):
+            if p.byte > s.byte and compiled(
+                rf"\b{var}\s*(?:>>\s*pageblock_order|/\s*pageblock_nr_pages)"
+            ).search(p.context):
                 return [s, p]
     return None
 

@@ -34,10 +34,13 @@ from kscan.analysis.project import Project
 from kscan.discover.prefilter import needs
 from kscan.facts.records import FileFacts, NameUse
 from kscan.findings import Finding, Level
+from kscan.patterns import compiled
 from kscan.vocab import ORDER_NAMES
 from kscan.whatif.analysis import COST, Analysis, function_at
 from kscan.whatif.target import evaluate
 
+_ASSIGNED = re.compile(r"(?:[\w\s]+\s)?\w+\s*=")
+_QUALIFIERS = re.compile(r"\b(?:static|const|volatile|__initdata|__read_mostly)\b")
 _ARRAY = re.compile(r"(\w+)\s*\[\s*([^][]*\b(?:NR_PAGE_ORDERS|MAX_PAGE_ORDER|MAX_ORDER)\b[^][]*)\]")
 # Element sizes on a 64-bit kernel, for the types whose size a declaration says.
 _SIZES = {
@@ -109,8 +112,8 @@ class PerOrderTables(Analysis):
             if loop.kind != "for" or not loop.span.start_byte <= use.byte < loop.body.start_byte:
                 continue
             bound = ops is not None and ops.op in ("<", "<=", ">", ">=") and use.name in loop.cond
-            descent = re.fullmatch(rf"(?:[\w\s]+\s)?\w+\s*=\s*{use.name}", loop.init.strip())
-            if not (bound and re.match(r"(?:[\w\s]+\s)?\w+\s*=", loop.init)) and not descent:
+            descent = compiled(rf"(?:[\w\s]+\s)?\w+\s*=\s*{use.name}").fullmatch(loop.init.strip())
+            if not (bound and _ASSIGNED.match(loop.init)) and not descent:
                 return None
             today = self.target.today.max_page_order + 1
             return self.site(
@@ -144,7 +147,7 @@ class PerOrderTables(Analysis):
 def _element_type(context: str, name: str) -> str | None:
     """`struct free_area free_area[...]` -> "struct free_area"; `unsigned long nr[...]`."""
     head = context.split(name + "[", 1)[0] if name + "[" in context else ""
-    head = re.sub(r"\b(?:static|const|volatile|__initdata|__read_mostly)\b", " ", head)
+    head = _QUALIFIERS.sub(" ", head)
     head = head.split(",")[0]
     words = head.replace("*", " * ").split()
     return " ".join(words) or None

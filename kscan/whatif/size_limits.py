@@ -40,6 +40,7 @@ from kscan.discover.prefilter import needs
 from kscan.facts.records import FileFacts, Function, NameUse
 from kscan.findings import Finding, Level, Location, Related
 from kscan.model.geometry import fmt_size
+from kscan.patterns import compiled
 from kscan.vocab import ORDER_NAMES, identifiers
 from kscan.whatif.analysis import MEANING, Analysis, function_at
 from kscan.whatif.orders import BLOCK_NAMES, FREE_BLOCK_ORDER
@@ -165,7 +166,7 @@ def _sized(use: NameUse) -> str:
     if _SIZE_WORDS.search(use.parent):
         return use.parent
     inner = re.escape(use.parent)
-    match = re.search(rf"PAGE_SIZE\s*<<\s*(?:\(\s*{inner}\s*\)|{inner})", use.context)
+    match = compiled(rf"PAGE_SIZE\s*<<\s*(?:\(\s*{inner}\s*\)|{inner})").search(use.context)
     return match[0] if match else use.parent
 
 
@@ -173,9 +174,9 @@ def _compared_with(use: NameUse) -> str | None:
     """The other side of a comparison with the name, if the use is one."""
     if use.parent_kind != "binary_expression":
         return None
-    match = re.fullmatch(rf"(.+?)\s*(?:<=|>=|==|!=|<|>)\s*{use.name}", use.parent) or re.fullmatch(
-        rf"{use.name}\s*(?:<=|>=|==|!=|<|>)\s*(.+)", use.parent
-    )
+    match = compiled(rf"(.+?)\s*(?:<=|>=|==|!=|<|>)\s*{use.name}").fullmatch(
+        use.parent
+    ) or compiled(rf"{use.name}\s*(?:<=|>=|==|!=|<|>)\s*(.+)").fullmatch(use.parent)
     return match[1] if match else None
 
 

@@ -186,6 +186,7 @@ def describe_orders(orders: list[int]) -> str:
 
 # -- a small evaluator for preprocessor and BUILD_BUG_ON conditions ------------------------
 
+_NOT = re.compile(r"!(?!=)")
 _DEFINED = re.compile(r"\bdefined\s*\(?\s*(\w+)\s*\)?")
 _NUMBER_SUFFIX = re.compile(r"\b(0x[0-9a-fA-F]+|\d+)[uUlL]+\b")
 # `a ? b : c` with no parentheses or ternary inside its parts (hisilicon's block size).
@@ -220,7 +221,7 @@ def evaluate(
     text = _DEFINED.sub(lambda m: " 1 " if m[1] in defined else " 0 ", without_comments(cond))
     text = _CAST.sub(" ", _NUMBER_SUFFIX.sub(r"\1", text))
     text = text.replace("&&", " and ").replace("||", " or ").replace("/", "//")
-    text = re.sub(r"!(?!=)", " not ", text)
+    text = _NOT.sub(" not ", text)
     text = _TERNARY.sub(r"(\2 if \1 else \3)", text)
     try:
         tree = ast.parse(text.strip(), mode="eval")

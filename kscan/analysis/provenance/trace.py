@@ -62,6 +62,7 @@ from kscan.facts.records import (
     split_args,
 )
 from kscan.findings import Location, Provenance, Related, Route
+from kscan.patterns import compiled
 from kscan.vocab import identifiers
 
 
@@ -372,7 +373,7 @@ class Tracer:
 
     def _field(self, frame: Frame, chain: str, depth: int, anchor: bool, seen: Seen) -> list[Route]:
         """`args->pud_pfn`: what the file stores in that field, wherever it does."""
-        field = re.split(r"->|\.", chain)[-1]
+        field = _MEMBER_ACCESS.split(chain)[-1]
         routes: list[Route] = []
         for other, value in self._field_stores(frame.facts, field):
             link = _link(other, value.line, f"{_assignment_text(value)} in {other.function.name}()")
@@ -583,6 +584,8 @@ class Tracer:
 
 # -- expressions ------------------------------------------------------------------------
 
+_MEMBER_ACCESS = re.compile(r"->|\.")
+_STRUCT_POINTER = re.compile(r"\bstruct\s+(\w+)\s*\*|\b(\w+_t)\s*\*")
 _INTERSECTIONS = re.compile(
     r"\s*(min|max|min_t|max_t|clamp|clamp_t|clamp_val|umin|umax|min3|max3)\s*(\(.*\))\s*", re.S
 )
@@ -688,7 +691,7 @@ def _values(
     (`pfn += n`) or a value built from its own old one (`end = min(end, x)`: narrower,
     never wider) is no origin; nor is `&name` handed to a logging call (`%pa`), or a
     parameter's address handed on."""
-    own = re.compile(rf"(?<![\w>.]){re.escape(name)}\b")
+    own = compiled(rf"(?<![\w>.]){re.escape(name)}\b")
     return [
         a
         for a in assigned[: bisect.bisect_left(assigned, before, key=lambda a: a.byte)]
@@ -719,7 +722,7 @@ def _assignment_text(value: Assignment) -> str:
 
 
 def _struct_of(kind: str) -> str | None:
-    match = re.search(r"\bstruct\s+(\w+)\s*\*|\b(\w+_t)\s*\*", kind)
+    match = _STRUCT_POINTER.search(kind)
     return (match[1] or match[2]) if match else None
 
 
