@@ -12,6 +12,7 @@ import signal
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 from kscan.discover.files import SourceFile
@@ -59,19 +60,6 @@ def from_file(
     return from_bytes(raw, rel, **options)
 
 
-def facts_for(
-    path: str,
-    rel: str,
-    prefilter: Prefilter | None = None,
-    bodies: Prefilter | None = None,
-    watch: Watch | None = None,
-    budget: FileBudget | None = None,
-) -> FileFacts | Problem | None:
-    return from_file(
-        facts_from_bytes, path, rel, prefilter=prefilter, bodies=bodies, watch=watch, budget=budget
-    )
-
-
 def read_source(path: str) -> bytes:
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
@@ -89,7 +77,7 @@ def facts_from_bytes(
     watch: Watch | None = None,
     budget: FileBudget | None = None,
 ) -> FileFacts | Problem | None:
-    """facts_for on bytes already read (the cache's unit hashes the same bytes).
+    """The facts of a file's bytes (the cache's unit hashes the bytes it reads).
     None: `prefilter` says no rule can use this file, so it is not parsed.  `bodies`:
     leave out the function bodies it does not want (kscan/parse/bodies.py).  `watch`: the
     extra facts an analysis beyond the rules asks for (kscan/facts/extract.py).  A file
@@ -160,6 +148,8 @@ def calls_from_bytes(raw: bytes, rel: str) -> FileCalls | Problem:
     return file_calls(facts)
 
 
+# facts_for(path, rel, **options): facts_from_bytes on the file's bytes, or why it has none
+facts_for = partial(from_file, facts_from_bytes)
 _unit: Callable[[str, str], Any] = facts_for  # the pool's work, set once per worker
 
 
