@@ -4,12 +4,14 @@
     python bench/pathological.py DIR --write    # only write them
 
 - one function with 5,000 nested `for` loops over PFNs;
-- 150,000 small functions with a loop each (20 MB), and 40,000 (5 MB);
+- 150,000 small functions with a PFN walk each (17 MB), and 40,000 (4.5 MB); 150,000
+  whose walks check pfn_valid() (21 MB), and 150,000 whose loops walk no PFN (15 MB);
 - 5,000-deep nesting of other shapes: ifs, else-ifs, ?:, braces, parentheses, calls,
   do and while loops, iterator macros of each shape tree-sitter gives them.
 
 Each file is scanned alone (`kscan FILE --no-cache -j 1 -q -f json`) in a fresh process:
-wall seconds, kscan's exit status and its peak memory.  Seconds on a busy machine are
+wall seconds, kscan's exit status and its peak memory, and beside them the seconds a
+plain tree-sitter parse of the file takes.  Seconds on a busy machine are
 rough; bench/growth.py counts steps.
 """
 
@@ -34,6 +36,8 @@ INPUTS = {
     "for-nest-5000-vars.c": lambda: shapes.loop_nest(DEPTH),
     "functions-150k.c": lambda: shapes.functions(150_000),
     "functions-40k.c": lambda: shapes.functions(40_000),
+    "checked-functions-150k.c": lambda: shapes.checked_functions(150_000),
+    "plain-functions-150k.c": lambda: shapes.plain_functions(150_000),
     **{
         f"{name}-{DEPTH}.c": (lambda make=make: make(DEPTH))
         for name, make in (
@@ -57,6 +61,20 @@ INPUTS = {
         )
     },
 }
+
+
+# A plain tree-sitter parse of the file, in a process of its own, as kscan is timed:
+# the floor "a few seconds" is read against.
+_PARSE = (
+    "import sys, tree_sitter as ts, tree_sitter_c as tsc\n"
+    "ts.Parser(ts.Language(tsc.language())).parse(open(sys.argv[1], 'rb').read())"
+)
+
+
+def parse_seconds(path: Path) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", _PARSE, str(path)], check=True)
+    return time.perf_counter() - started
 
 
 def scan(path: Path, timeout: float) -> tuple[str, str, float]:
@@ -93,7 +111,8 @@ def main() -> None:
         seconds, status, peak = scan(path, args.timeout)
         size = path.stat().st_size / 1e6
         print(
-            f"{name:<32} {size:6.1f} MB  {seconds:>6} s  exit {status}  peak {peak:.0f} MB",
+            f"{name:<32} {size:6.1f} MB  {seconds:>6} s  exit {status}  peak {peak:.0f} MB"
+            f"  (parse alone {parse_seconds(path):.1f} s)",
             flush=True,
         )
 

@@ -217,6 +217,25 @@ def functions(n: int) -> str:
     )
 
 
+def checked_functions(n: int) -> str:
+    """The issue's shape with a checked walk in each function: no finding, every loop's
+    facts."""
+    return "".join(
+        f"static void f{i}(unsigned long n)\n{{\n\tunsigned long pfn;\n\n"
+        f"\tfor (pfn = 0; pfn < n; pfn++)\n\t\tif (pfn_valid(pfn)) mark(pfn_to_page(pfn));\n}}\n\n"
+        for i in range(n)
+    )
+
+
+def plain_functions(n: int) -> str:
+    """The issue's words taken literally: a loop in each function, over no PFN."""
+    return "".join(
+        f"static void f{i}(unsigned long n)\n{{\n\tunsigned long i, x = 0;\n\n"
+        f"\tfor (i = 0; i < n; i++)\n\t\tx += i;\n}}\n\n"
+        for i in range(n)
+    )
+
+
 def skipped_bodies(n: int) -> str:
     """One PFN walk among many small functions no rule needs: the file is parsed, and
     the bodies that name nothing a rule reads are left out of the parse."""
