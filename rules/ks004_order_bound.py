@@ -37,7 +37,15 @@ import bisect
 import re
 from collections.abc import Iterator
 
-from kscan.analysis.maxorder import COUNT, MAX_ORDER_NEEDS, assigned_to, clamped, operands, uses
+from kscan.analysis.maxorder import (
+    COUNT,
+    MAX_ORDER_NEEDS,
+    ORDER_WORD,
+    assigned_to,
+    clamped,
+    operands,
+    uses,
+)
 from kscan.analysis.project import Project
 from kscan.analysis.rule import Rule
 from kscan.facts.records import BodyFacts, Call, FileFacts, NameUse, mentions
@@ -46,7 +54,6 @@ from kscan.patterns import compiled
 from kscan.vocab import ORDER_ALLOCATORS
 
 _MASK_SHIFT = re.compile(r"\(?\s*2U?L{0,2}\s*\)?")
-_ORDER_WORD = re.compile("order", re.I)
 # (severity, offset from the name, what the bound does with that order: findings.OrderAsk)
 _ASKS = (Level.HIGH, 0, "asks")
 # (what the code does wrong, severity, offset, what it does with the order)
@@ -91,7 +98,7 @@ class OrderBound(Rule):
                 return f"`{use.parent}` builds a mask with bit {name} set", *_ASKS
             return None
         target = assigned_to(use)
-        if target is not None and _ORDER_WORD.search(target):
+        if target is not None and ORDER_WORD.search(target):
             sets = f"sets `{target}` to {name}, which is not a valid order"
             return sets, Level.HIGH, 0, _stored(project, facts, use, target)
         if clamped(use):

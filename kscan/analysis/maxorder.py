@@ -22,14 +22,15 @@ from kscan.analysis.project import Project
 from kscan.discover.prefilter import needs
 from kscan.discover.treeinfo import nr_pages_semantics
 from kscan.facts.records import Define, FileFacts, NameUse
+from kscan.facts.source import names_re
 from kscan.patterns import compiled
 from kscan.vocab import ORDER_NAMES
 
 COUNT, LARGEST = "count", "largest"
 
 _OPERATORS = r"<=|>=|<<|>>|==|!=|<|>|\+|-|&|\||\*|/"
-_ORDERISH = re.compile(r"order", re.I)
-_ORDER_NAME = re.compile(r"\b(?:" + "|".join(ORDER_NAMES) + r")\b")
+ORDER_WORD = re.compile(r"order", re.I)  # a name or a text that is about an order
+_ORDER_NAME = names_re(ORDER_NAMES)
 _CLAMPS = re.compile(r"\b(?:min|min_t|clamp|clamp_t|clamp_val)\s*\(")
 
 # A max-order finding needs one of the names in the file (its own #define included).
@@ -71,7 +72,7 @@ class Operands:
 
     @property
     def about_an_order(self) -> bool:
-        return bool(_ORDERISH.search(strip_names(self.other)))
+        return bool(ORDER_WORD.search(strip_names(self.other)))
 
 
 def strip_names(text: str) -> str:
@@ -104,7 +105,7 @@ def clamped(use: NameUse) -> bool:
     return (
         use.parent_kind == "argument_list"
         and bool(_CLAMPS.search(use.context))
-        and bool(_ORDERISH.search(strip_names(use.context)))
+        and bool(ORDER_WORD.search(strip_names(use.context)))
     )
 
 

@@ -43,8 +43,9 @@ from kscan.facts.records import (
     Step,
     mentions,
 )
-from kscan.facts.source import IDENT, Text, declared_name, query
+from kscan.facts.source import Text, declared_name, query
 from kscan.parse.parser import ParsedFile
+from kscan.vocab import IDENT
 
 _LOOP_WORDS = re.compile(rb"pfn|page|folio")
 _LOOP_MACRO = re.compile(r"for_each")

@@ -11,8 +11,7 @@ import tree_sitter as ts
 
 from kscan.facts.records import Span
 from kscan.parse.parser import LANGUAGE
-
-IDENT = re.compile(r"[A-Za-z_]\w*")
+from kscan.vocab import IDENT
 
 
 @cache
