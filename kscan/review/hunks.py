@@ -60,24 +60,64 @@ def stated_start(hunk: Hunk, new_side: bool) -> int:
 
 
 def place(lines: Sequence[str], block: Sequence[str], stated: int) -> Placement:
-    """The best match of `block` in `lines`: most lines equal, then nearest `stated`."""
-    if not block:
+    """The best match of `block` in `lines`: most lines equal, then nearest `stated`.
+
+    Each line of the block votes for the starts its equal lines in the file imply.  A
+    large hunk of lines the file repeats (`}`, blank lines, a generated table) would
+    cast block x file votes; past _VOTES only the block's rarer lines vote, and the
+    starts they favour most are counted out line by line."""
+    size = len(block)
+    if not size:
         return Placement(stated, 0, 0, stated)
+    if list(lines[stated - 1 : stated - 1 + size]) == list(block):  # where it says: most hunks
+        return Placement(stated, size, size, stated)
     wanted = set(block)
     seen: dict[str, list[int]] = {}
     for index, text in enumerate(lines):
         if text in wanted:
             seen.setdefault(text, []).append(index)
-    last = len(lines) - len(block)
+    voters = _rarest(block, seen)
+    last = len(lines) - size
     votes: Counter[int] = Counter()
     for i, text in enumerate(block):
-        for index in seen.get(text, ()):
-            if 0 <= index - i <= last:
-                votes[index - i] += 1
+        if voters is None or text in voters:
+            for index in seen.get(text, ()):
+                if 0 <= index - i <= last:
+                    votes[index - i] += 1
+    if voters is not None:  # votes from some lines only: count the likeliest starts whole
+        starts = {start for start, _ in votes.most_common(_RECOUNTED)}
+        starts |= {stated - 1} if 0 <= stated - 1 <= last else set()
+        votes = Counter({start: _equal(lines, block, start) for start in starts})
+    votes = +votes  # starts where no line agrees are no match
     if not votes:
-        return Placement(stated, 0, len(block), stated)
+        return Placement(stated, 0, size, stated)
     start = max(votes, key=lambda s: (votes[s], -abs(s + 1 - stated)))
-    return Placement(start + 1, votes[start], len(block), stated)
+    return Placement(start + 1, votes[start], size, stated)
+
+
+_VOTES = 1_000_000  # votes cast before only the rarer lines of a block vote
+_RECOUNTED = 8  # starts counted line by line after such a vote
+
+
+def _rarest(block: Sequence[str], seen: dict[str, list[int]]) -> set[str] | None:
+    """The block's lines that vote: all (None) when their votes stay under _VOTES, else
+    the rarest in the file, as many as stay under it."""
+    copies = Counter(block)
+    cost = {text: copies[text] * len(found) for text, found in seen.items()}
+    if sum(cost.values()) <= _VOTES:
+        return None
+    voters: set[str] = set()
+    total = 0
+    for text in sorted(cost, key=lambda t: (cost[t], t)):
+        total += cost[text]
+        if total > _VOTES:
+            break
+        voters.add(text)
+    return voters
+
+
+def _equal(lines: Sequence[str], block: Sequence[str], start: int) -> int:
+    return sum(a == b for a, b in zip(lines[start : start + len(block)], block, strict=False))
 
 
 def first_difference(lines: Sequence[str], block: Sequence[str], at: Placement) -> int | None:
