@@ -120,6 +120,15 @@ FILE_BUDGET_HELP = (
     "2min, 512MB, 2GB, 30s,1GB; none for no limit.  A file over it is reported as not "
     "analysed and the scan goes on."
 )
+FileBudgetOpt = Annotated[str, typer.Option("--file-budget", help=FILE_BUDGET_HELP)]
+StrictOpt = Annotated[
+    bool,
+    typer.Option(
+        "--strict",
+        help="Exit 3 when a file could not be analysed (unreadable, binary, too large, "
+        "over --file-budget): the findings there are missing.",
+    ),
+]
 FORMAT_HELP = f"{', '.join(FORMATS[:-1])} or {FORMATS[-1]}."  # "text, json or sarif."
 
 
@@ -185,17 +194,8 @@ def scan_command(
         bool,
         typer.Option("--all", help="Also list the findings safe by contract or by design (text)."),
     ] = False,
-    file_budget: Annotated[str, typer.Option("--file-budget", help=FILE_BUDGET_HELP)] = str(
-        DEFAULT_FILE_BUDGET
-    ),
-    strict: Annotated[
-        bool,
-        typer.Option(
-            "--strict",
-            help="Exit 3 when a file could not be analysed (unreadable, binary, too large, "
-            "over --file-budget): the findings there are missing.",
-        ),
-    ] = False,
+    file_budget: FileBudgetOpt = str(DEFAULT_FILE_BUDGET),
+    strict: StrictOpt = False,
 ) -> None:
     if fmt not in FORMATS:
         raise fail(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
@@ -484,6 +484,8 @@ def series_command(
     validity_check: ValidityOpt = None,
     preset: PresetOpt = None,
     no_cache: NoCacheOpt = False,
+    file_budget: FileBudgetOpt = str(DEFAULT_FILE_BUDGET),
+    strict: StrictOpt = False,
     stop_on_fail: Annotated[
         bool,
         typer.Option(
@@ -517,6 +519,8 @@ def series_command(
         jobs,
         validity_check,
         no_cache,
+        file_budget,
+        strict,
         Reply(sender, signoff),
     )
 
@@ -534,6 +538,8 @@ def diff_command(
     validity_check: ValidityOpt = None,
     preset: PresetOpt = None,
     no_cache: NoCacheOpt = False,
+    file_budget: FileBudgetOpt = str(DEFAULT_FILE_BUDGET),
+    strict: StrictOpt = False,
 ) -> None:
     if (revs is None) == (base is None):
         raise fail("give a range (A..B) or --base REV, not both")
@@ -550,6 +556,8 @@ def diff_command(
         jobs,
         validity_check,
         no_cache,
+        file_budget,
+        strict,
     )
 
 
@@ -563,6 +571,8 @@ def _review(
     jobs: int,
     validity_check: list[str] | None,
     no_cache: bool,
+    file_budget: str,
+    strict: bool,
     reply: Reply | None = None,
 ) -> None:
     from kscan.review.series import SeriesError
@@ -570,6 +580,7 @@ def _review(
     if fmt not in SERIES_FORMATS:
         raise fail(f"unknown format {fmt!r} (choose from {', '.join(SERIES_FORMATS)})")
     _check_rules(select)
+    budget = _file_budget(file_budget)
     root = _root_of(tree)
     if root is None:
         raise fail(f"{tree} is not in a kernel tree (Makefile, mm/, include/linux/mmzone.h)")
@@ -582,6 +593,7 @@ def _review(
         select=settings.rules(select),
         extra_validity_checks=validity_check or settings.validity_checks,
         cache=not no_cache,
+        file_budget=budget,
     )
     try:
         series = judge(root, options, settings)
@@ -590,7 +602,8 @@ def _review(
     if fmt == "text":
         _note_config(settings)
     _write(render_series(series, fmt, reply), output)
-    if fmt == "email" and not series.introduced and not series.removed:
+    _print_warning_lines([f"{f.path}: {f.reason}" for f in series.not_analysed])
+    if fmt == "email" and not any(p.newsworthy for p in series.patches):
         stderr().print("kscan: no finding changes: no replies to write", markup=False)
     if series.unjudged:
         count, total = len(series.unjudged), len(series.patches)
@@ -599,6 +612,8 @@ def _review(
             markup=False,
         )
         raise typer.Exit(EXIT_USAGE)
+    if strict and series.not_analysed:
+        raise typer.Exit(EXIT_INCOMPLETE)  # some patch's effect is unknown, findings or not
     raise typer.Exit(EXIT_FINDINGS if series.failed(threshold) else EXIT_CLEAN)
 
 

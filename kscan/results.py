@@ -214,10 +214,19 @@ class PatchResult:
     notes: tuple[str, ...] = ()  # where hunks landed, or why they did not
     moved: int = 0  # findings that moved with their code to another file
     preset: str | None = None  # the geometry its findings were judged under, if one
+    # Files it touches that a scan before or after it could not analyse (over
+    # --file-budget, too large, too deeply nested ...): what it does to the findings
+    # there is unknown, so they are neither introduced nor removed.
+    not_analysed: tuple[NotAnalysed, ...] = ()
 
     @property
     def judged(self) -> bool:
         return self.status in JUDGED
+
+    @property
+    def newsworthy(self) -> bool:
+        """Whether its reviewer hears of it: it changes findings, or leaves some unknown."""
+        return bool(self.introduced or self.removed or self.not_analysed)
 
 
 @dataclass
@@ -235,6 +244,15 @@ class SeriesResult:
     @property
     def introduced(self) -> list[Change]:
         return [change for p in self.patches for change in p.introduced]
+
+    @property
+    def not_analysed(self) -> list[NotAnalysed]:
+        """Every patch's files not analysed, each reason naming its patch."""
+        return [
+            NotAnalysed(file.path, f"{file.reason} ({p.patch.name})")
+            for p in self.patches
+            for file in p.not_analysed
+        ]
 
     @property
     def removed(self) -> list[Change]:

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import mailbox
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
+from snippets import many_walks
 
 from kscan.cli import main
 from kscan.engine import Options
+from kscan.facts.budget import parse_file_budget
+from kscan.results import NotAnalysed
 from kscan.review import series
 from kscan.review.config import Config
 from kscan.review.mail import load
@@ -351,3 +356,108 @@ def test_the_repositorys_filters_and_hooks_never_run(repo, patches, tmp_path, ca
     assert code == 1 and "clear_node_reserved" in out
     assert not marker.exists()
     assert snapshot(repo) == before
+
+
+# --- files a scan could not analyse --------------------------------------------------
+
+# ~0.35 s of facts, where the demo file takes 0.003 s (0.02 s with the first queries):
+# a budget of 0.1 s stops it, and only it
+HEAVY = many_walks(3000)
+BUDGET = "0.1s"
+OVER = "not analysed: over the budget of 0.1 s of CPU (--file-budget)"
+
+
+@pytest.fixture
+def heavy_patches(repo, tmp_path) -> list[Path]:
+    """1: 3000 walks appended to mm/hole_walks.c, and a new walk in mm/page_walks.c;
+    2: one of them changed; 3: all taken out again."""
+    git(repo, "checkout", "-qb", "heavy")
+    with (repo / "mm/hole_walks.c").open("a") as f:
+        f.write(HEAVY)
+    with (repo / "mm/page_walks.c").open("a") as f:
+        f.write(NEW_WALK)
+    git(repo, "commit", "-qam", "mm: walk a lot")
+    edit(repo / "mm/hole_walks.c", "static void f7(unsigned long n)",
+         "static void f7(unsigned long limit)")
+    git(repo, "commit", "-qam", "mm: rename a parameter")
+    edit(repo / "mm/hole_walks.c", HEAVY.replace("f7(unsigned long n)", "f7(unsigned long limit)"),
+         "")
+    git(repo, "commit", "-qam", "mm: walk less")
+    git(repo, "checkout", "-q", "master")
+    out = tmp_path / "heavy"
+    git(repo, "format-patch", "-q", "-o", str(out), "master..heavy")
+    return sorted(out.glob("*.patch"))
+
+
+def test_a_file_not_analysed_is_named_and_its_findings_neither_come_nor_go(repo, heavy_patches):
+    """Over the budget after patch 1, a file's five findings must not read as removed
+    (nor its 3000 walks go unsaid): the patch names the file instead.  Its other file is
+    judged as ever."""
+    options = Options(jobs=1, cache=False, file_budget=parse_file_budget(BUDGET))
+    grow, change, shrink = review(repo, load(heavy_patches).patches, options, Config()).patches
+    over = OVER
+    assert where(grow.introduced) == [("KS001", "mm/page_walks.c", "clear_node_reserved")]
+    assert grow.removed == ()
+    assert grow.not_analysed == (NotAnalysed("mm/hole_walks.c", f"after the patch: {over}"),)
+    assert (change.introduced, change.removed) == ((), ())
+    assert change.not_analysed == (
+        NotAnalysed("mm/hole_walks.c", f"before and after the patch: {over}"),
+    )
+    assert (shrink.introduced, shrink.removed) == ((), ())
+    assert shrink.not_analysed == (NotAnalysed("mm/hole_walks.c", f"before the patch: {over}"),)
+
+
+def test_cli_names_the_files_not_analysed_in_every_format_and_strict_exits_3(
+    repo, heavy_patches, patches, capsys
+):
+    patch = str(heavy_patches[0])
+    common = ("series", patch, "--tree", str(repo), "--no-cache", "-j", "1")
+    budget = ("--file-budget", BUDGET)
+    reason = f"after the patch: {OVER}"
+    code, out, err = run(capsys, *common, *budget)
+    assert code == 1  # clear_node_reserved() breaks
+    unknown = f"  not analysed, so the findings there are unknown:\n    mm/hole_walks.c: {reason}\n"
+    assert unknown in out
+    assert "(1 file not analysed)" in out.splitlines()[-1]
+    assert f"kscan: warning: mm/hole_walks.c: {reason} ({Path(patch).name})" in err
+    assert run(capsys, *common, *budget, "--strict")[0] == 3
+    whole = run(capsys, "series", *map(str, patches), "--tree", str(repo), "--strict")
+    assert whole[0] == 1  # every file analysed: --strict changes nothing
+    code, out, _ = run(capsys, *common, *budget, "-f", "markdown")
+    assert f"- `mm/hole_walks.c`: {reason}" in out
+    code, out, _ = run(capsys, *common, *budget, "-f", "email")
+    assert "what this patch does to the\nfindings in them is unknown:" in out
+    assert f"    mm/hole_walks.c: {reason}" in out
+    code, out, _ = run(capsys, *common, *budget, "-f", "html")
+    assert f"not analysed, so the findings there are unknown: mm/hole_walks.c: {reason}" in out
+    code, out, _ = run(capsys, *common, *budget, "-f", "sarif")
+    log = json.loads(out)
+    [note] = log["runs"][0]["invocations"][0]["toolExecutionNotifications"]
+    assert note["descriptor"] == {"id": "not-analysed"}
+    assert note["message"]["text"] == f"mm/hole_walks.c: {reason} ({Path(patch).name})"
+    code, _, err = run(capsys, *common, "--file-budget", "soon")
+    assert code == 2 and err.startswith("kscan: error: bad --file-budget 'soon'")
+
+
+def test_a_reply_for_a_patch_whose_only_news_is_a_file_not_analysed(repo, tmp_path, capsys):
+    """No finding changes, but a file over budget: the reply says so, and the mbox is
+    not empty."""
+    git(repo, "checkout", "-qb", "only-heavy")
+    with (repo / "mm/hole_walks.c").open("a") as f:
+        f.write(HEAVY)
+    git(repo, "commit", "-qam", "mm: walk a lot")
+    git(repo, "checkout", "-q", "master")
+    out = tmp_path / "only-heavy"
+    git(repo, "format-patch", "-q", "-o", str(out), "master..only-heavy")
+    [patch] = sorted(out.glob("*.patch"))
+    code, mbox, err = run(capsys, "series", str(patch), "--tree", str(repo), "--no-cache",
+                          "-j", "1", "--file-budget", BUDGET, "-f", "email")
+    assert code == 0 and "no replies to write" not in err
+    [reply] = mailbox.mbox(str(_written(tmp_path / "replies.mbox", mbox)))
+    assert reply["Subject"] == "Re: [PATCH] mm: walk a lot"
+    assert "mm/hole_walks.c: after the patch: not analysed" in reply.get_payload()
+
+
+def _written(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path

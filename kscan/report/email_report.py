@@ -1,6 +1,7 @@
 """A patch review the way a kernel reviewer writes one, for `kscan series --format email`.
 
-An mbox of replies, one to each patch that changes the findings, threaded under it:
+An mbox of replies, one to each patch that changes the findings or leaves a file kscan
+could not analyse (which the reply names), threaded under it:
 `In-Reply-To` and `References` name the patch's Message-ID, the patch's author is
 `To`, its recipients `Cc`, the subject `Re: [PATCH x/N] ...`.  Each hunk with findings
 is quoted once, trimmed to the lines before each finding (`[...]` where lines are
@@ -31,10 +32,11 @@ _POLICY = default.clone(linesep="\n", max_line_length=998)
 
 
 def render(series: SeriesResult, reply: Reply) -> str:
-    """An mbox of replies (empty when no patch changes the findings)."""
+    """An mbox of replies (empty when no patch changes the findings or leaves some
+    unknown)."""
     out = io.StringIO()
     for result in series.patches:
-        if result.introduced or result.removed:
+        if result.newsworthy:
             message = _reply(result, series, reply)
             message.set_unixfrom(UNIX_FROM)
             Generator(out, mangle_from_=True, policy=_POLICY).flatten(message, unixfrom=True)
@@ -89,8 +91,10 @@ def _body(result: PatchResult, series: SeriesResult, reply: Reply) -> str:
         blocks.append(_quoted_hunk(hunk, in_hunk, hunk.path not in shown_files))
         shown_files.add(hunk.path)
     blocks += [_outside(change) for change in outside]
-    if mail and mail.date and mail.sender:  # the attribution line sits on the quote
+    if blocks and mail and mail.date and mail.sender:  # the attribution sits on the quote
         blocks[0] = f"On {mail.date}, {mail.sender} wrote:\n{blocks[0]}"
+    if result.not_analysed:
+        blocks.append(_not_analysed(result))
     if reply.signoff:
         blocks.append(reply.signoff)
     meta = series.meta
@@ -145,6 +149,16 @@ def _outside(change: Change) -> str:
     ]
     text.append(_introduced(change) if change.introduced else _removed(change))
     return "\n".join(text)
+
+
+def _not_analysed(result: PatchResult) -> str:
+    intro = (
+        "kscan could not analyse these files, so what this patch does to the findings "
+        "in them is unknown:"
+    )
+    return "\n".join(
+        [_wrap(intro), "", *(f"    {f.path}: {f.reason}" for f in result.not_analysed)]
+    )
 
 
 def _introduced(change: Change) -> str:

@@ -65,7 +65,11 @@ def _statuses(series: SeriesResult) -> str:
     """Each patch with what became of it: applied, at an offset, does not apply ..."""
     items = []
     for result in series.patches:
-        notes = "".join(f"<li>{escape(note)}</li>" for note in result.notes)
+        unknown = [
+            f"not analysed, so the findings there are unknown: {f.path}: {f.reason}"
+            for f in result.not_analysed
+        ]
+        notes = "".join(f"<li>{escape(note)}</li>" for note in (*result.notes, *unknown))
         items.append(
             f"<li>{escape(result.patch.subject)}: <b>{escape(result.status)}</b>"
             + (f"<ul>{notes}</ul>" if notes else "")

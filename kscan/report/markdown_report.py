@@ -26,8 +26,13 @@ def _patch(result: PatchResult) -> list[str]:
     lines = [f"#### {_escape(result.patch.subject)}", ""]
     if result.status != "applied" or result.notes:
         lines += [f"*{result.status}*", "", *(f"- {_escape(note)}" for note in result.notes), ""]
+    if result.not_analysed:
+        lines += ["Not analysed, so the findings there are unknown:", ""]
+        lines += [f"- `{f.path}`: {_escape(f.reason)}" for f in result.not_analysed] + [""]
     if not result.introduced and not result.removed:
-        return [*lines, "No finding changes." if result.judged else "Not judged.", ""]
+        if not result.judged:
+            return [*lines, "Not judged.", ""]
+        return [*lines, "No finding changes" + (" elsewhere." if result.not_analysed else "."), ""]
     for change in result.introduced:
         lines += _change(change, "Introduces")
     for change in result.removed:

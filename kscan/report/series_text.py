@@ -26,12 +26,13 @@ def render_text(series: SeriesResult) -> str:
         lines += [_line("+", c) for c in result.introduced]
         lines += [_line("-", c) for c in result.removed]
         if result.judged and not result.introduced and not result.removed:
-            lines.append("  no finding changes")
-    unjudged = len(series.unjudged)
+            lines.append("  no finding changes" + (" elsewhere" if result.not_analysed else ""))
+    unjudged, unknown = len(series.unjudged), len(series.not_analysed)
     lines.append(
         f"{len(series.introduced)} introduced, {len(series.removed)} removed "
         f"by {len(series.patches)} patch{'es' if len(series.patches) != 1 else ''}"
         + (f" ({unjudged} not judged)" if unjudged else "")
+        + (f" ({unknown} file{'s' if unknown != 1 else ''} not analysed)" if unknown else "")
         + f"; Linux {series.meta.kernel_version}; {series.seconds:.2f}s"
     )
     return "\n".join(lines) + "\n"
@@ -45,7 +46,11 @@ def _status(result: PatchResult) -> list[str]:
         head += f"; judged under {result.preset}"
     if result.moved:
         head += f"; {result.moved} finding{'s' if result.moved > 1 else ''} moved with its code"
-    return [head, *(f"    {note}" for note in result.notes)]
+    lines = [head, *(f"    {note}" for note in result.notes)]
+    if result.not_analysed:
+        lines.append("  not analysed, so the findings there are unknown:")
+        lines += [f"    {f.path}: {f.reason}" for f in result.not_analysed]
+    return lines
 
 
 def _line(sign: str, change: Change) -> str:
@@ -65,5 +70,8 @@ def render_sarif(series: SeriesResult) -> str:
     removed = [c.finding for c in series.removed]
     new, absent = subtract(introduced, removed), subtract(removed, introduced)
     states = {id(f): "new" for f in new} | {id(f): "absent" for f in absent}
-    log = sarif.to_log(replace(series.meta, findings=[*new, *absent]), lambda f: states[id(f)])
+    unknown = series.not_analysed  # among the warnings too, as a scan's are
+    warnings = [*series.meta.warnings, *(f"{f.path}: {f.reason}" for f in unknown)]
+    meta = replace(series.meta, findings=[*new, *absent], warnings=warnings, not_analysed=unknown)
+    log = sarif.to_log(meta, lambda f: states[id(f)])
     return dumps(log)

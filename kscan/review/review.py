@@ -19,7 +19,7 @@ from kscan.model.judge import ModelError, contexts
 from kscan.results import HotspotRow, Patch, PatchResult, ScanResult, SeriesResult, Stats
 from kscan.review.config import Config
 from kscan.review.mail import load
-from kscan.review.series import SeriesError, commit_range, run_series
+from kscan.review.series import Scanned, SeriesError, commit_range, run_series
 from kscan.review.suppress import settle
 
 
@@ -45,12 +45,12 @@ def review(
 
     scans: list[tuple[set[str], Project]] = []  # each scan's fingerprints and facts
 
-    def scanner(root: Path, paths: list[str], patch: Patch) -> list[Finding]:
+    def scanner(root: Path, paths: list[str], patch: Patch) -> Scanned:
         geometry = preset or arch_preset(patch)[0] or config.preset
         done = scan(replace(options, paths=[str(root / p) for p in paths], model_preset=geometry))
         findings = settle(done.result, config).findings
         scans.append(({f.fingerprint for f in findings}, done.project))
-        return findings
+        return Scanned(findings, done.result.not_analysed)
 
     patch_results = [
         _with_preset(result, preset, config.preset)

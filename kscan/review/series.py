@@ -13,7 +13,10 @@ applied (it applies in reverse), or does not apply (every failing hunk named wit
 tree's nearest match).  The series goes on past a patch that does not apply unless
 asked to stop.  An applied patch is judged by scanning the C files it touches before
 and after it; findings are matched by fingerprint, so lines that merely move are not
-news, and code moved to another file keeps its findings.
+news, and code moved to another file keeps its findings.  A file either scan could not
+analyse (over --file-budget, too large, nested too deeply) is named with the patch, and
+its findings are left out of both sides: a patch that makes a file too costly to
+analyse must not read as removing the findings there, nor hide the ones it adds.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from types import FrameType
-from typing import NoReturn
+from typing import NamedTuple, NoReturn
 
 from unidiff.errors import UnidiffParseError
 from unidiff.patch import PatchSet
@@ -49,6 +52,7 @@ from kscan.results import (
     UNREADABLE,
     Change,
     Hunk,
+    NotAnalysed,
     Patch,
     PatchResult,
 )
@@ -383,7 +387,16 @@ def commit_range(tree: Path, spec: str) -> tuple[str, list[Patch]]:
 
 # -- judging a series ----------------------------------------------------------------
 
-Scanner = Callable[[Path, list[str], Patch], list[Finding]]
+
+class Scanned(NamedTuple):
+    """A scan of the files a patch touches: its findings, and the files it could not
+    analyse."""
+
+    findings: list[Finding]
+    not_analysed: list[NotAnalysed]
+
+
+Scanner = Callable[[Path, list[str], Patch], Scanned]
 
 
 def run_series(
@@ -417,7 +430,9 @@ def _judge(root: Path, patch: Patch, scanner: Scanner) -> PatchResult:
     if not sources:
         return PatchResult(patch, (), (), NO_C_CHANGE, how.notes)
     after = _scan_existing(root, sources, patch, scanner)
-    introduced, removed = subtract(after, before), subtract(before, after)
+    unknown = _unknown(before, after)
+    old, new = _known(before, unknown), _known(after, unknown)
+    introduced, removed = subtract(new, old), subtract(old, new)
     introduced, removed, moved = _without_moves(introduced, removed)
     return PatchResult(
         patch,
@@ -426,12 +441,31 @@ def _judge(root: Path, patch: Patch, scanner: Scanner) -> PatchResult:
         how.status,
         how.notes,
         moved,
+        not_analysed=tuple(unknown.values()),
     )
 
 
-def _scan_existing(root: Path, paths: list[str], patch: Patch, scanner: Scanner) -> list[Finding]:
+def _scan_existing(root: Path, paths: list[str], patch: Patch, scanner: Scanner) -> Scanned:
     present = [p for p in paths if (root / p).is_file()]
-    return scanner(root, present, patch) if present else []
+    return scanner(root, present, patch) if present else Scanned([], [])
+
+
+def _unknown(before: Scanned, after: Scanned) -> dict[str, NotAnalysed]:
+    """path -> why it was not analysed before the patch, after it or both (the reason
+    after it, when both have one): the patch's effect on its findings is unknown."""
+    reasons: dict[str, dict[str, str]] = {}
+    for when, scanned in (("before", before), ("after", after)):
+        for file in scanned.not_analysed:
+            reasons.setdefault(file.path, {})[when] = file.reason
+    unknown = {}
+    for path, why in sorted(reasons.items()):
+        reason = why.get("after") or why["before"]
+        unknown[path] = NotAnalysed(path, f"{' and '.join(why)} the patch: {reason}")
+    return unknown
+
+
+def _known(scanned: Scanned, unknown: dict[str, NotAnalysed]) -> list[Finding]:
+    return [f for f in scanned.findings if f.location.path not in unknown]
 
 
 def _without_moves(
