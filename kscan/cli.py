@@ -652,6 +652,8 @@ def _ranking(
         lambda progress: rank_hotspots(options, top, progress), sys.stderr.isatty()
     )
     _outlive(ranked)
+    # a file left out (binary, unreadable, over the budget) is missing from the ranking
+    _print_warning_lines([f"{f.path}: {f.reason}" for f in ranked.scan.result.not_analysed])
     return ranked
 
 

@@ -335,6 +335,15 @@ def test_binary_file_is_skipped_with_one_warning(in_tmp, report_validator):
     ]
 
 
+@pytest.mark.parametrize("command", ["hotspots", "graph"])
+def test_a_ranking_warns_of_the_files_it_left_out(in_tmp, capsys, command):
+    write(in_tmp / "src" / "blob.c", b"int x;\0\0\0\x7fELF\x02\x01")
+    write(in_tmp / "src" / "walk.c", WALK)
+    code, out, err = run_main([command, "src", "-j", "1", "--no-cache"], capsys)
+    assert code == 0 and "mark" in out
+    assert warnings_of(err) == ["kscan: warning: src/blob.c: binary file, skipped"]
+
+
 def test_latin1_file_is_scanned_leniently(in_tmp):
     source = "/* r\xe9serv\xe9 by the firmware \xa9 */\n" + WALK
     write(in_tmp / "latin.c", source.encode("latin-1"))
