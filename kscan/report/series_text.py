@@ -27,7 +27,7 @@ def render_text(series: SeriesResult) -> str:
         lines += [_line("-", c) for c in result.removed]
         if result.judged and not result.introduced and not result.removed:
             lines.append("  no finding changes" + (" elsewhere" if result.not_analysed else ""))
-    unjudged, unknown = len(series.unjudged), len(series.not_analysed)
+    unjudged, unknown = len(series.unjudged), len({f.path for f in series.not_analysed})
     lines.append(
         f"{len(series.introduced)} introduced, {len(series.removed)} removed "
         f"by {len(series.patches)} patch{'es' if len(series.patches) != 1 else ''}"
