@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEMO = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "demo" / "mm"
+WHAT_IF = DEMO.parent.parent / "whatif" / "tree-6.12" / "mm"
 
 
 @dataclass(frozen=True)
@@ -363,10 +364,37 @@ _DEMO_NAME = re.compile(r"^\w[^\n(;]*?\b(\w+)\(", re.M)
 
 def demo_code(n: int) -> str:
     """The demo tree's three files, n times over, each copy's functions renamed."""
-    text = "".join(p.read_text() for p in sorted(DEMO.glob("*.c")))
+    return _copies(sorted(DEMO.glob("*.c")), n)
+
+
+def what_if_code(n: int) -> str:
+    """The what-if fixture's mm/ (a site of every what-if class), n times over."""
+    return _copies(sorted(WHAT_IF.glob("*.c")), n)
+
+
+def _copies(files: list[Path], n: int) -> str:
+    text = "".join(p.read_text() for p in files)
     names = sorted(set(_DEMO_NAME.findall(text)), key=len, reverse=True)
     pattern = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b")
     return "".join(pattern.sub(rf"\1_{i}", text) for i in range(n))
+
+
+def what_if_statements(n: int) -> str:
+    """One function holding n times over what the what-if classes look at: a skip of a
+    MAX_ORDER block, a struct page walk over a block, a per-order loop and table, a
+    limit on the order."""
+    level = (
+        "while (pfn < end_pfn) {\npage = pfn_to_online_page(pfn);\nif (!page) {\n"
+        "pfn = ALIGN(pfn + 1, MAX_ORDER_NR_PAGES);\ncontinue;\n}\npfn++;\n}\n"
+        "for (i = 0; i < (1 << order); i++)\nclear_flags(page + i);\n"
+        "for (o = 0; o < NR_PAGE_ORDERS; o++)\nnr[o] = zone->free_area[o].nr_free;\n"
+        "if (order > MAX_PAGE_ORDER)\nreturn;\n"
+    )
+    return (
+        "void walk(struct zone *zone, struct page *page, unsigned long pfn,\n"
+        "\t  unsigned long end_pfn, unsigned int order)\n{\n"
+        "unsigned long nr[NR_PAGE_ORDERS];\nunsigned int o;\nint i;\n\n" + level * n + "}\n"
+    )
 
 
 DIMENSIONS = [
@@ -429,4 +457,11 @@ DIMENSIONS = [
     Dimension("ifdef-blocks", "#ifdef blocks in one contig-range caller", ifdef_blocks, 125),
     Dimension("order-uses", "MAX_ORDER loops in one function", order_uses, 250),
     Dimension("order-uses-nested", "nested MAX_ORDER loops", order_uses_nested, 125),
+    Dimension("what-if-code", "copies of the what-if fixture's mm/ (5 kB each)", what_if_code, 8),
+    Dimension(
+        "what-if-statements",
+        "block skips, walks and order loops in one function",
+        what_if_statements,
+        125,
+    ),
 ]
