@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 import tree_sitter as ts
 
-from kscan.facts.intervals import innermost, nesting
+from kscan.facts.intervals import Holders, innermost
 from kscan.facts.records import Call, Function
 from kscan.facts.source import Text
 
@@ -123,18 +123,10 @@ class FunctionFinder:
 
     def __init__(self, functions: list[Function]):
         self.functions = functions
-        self.starts = [f.span.start_byte for f in functions]
-        # the enclosing function of each
-        self.parents = nesting([(f.span.start_byte, f.span.end_byte) for f in functions])
+        self._holders = Holders([(f.span.start_byte, f.span.end_byte) for f in functions])
 
     def index_at(self, byte: int) -> int | None:
-        # the last function to start before byte, else the innermost that encloses it
-        i = bisect.bisect_right(self.starts, byte) - 1
-        while i >= 0:
-            if self.functions[i].span.contains(byte):
-                return i
-            i = self.parents[i]
-        return None
+        return next(self._holders.holding(byte), None)
 
     def name_at(self, byte: int) -> str | None:
         i = self.index_at(byte)

@@ -8,7 +8,8 @@ one sweep over both sorted.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from bisect import bisect_right
+from collections.abc import Iterator, Sequence
 
 
 def innermost(intervals: Sequence[tuple[int, int]], offsets: Sequence[int]) -> list[int]:
@@ -38,12 +39,41 @@ def nesting(intervals: Sequence[tuple[int, int]]) -> list[int]:
     """For each interval, the index of the innermost other one holding it, -1 for none."""
     order, starts, ends = _sorted(intervals)
     parents = [-1] * len(intervals)
+    for position, parent in enumerate(_parents(starts, ends)):
+        if parent >= 0:
+            parents[order[position]] = order[parent]
+    return parents
+
+
+class Holders:
+    """The intervals holding an offset, asked one offset at a time (the function at a
+    byte, the loops around a use): from the last interval to start at or before it, up
+    its nesting, so a question costs log n plus the depth, not n.  Every interval that
+    holds the offset is on that way up, whether intervals nest or only overlap."""
+
+    def __init__(self, intervals: Sequence[tuple[int, int]]) -> None:
+        self._order, self._starts, self._ends = _sorted(intervals)
+        self._parents = _parents(self._starts, self._ends)
+
+    def holding(self, offset: int) -> Iterator[int]:
+        """The indexes of the intervals holding offset, innermost first."""
+        position = bisect_right(self._starts, offset) - 1
+        while position >= 0:
+            if offset < self._ends[position]:
+                yield self._order[position]
+            position = self._parents[position]
+
+
+def _parents(starts: list[int], ends: list[int]) -> list[int]:
+    """For each interval (sorted by start), the position of the innermost one still
+    open where it starts, -1 for none: a stack of the open ones."""
+    parents = [-1] * len(starts)
     stack: list[int] = []
-    for position, i in enumerate(order):
-        while stack and ends[stack[-1]] <= starts[position]:
+    for position, start in enumerate(starts):
+        while stack and ends[stack[-1]] <= start:
             stack.pop()
         if stack:
-            parents[i] = order[stack[-1]]
+            parents[position] = stack[-1]
         stack.append(position)
     return parents
 

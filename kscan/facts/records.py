@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from sys import intern
 from typing import Any, NamedTuple
 
-from kscan.facts.intervals import nesting
+from kscan.facts.intervals import Holders
 from kscan.vocab import IDENT
 
 
@@ -33,6 +33,10 @@ class Span(NamedTuple):
 
     def contains(self, byte: int) -> bool:
         return self.start_byte <= byte < self.end_byte
+
+    @property
+    def bytes(self) -> tuple[int, int]:
+        return self.start_byte, self.end_byte
 
 
 class Call(NamedTuple):
@@ -307,7 +311,8 @@ class FileFacts:
     guards: list[Guard] = field(default_factory=list)  # ifs and ?: in detailed loops
     # (byte, name) of each identifier in the guards' conditions, by byte
     guard_names: tuple[tuple[int, str], ...] = ()
-    _if_index: Any = field(default=None, init=False, repr=False, compare=False)  # branches
+    # what the queries below index, built on first use: each a look at every fact once
+    _indexes: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __reduce__(self) -> tuple[Callable[..., FileFacts], tuple[Any, ...]]:
         return _file_facts, (
@@ -335,23 +340,61 @@ class FileFacts:
         return any(where_a.get(cond, number) != number for cond, number in self._if_branches(b))
 
     def _if_branches(self, byte: int) -> Iterator[tuple[int, int]]:
-        """(conditional, branch number) of each #if branch holding byte, innermost first:
-        up from the last branch to start before it, not a look at every branch."""
-        if self._if_index is None:
-            order = sorted(self.branches, key=lambda b: (b[2], -b[3]))
-            self._if_index = ([b[2] for b in order], order, nesting([(b[2], b[3]) for b in order]))
-        starts, order, parents = self._if_index
-        i = bisect.bisect_right(starts, byte) - 1
-        while i >= 0:
-            cond, number, start, end = order[i]
-            if byte < end:
-                yield cond, number
-            i = parents[i]
+        """(conditional, branch number) of each #if branch holding byte, innermost first."""
+        holders = self._index("branches", lambda: Holders([(b[2], b[3]) for b in self.branches]))
+        for i in holders.holding(byte):
+            yield self.branches[i][:2]
+
+    # Queries by position: an analysis asking for each use or function would otherwise
+    # look at every loop or use of the file each time (n x n for a file).  Loops and
+    # name uses come in file order (the extractor's), functions and branches in any.
+
+    def function_at(self, byte: int) -> Function | None:
+        """The innermost function holding byte (runaway recoveries nest them)."""
+        holders = self._index("functions", lambda: Holders([f.span.bytes for f in self.functions]))
+        i = next(holders.holding(byte), None)
+        return None if i is None else self.functions[i]
+
+    def loops_in(self, span: Span) -> list[Loop]:
+        """The loops that start in span (a function's), in file order."""
+        starts = self._index("loop starts", lambda: [lp.span.start_byte for lp in self.loops])
+        first, end = (bisect.bisect_left(starts, byte) for byte in span.bytes)
+        return self.loops[first:end]
+
+    def loops_holding(self, byte: int, part: str) -> list[Loop]:
+        """The loops whose "head" (from the keyword to the body) or "body" holds byte,
+        outermost first, as they come in the file."""
+        if part == "head":
+            holders = self._index("heads", lambda: Holders([_head(lp) for lp in self.loops]))
+        else:
+            holders = self._index("bodies", lambda: Holders([lp.body.bytes for lp in self.loops]))
+        return [self.loops[i] for i in sorted(holders.holding(byte))]
+
+    def uses_in(self, span: Span) -> list[NameUse]:
+        """The name uses in span (a function's), in file order."""
+        at = self._index("use bytes", lambda: [u.byte for u in self.name_uses])
+        first, end = (bisect.bisect_left(at, byte) for byte in span.bytes)
+        return self.name_uses[first:end]
+
+    def uses_on_lines(self, first: int, last: int) -> list[NameUse]:
+        """The name uses on lines first to last."""
+        at = self._index("use lines", lambda: [u.line for u in self.name_uses])
+        return self.name_uses[bisect.bisect_left(at, first) : bisect.bisect_right(at, last)]
+
+    def _index(self, name: str, build: Callable[[], Any]) -> Any:
+        found = self._indexes.get(name)
+        if found is None:
+            found = self._indexes[name] = build()
+        return found
 
     @property
     def unrecovered_bodies(self) -> int:
         """Function bodies in the text that no function fact covers (coverage check)."""
         return max(0, self.bodies_seen - len(self.functions))
+
+
+def _head(loop: Loop) -> tuple[int, int]:
+    return loop.span.start_byte, loop.body.start_byte
 
 
 @dataclass(slots=True)

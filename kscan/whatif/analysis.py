@@ -184,18 +184,8 @@ class Analysis(Rule):
 
     def claim_function(self, facts: FileFacts, fn: Function) -> None:
         """The MAX_ORDER uses in a function this class lists are part of its site."""
-        for use in facts.name_uses:
-            if fn.span.contains(use.byte):
-                self.context.claim(facts.path, use.byte)
-
-
-def function_at(facts: FileFacts, byte: int) -> Function | None:
-    """The innermost function holding byte."""
-    found = None
-    for fn in facts.functions:
-        if fn.span.contains(byte) and (found is None or fn.span.start_byte > found.span.start_byte):
-            found = fn
-    return found
+        for use in facts.uses_in(fn.span):
+            self.context.claim(facts.path, use.byte)
 
 
 def subsystem(path: str) -> str:

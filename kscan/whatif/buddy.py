@@ -162,9 +162,8 @@ class BuddyArithmetic(Analysis):
 def _walked_vars(facts: FileFacts, fn: Function) -> set[str]:
     """Variables that loops in fn step by one: `page + i` there is a walk."""
     walked: set[str] = set()
-    for loop in facts.loops:
-        if fn.span.contains(loop.span.start_byte):
-            walked |= {s.var for s in loop.steps if s.amount in ("1",) or s.op in ("++", "--")}
+    for loop in facts.loops_in(fn.span):
+        walked |= {s.var for s in loop.steps if s.amount in ("1",) or s.op in ("++", "--")}
     return walked
 
 

@@ -77,9 +77,9 @@ class MaxOrderChunks(Analysis):
     def sites(self, project: Project) -> Iterator[Finding]:
         reach = self.context.reach(project)
         for facts in self.files(project):
-            uses = [u for u in facts.name_uses if u.name in BLOCK_NAMES | LARGEST_NAMES]
             for fn in facts.functions:
                 head = _head_test(project, facts, fn, reach.order_vars(facts, fn))
+                uses = [u for u in facts.uses_in(fn.span) if u.name in BLOCK_NAMES | LARGEST_NAMES]
                 found = self._per_block(project.nest(facts), fn, uses, head)
                 if head is not None:
                     found += self._handoffs(facts, fn, reach, head)
@@ -104,7 +104,7 @@ class MaxOrderChunks(Analysis):
         tests = {c.name for c in fn.calls} & _SECTION_STATE
         for use in uses:
             facts = nest.facts
-            if not fn.span.contains(use.byte) or (facts.path, use.byte) in self.context.claimed:
+            if (facts.path, use.byte) in self.context.claimed:
                 continue
             checked = identifiers(use.context) & _SECTION_STATE
             if checked and _PFN_WORD.search(use.context):
@@ -187,8 +187,8 @@ def _failed_check(nest: Nest, use: NameUse) -> str | None:
     pfn_to_online_page(pfn); if (!page)`): the branch opened just before the skip."""
     if not _SKIP.match(use.context):
         return None
-    for loop in nest.facts.loops:
-        if not loop.detailed or not loop.body.contains(use.byte):
+    for loop in nest.facts.loops_holding(use.byte, "body"):
+        if not loop.detailed:
             continue
         assigns = nest.assigns_in(loop.body.start_byte, loop.body.end_byte)
         checked = {a.lhs for a in assigns if a.call in _SECTION_STATE}

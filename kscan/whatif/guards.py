@@ -118,9 +118,8 @@ class Guards(Analysis):
 
     def _claim_uses(self, facts: FileFacts, first: int, last: int) -> None:
         """The order names in a guard are the guard's, not a size or a table."""
-        for use in facts.name_uses:
-            if first <= use.line <= last:
-                self.context.claim(facts.path, use.byte)
+        for use in facts.uses_on_lines(first, last):
+            self.context.claim(facts.path, use.byte)
 
     def _kconfig(self, project: Project, root: Path) -> Iterator[Finding]:
         """ARCH_FORCE_MAX_ORDER's range for this architecture, or its absence."""

@@ -121,13 +121,10 @@ def _nearer(caller: str, callee: str, known: str) -> bool:
 def _uses_by_function(facts: FileFacts) -> dict[int, list[NameUse]]:
     """Function start byte -> the MAX_ORDER-family uses in it."""
     out: dict[int, list[NameUse]] = {}
-    starts = [(fn.span.start_byte, fn.span.end_byte) for fn in facts.functions]
-    for use in facts.name_uses:
-        if use.name not in LARGEST_NAMES | BLOCK_NAMES:
-            continue
-        for start, end in starts:
-            if start <= use.byte < end:
-                out.setdefault(start, []).append(use)
+    for fn in facts.functions:
+        uses = [u for u in facts.uses_in(fn.span) if u.name in LARGEST_NAMES | BLOCK_NAMES]
+        if uses:
+            out.setdefault(fn.span.start_byte, []).extend(uses)
     return out
 
 

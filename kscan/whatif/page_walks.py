@@ -56,12 +56,8 @@ class PageWalkAcrossBlock(Analysis):
                 pages = {v for v, kind in fn.pointer_types if kind == "page*"}
                 if not pages:
                     continue
-                for loop in facts.loops:
-                    if (
-                        loop.kind == "macro"
-                        or not loop.detailed
-                        or not fn.span.contains(loop.span.start_byte)
-                    ):
+                for loop in facts.loops_in(fn.span):
+                    if loop.kind == "macro" or not loop.detailed:
                         continue
                     step = _page_step(facts, loop, pages)
                     if step is None:

@@ -98,7 +98,7 @@ class PageblockVsSection(Analysis):
         """In a function: a pageblock and a section quantity in one statement, or a PFN's
         offset in its section (`pfn &= PAGES_PER_SECTION - 1`) cut into pageblocks."""
         for fn in facts.functions:
-            uses = [u for u in facts.name_uses if fn.span.contains(u.byte)]
+            uses = facts.uses_in(fn.span)
             for use in uses:
                 if use.name in LARGEST_NAMES and "pageblock_order" in use.parent:
                     self.context.claim(facts.path, use.byte)  # pageblock == largest: exact

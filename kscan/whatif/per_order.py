@@ -36,7 +36,7 @@ from kscan.facts.records import FileFacts, NameUse
 from kscan.findings import Finding, Level
 from kscan.patterns import compiled
 from kscan.vocab import ORDER_NAMES
-from kscan.whatif.analysis import COST, Analysis, function_at
+from kscan.whatif.analysis import COST, Analysis
 from kscan.whatif.target import evaluate
 
 _ASSIGNED = re.compile(r"(?:[\w\s]+\s)?\w+\s*=")
@@ -108,9 +108,8 @@ class PerOrderTables(Analysis):
         """A `for` whose header enumerates the orders up to (or down from) the largest:
         the name bounds the condition, or is the whole initial value."""
         ops = operands(use)
-        for loop in facts.loops:
-            if loop.kind != "for" or not loop.span.start_byte <= use.byte < loop.body.start_byte:
-                continue
+        heads = facts.loops_holding(use.byte, "head")
+        for loop in (lp for lp in heads if lp.kind == "for"):
             bound = ops is not None and ops.op in ("<", "<=", ">", ">=") and use.name in loop.cond
             descent = compiled(rf"(?:[\w\s]+\s)?\w+\s*=\s*{use.name}").fullmatch(loop.init.strip())
             if not (bound and _ASSIGNED.match(loop.init)) and not descent:
@@ -132,7 +131,7 @@ class PerOrderTables(Analysis):
         for facts in self.files(project):
             for loop in facts.loops:
                 if loop.kind == "macro" and loop.macro in _ORDER_LOOP_MACROS:
-                    fn = function_at(facts, loop.span.start_byte)
+                    fn = facts.function_at(loop.span.start_byte)
                     yield self.site(
                         facts,
                         loop.span.start_line,

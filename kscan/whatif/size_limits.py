@@ -42,7 +42,7 @@ from kscan.findings import Finding, Level, Location, Related
 from kscan.model.geometry import fmt_size
 from kscan.patterns import compiled
 from kscan.vocab import ORDER_NAMES, identifiers
-from kscan.whatif.analysis import MEANING, Analysis, function_at
+from kscan.whatif.analysis import MEANING, Analysis, Context
 from kscan.whatif.orders import BLOCK_NAMES, FREE_BLOCK_ORDER
 from kscan.whatif.target import evaluate
 
@@ -66,6 +66,10 @@ class MaxOrderSizeLimits(Analysis):
         "keep the old limit explicitly where its size was the point, or adopt the new one "
         "knowingly; check thresholds at exactly 2^N pages"
     )
+
+    def __init__(self, context: Context | None):
+        super().__init__(context)
+        self._apart: dict[tuple[str, int], frozenset[str]] = {}  # see _kept_apart
 
     def sites(self, project: Project) -> Iterator[Finding]:
         if self.target.today.max_page_order == self.target.order:
@@ -116,13 +120,28 @@ class MaxOrderSizeLimits(Analysis):
         other = _compared_with(use)
         if other is None:
             return True
-        fn = function_at(facts, use.byte)
+        fn = facts.function_at(use.byte)
+        names = identifiers(other)
         return not (
-            _free_block_order(fn, other)
+            FREE_BLOCK_ORDER.search(other)
             or "++" in other
             or "--" in other
-            or identifiers(other) & (_stepped(facts, fn) | {"pageblock_order"})
+            or "pageblock_order" in names
+            or (fn is not None and names & self._kept_apart(facts, fn))
         )
+
+    def _kept_apart(self, facts: FileFacts, fn: Function) -> frozenset[str]:
+        """The function's variables a comparison with the largest order does not make a
+        limit of: those its loops step (an order loop's bound is its end), and those it
+        sets to an order read from a free page (checking one is validity).  Once per
+        function: a long one asks for each of its uses."""
+        key = (facts.path, fn.span.start_byte)
+        found = self._apart.get(key)
+        if found is None:
+            stepped = {step.var for loop in facts.loops_in(fn.span) for step in loop.steps}
+            free = {var for var, value in fn.values if FREE_BLOCK_ORDER.search(value)}
+            found = self._apart[key] = frozenset(stepped | free)
+        return found
 
     def _value(self, expr: str, name: str | None) -> str:
         """`is 4 MiB today, 1 GiB at N = 18` for the expression a use sits in: a size in
@@ -178,25 +197,3 @@ def _compared_with(use: NameUse) -> str | None:
         use.parent
     ) or compiled(rf"{use.name}\s*(?:<=|>=|==|!=|<|>)\s*(.+)").fullmatch(use.parent)
     return match[1] if match else None
-
-
-def _free_block_order(fn: Function | None, other: str) -> bool:
-    """`other` is (or holds) an order read from a free page: validity, not a limit."""
-    if FREE_BLOCK_ORDER.search(other):
-        return True
-    names = identifiers(other)
-    return fn is not None and any(
-        var in names and FREE_BLOCK_ORDER.search(value) for var, value in fn.values
-    )
-
-
-def _stepped(facts: FileFacts, fn: Function | None) -> set[str]:
-    """Variables the function's loops step: an order loop's bound is its end, not a limit."""
-    if fn is None:
-        return set()
-    return {
-        step.var
-        for loop in facts.loops
-        if fn.span.contains(loop.span.start_byte)
-        for step in loop.steps
-    }
