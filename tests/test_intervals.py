@@ -78,8 +78,9 @@ def test_file_facts_queries_agree_with_a_look_at_every_fact():
         ]
         assert facts.uses_in(fn.span) == [u for u in facts.name_uses if fn.span.contains(u.byte)]
     for byte in range(len(SOURCE) + 1):
-        fns = [fn for fn in facts.functions if fn.span.contains(byte)]
-        assert facts.function_at(byte) == (fns[-1] if fns else None)
+        for part in ("span", "body"):
+            fns = [fn for fn in facts.functions if getattr(fn, part).contains(byte)]
+            assert facts.function_at(byte, part) == (fns[-1] if fns else None)
         heads = [lp for lp in facts.loops if lp.span.start_byte <= byte < lp.body.start_byte]
         assert facts.loops_holding(byte, "head") == heads
         assert facts.loops_holding(byte, "body") == [

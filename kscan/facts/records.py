@@ -349,9 +349,12 @@ class FileFacts:
     # look at every loop or use of the file each time (n x n for a file).  Loops and
     # name uses come in file order (the extractor's), functions and branches in any.
 
-    def function_at(self, byte: int) -> Function | None:
-        """The innermost function holding byte (runaway recoveries nest them)."""
-        holders = self._index("functions", lambda: Holders([f.span.bytes for f in self.functions]))
+    def function_at(self, byte: int, part: str = "span") -> Function | None:
+        """The innermost function whose span (or "body") holds byte (runaway recoveries
+        nest them)."""
+        holders = self._index(
+            f"function {part}", lambda: Holders([getattr(f, part).bytes for f in self.functions])
+        )
         i = next(holders.holding(byte), None)
         return None if i is None else self.functions[i]
 

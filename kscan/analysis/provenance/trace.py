@@ -404,7 +404,7 @@ class Tracer:
         """The functions of a file whose bodies hold a match of `pattern`, once each."""
         done: set[int] = set()
         for match in pattern.finditer(self._source(facts)):
-            function = _function_at(facts, match.start())
+            function = facts.function_at(match.start(), "body")
             if function is not None and function.span.start_byte not in done:
                 done.add(function.span.start_byte)
                 yield self.frame(facts, function)
@@ -732,14 +732,6 @@ def header(loop: Loop) -> str:
         return f"for ({loop.init}; {loop.cond}; ...)"
     cond = loop.cond[1:-1] if loop.cond.startswith("(") and _encloses(loop.cond) else loop.cond
     return f"{loop.kind} ({cond})"
-
-
-def _function_at(facts: FileFacts, byte: int) -> Function | None:
-    inner = None
-    for function in facts.functions:
-        if function.body.contains(byte):
-            inner = function  # the innermost, where recoveries nest them
-    return inner
 
 
 def _link(frame: Frame, line: int, message: str) -> Related:
