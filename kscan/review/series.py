@@ -214,20 +214,21 @@ def apply(root: Path, patch: Patch, how: Plan) -> tuple[Plan, tuple[Hunk, ...]]:
     context that differs), and its hunks as they landed."""
     before = {path: _lines(root / path) for path in {h.source for h in patch.hunks if h.source}}
     _git(root, "apply", *how.options, "-", stdin=patch.diff)
+    after = {path: _lines(root / path) for path in patch.sources}
     notes: list[str] = []
     landed: list[Hunk] = []
     numbers: Counter[str] = Counter()  # hunks so far, per file
     for hunk in patch.hunks:
         numbers[hunk.path] += 1
-        old = before.get(hunk.source, [])
+        old = before.get(hunk.source) or placing.Lines([])
         at = placing.place(old, placing.pre_image(hunk), placing.stated_start(hunk, False))
         where = f"{hunk.path}: hunk {numbers[hunk.path]} at line {at.line}"
         if not at.exact:
             notes.append(f"{where}: {at.size - at.equal} of {at.size} lines differ from the tree")
         elif at.offset:
             notes.append(f"{where} (offset {at.offset:+d} lines)")
-        after = _lines(root / hunk.path) if hunk.path in patch.sources else []
-        landed.append(placing.landed(hunk, old, after) if after else hunk)
+        new = after.get(hunk.path)
+        landed.append(placing.landed(hunk, old, new) if new and new.lines else hunk)
     status = how.status if how.status == FUZZ or not notes else OFFSET
     return replace(how, status=status, notes=tuple(notes)), tuple(landed)
 
@@ -260,24 +261,25 @@ def _failures(root: Path, patch: Patch) -> tuple[str, ...]:
         if missing:
             notes.append(f"{missing[0]}: not in the tree")
             continue
+        files = {source: _lines(root / source) for source in sources if source}
         for hunk in hunks:
             numbers[path] += 1
-            problem = _hunk_failure(root, hunk)
+            problem = _hunk_failure(files, hunk)
             if problem:
                 notes.append(f"{path}: hunk {numbers[path]} {_where(hunk)}: {problem}")
     return tuple(notes) or ("git apply refused it, though each hunk has its match",)
 
 
-def _hunk_failure(root: Path, hunk: Hunk) -> str | None:
-    """Why `hunk` does not apply to its file, or None if it does."""
+def _hunk_failure(files: dict[str, placing.Lines], hunk: Hunk) -> str | None:
+    """Why `hunk` does not apply to its file (in `files`, by path), or None if it does."""
     if not hunk.source:
         return None
-    lines = _lines(root / hunk.source)
-    block = placing.pre_image(hunk)
-    at = placing.place(lines, block, placing.stated_start(hunk, new_side=False))
+    file = files[hunk.source]
+    lines, block = file.lines, placing.pre_image(hunk)
+    at = placing.place(file, block, placing.stated_start(hunk, new_side=False))
     if at.exact:
         return None
-    done = placing.place(lines, placing.post_image(hunk), placing.stated_start(hunk, True))
+    done = placing.place(file, placing.post_image(hunk), placing.stated_start(hunk, True))
     if done.exact and done.size:
         return f"already in the tree at line {done.line}"
     if not at.found:
@@ -299,12 +301,12 @@ def _where(hunk: Hunk) -> str:
     return f"{ranges} @@" + (f" in {function[-1]}()" if function else "")
 
 
-def _lines(path: Path) -> list[str]:
+def _lines(path: Path) -> placing.Lines:
     """A file's lines as a patch sees them (a form feed ends no line)."""
     try:
-        return path.read_bytes().decode("utf-8", "replace").split("\n")
+        return placing.Lines(path.read_bytes().decode("utf-8", "replace").split("\n"))
     except OSError:
-        return []
+        return placing.Lines([])
 
 
 def _literal(path: str) -> str:
