@@ -18,7 +18,7 @@ from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from sys import intern
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from kscan.facts.intervals import Holders
 from kscan.vocab import IDENT
@@ -349,7 +349,7 @@ class FileFacts:
     # look at every loop or use of the file each time (n x n for a file).  Loops and
     # name uses come in file order (the extractor's), functions and branches in any.
 
-    def function_at(self, byte: int, part: str = "span") -> Function | None:
+    def function_at(self, byte: int, part: Literal["span", "body"] = "span") -> Function | None:
         """The innermost function whose span (or "body") holds byte (runaway recoveries
         nest them)."""
         holders = self._index(
@@ -364,7 +364,7 @@ class FileFacts:
         first, end = (bisect.bisect_left(starts, byte) for byte in span.bytes)
         return self.loops[first:end]
 
-    def loops_holding(self, byte: int, part: str) -> list[Loop]:
+    def loops_holding(self, byte: int, part: Literal["head", "body"]) -> list[Loop]:
         """The loops whose "head" (from the keyword to the body) or "body" holds byte,
         outermost first, as they come in the file."""
         if part == "head":
