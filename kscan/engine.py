@@ -32,7 +32,7 @@ from kscan.facts.workers import (
     parse_all,
     total_size,
 )
-from kscan.findings import Finding
+from kscan.findings import Finding, shown
 from kscan.model.judge import contexts, judge, per_architecture
 from kscan.results import NotAnalysed, ScanResult, Stats, TreeFields
 from kscan.rules import RULES
@@ -397,6 +397,7 @@ def _run_rules(rules: list[Rule], project: Project, warnings: list[str]) -> list
 def _with_source_lines(findings: list[Finding], files: list[SourceFile]) -> list[Finding]:
     by_rel = {f.rel: f.path for f in files}
     lines: dict[str, list[bytes]] = {}
+    decoded: dict[tuple[str, int], str] = {}  # once a line, however many findings it holds
     out = []
     for finding in findings:
         path = finding.location.path
@@ -405,10 +406,11 @@ def _with_source_lines(findings: list[Finding], files: list[SourceFile]) -> list
                 lines[path] = by_rel[path].read_bytes().split(b"\n")  # decoded line by line
             except (KeyError, OSError):
                 lines[path] = []
-        text = lines[path]
-        line = finding.location.line
-        raw = text[line - 1] if 0 < line <= len(text) else b""
-        out.append(replace(finding, source_line=raw.decode("utf-8", "replace").rstrip()))
+        text, line = lines[path], finding.location.line
+        if (path, line) not in decoded:
+            raw = text[line - 1] if 0 < line <= len(text) else b""
+            decoded[path, line] = raw.decode("utf-8", "replace").rstrip()
+        out.append(replace(finding, source_line=shown(decoded[path, line], finding.location.col)))
     return out
 
 

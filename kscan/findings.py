@@ -195,6 +195,21 @@ _LEXEMES = (
 _SPACE_NOT_BETWEEN_WORDS = r"\s+(?!\w)|(?<!\w)\s+"
 
 
+LINE_SHOWN = 400  # characters of a source line a finding or a quote shows
+
+
+def shown(line: str, col: int = 1) -> str:
+    """The line, or on a line longer than LINE_SHOWN the part around column `col`, cut
+    with `...`: minified or generated code puts a whole file on one line, and each of
+    thousands of findings on it carried, or quoted, all of it (a 1.7 MB line, 20,000
+    findings: 24 GB).  Kernel lines are under 100 characters."""
+    if len(line) <= LINE_SHOWN:
+        return line
+    start = max(0, min(col - 1 - LINE_SHOWN // 2, len(line) - LINE_SHOWN))
+    part = line[start : start + LINE_SHOWN].strip()
+    return ("..." if start else "") + part + ("..." if start + LINE_SHOWN < len(line) else "")
+
+
 def code_of(line: str) -> str:
     """The code of one source line, without comments and without the whitespace that
     does not separate two words: `x=f(a); /* ok */` and `x = f( a );` read the same.

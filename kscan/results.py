@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TypedDict
 
-from kscan.findings import FailOn, Finding, Level
+from kscan.findings import FailOn, Finding, Level, shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +144,24 @@ class Hunk:
     header: str  # "@@ -10,6 +10,9 @@ static void foo(void)"
     lines: tuple[HunkLine, ...]
     source: str = ""  # the file before the patch: `path` unless renamed, "" if new
+    # side ("+" new, "-" old) -> line number -> index in `lines`, built on first use
+    _positions: dict[str, dict[int, int]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def position(self, line: int, new_side: bool) -> int:
+        """The index in `lines` of the hunk line that is line `line` of the file after
+        the patch (or before it), -1 if none: found once per hunk, not once per finding
+        (a new file's one hunk can hold thousands)."""
+        side = "+" if new_side else "-"
+        where = self._positions.get(side)
+        if where is None:
+            where = self._positions[side] = {}
+            for index, (text, old, new) in enumerate(self.lines):
+                number = new if new_side else old
+                if number is not None and text[:1] in (side, " "):
+                    where.setdefault(number, index)
+        return where.get(line, -1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,20 +207,29 @@ class Change:
         (the hunk's first lines if the finding lies outside it)."""
         if self.hunk is None:
             return ()
-        lines = self.hunk.lines
-        end = next((i + 1 for i, line in enumerate(lines) if self.at(line)), limit)
-        return (self.hunk.header, *(text for text, _, _ in lines[max(end - limit, 0) : end]))
+        end = self.position + 1 or limit
+        first = max(end - limit, 0)
+        lines = self.hunk.lines[first:end]
+        return (
+            self.hunk.header,
+            *(self.shown(text, first + i) for i, (text, _, _) in enumerate(lines)),
+        )
+
+    def shown(self, text: str, index: int) -> str:
+        """Hunk line `index` as a quote shows it (findings.shown): the finding's own
+        around its column (one on, for the +, - or space before the line)."""
+        return shown(text, self.finding.location.col + 1 if index == self.position else 1)
 
     @property
     def in_hunk(self) -> bool:
-        return self.hunk is not None and any(self.at(line) for line in self.hunk.lines)
+        return self.position >= 0
 
-    def at(self, line: HunkLine) -> bool:
-        """Whether this hunk line is the finding's line."""
-        text, old, new = line
-        side = "+" if self.introduced else "-"
-        number = new if self.introduced else old
-        return number == self.finding.location.line and text[:1] in (side, " ")
+    @property
+    def position(self) -> int:
+        """The index of the finding's line among the hunk's lines, -1 outside it."""
+        if self.hunk is None:
+            return -1
+        return self.hunk.position(self.finding.location.line, self.introduced)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kscan.rules import RULES
-from snippets import many_walks
+from snippets import WALK, WALK_LINE, many_walks
 
 from kscan.analysis.project import Project
 from kscan.discover.treeinfo import TreeInfo, read_tree_info
@@ -243,6 +243,25 @@ def test_no_pattern_is_compiled_again_however_many_names_a_file_traces(monkeypat
     )
     analysed(source)
     assert compiles == []
+
+
+def test_a_file_on_one_line_gives_each_finding_a_part_of_it(tmp_path):
+    """Minified or generated code puts a whole file on one line: each of 20,000
+    findings carried its own decoded copy of a 1.7 MB line, 24 GB in all.  A finding
+    keeps the 400 bytes around its column, cut with `...`; a short line stays whole."""
+    from kscan.engine import Options, scan
+
+    path = tmp_path / "one.c"
+    path.write_text(many_walks(2000).replace("\n", " ") + "\n" + WALK)
+    findings = scan(Options(paths=[str(path)], jobs=1, kernel_version="6.12", cache=False))
+    shown = [f.source_line for f in findings.result.findings]
+    assert len(shown) == 2001
+    assert shown[-1] == WALK.splitlines()[WALK_LINE - 1].rstrip()
+    on_the_line = shown[:-1]
+    assert all(len(s) <= 406 and "pfn_to_page(pfn)" in s for s in on_the_line)
+    assert on_the_line[0].startswith("static void f0(") and on_the_line[0].endswith("...")
+    assert on_the_line[-1].startswith("...") and on_the_line[-1].endswith("pfn_to_page(pfn); }")
+    assert sum(s.startswith("...") and s.endswith("...") for s in on_the_line) > 1990
 
 
 # --- kscan what-if: the same bound ----------------------------------------------------------

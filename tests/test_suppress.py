@@ -212,3 +212,22 @@ def test_cli_bad_baseline_is_one_line(tmp_path, capsys):
     code, out, err = run(capsys, str(DEMO), "-q", "--baseline", str(tmp_path / "none.json"))
     assert code == 2 and out == ""
     assert err.startswith("kscan: error: cannot read baseline") and err.count("\n") == 1
+
+
+def test_a_long_lines_comments_are_read_once_for_all_its_findings(tmp_path, monkeypatch):
+    """Minified code: a whole file on one line, thousands of findings on it.  Its
+    comments were read again for each finding (findings x line length)."""
+    from kscan.review import suppress
+
+    (tmp_path / "mm").mkdir()
+    (tmp_path / "mm/a.c").write_text("/* kscan: ignore KS003 */ " + "x = pfn_to_page(pfn); " * 500)
+    reads: list[str] = []
+    for name in ("ignored_ids", "misread_suppression"):
+        real = getattr(suppress, name)
+        monkeypatch.setattr(suppress, name, lambda *a, real=real: reads.append(a[0]) or real(*a))
+    kept, warnings = drop_inline([finding(1) for _ in range(500)], tmp_path)
+    assert len(kept) == 500 and len(reads) == 2  # its ids, and why KS003 is not KS001
+    assert warnings == [
+        "mm/a.c:1: 'kscan: ignore KS003' names KS003, not KS001; the KS001 finding on "
+        "line 1 is still reported"
+    ] * 500

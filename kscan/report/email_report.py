@@ -113,22 +113,19 @@ def _quoted_hunk(hunk: Hunk, changes: list[Change], file_header: bool) -> str:
     out = [f"> --- a/{hunk.source or hunk.path}", f"> +++ b/{hunk.path}"] if file_header else []
     out.append(f"> {hunk.header}")
     shown = -1  # the last hunk line quoted
-    for change in sorted(changes, key=lambda c: _position(c, lines)):
-        at = _position(change, lines)
+    for change in sorted(changes, key=lambda c: c.position):
+        at = change.position
         end = at if change.introduced else _end_of_change(lines, at)
         start = max(shown + 1, at - CONTEXT + 1)
         if start > shown + 1:
             out.append("> [...]")
-        out += [f"> {text}".rstrip() for text, _, _ in lines[start : end + 1]]
+        quoted = enumerate(lines[start : end + 1], start)
+        out += [f"> {change.shown(text, index)}".rstrip() for index, (text, _, _) in quoted]
         shown = max(shown, end)
         out += ["", _introduced(change) if change.introduced else _removed(change), ""]
     if shown < len(lines) - 1:
         out.append("> [...]")
     return "\n".join(out).rstrip("\n")
-
-
-def _position(change: Change, lines: Sequence[HunkLine]) -> int:
-    return next(i for i, line in enumerate(lines) if change.at(line))
 
 
 def _end_of_change(lines: Sequence[HunkLine], at: int) -> int:

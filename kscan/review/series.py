@@ -21,6 +21,7 @@ analyse must not read as removing the findings there, nor hide the ones it adds.
 
 from __future__ import annotations
 
+import bisect
 import re
 import shutil
 import signal
@@ -38,7 +39,7 @@ from unidiff.errors import UnidiffParseError
 from unidiff.patch import PatchSet
 
 from kscan.discover.treeinfo import MAKEFILE, MMZONE
-from kscan.findings import Finding, code_of, subtract
+from kscan.findings import Finding, Location, code_of, subtract
 from kscan.results import (
     ALREADY_APPLIED,
     APPLIED,
@@ -485,21 +486,42 @@ def _without_moves(
 
 
 def _changes(findings: list[Finding], hunks: Sequence[Hunk], new_side: bool) -> tuple[Change, ...]:
-    return tuple(Change(f, _hunk_for(f, hunks, new_side), new_side) for f in findings)
+    nearest = _NearestHunk(hunks, new_side)
+    return tuple(Change(f, nearest.to(f.location), new_side) for f in findings)
 
 
-def _hunk_for(finding: Finding, hunks: Sequence[Hunk], new_side: bool) -> Hunk | None:
-    """The hunk whose side of the file contains the finding's line, else the nearest."""
-    line = finding.location.line
-    best, distance = None, None
-    for hunk in hunks:
-        if (hunk.path if new_side else hunk.source) != finding.location.path:
-            continue
-        side = [new if new_side else old for _text, old, new in hunk.lines]
-        numbers = [n for n in side if n is not None]
-        if not numbers:
-            continue
-        gap = 0 if numbers[0] <= line <= numbers[-1] else min(abs(line - n) for n in numbers)
-        if distance is None or gap < distance:
-            best, distance = hunk, gap
-    return best
+class _NearestHunk:
+    """The hunk whose side of a file holds a line, else the nearest (the first in the
+    patch of two as near).  A side's line numbers run on through a hunk, so a hunk is
+    its first and last line; sorted once, each finding bisects them instead of
+    looking at every line of every hunk (a new file's one hunk holds them all)."""
+
+    def __init__(self, hunks: Sequence[Hunk], new_side: bool) -> None:
+        spans: dict[str, list[tuple[int, int, int, Hunk]]] = {}
+        for order, hunk in enumerate(hunks):
+            side = [new if new_side else old for _, old, new in hunk.lines]
+            numbers = [n for n in side if n is not None]
+            if numbers:
+                path = hunk.path if new_side else hunk.source
+                spans.setdefault(path, []).append((numbers[0], numbers[-1], order, hunk))
+        self._spans = {path: sorted(found) for path, found in spans.items()}
+        self._firsts = {path: [s[0] for s in found] for path, found in self._spans.items()}
+        # hunks of one file lie apart in a patch git wrote; any other way, look at each
+        self._apart = {
+            path: all(a[1] < b[0] for a, b in zip(found, found[1:], strict=False))
+            for path, found in self._spans.items()
+        }
+
+    def to(self, where: Location) -> Hunk | None:
+        path, line = where.path, where.line
+        spans = self._spans.get(path)
+        if not spans:
+            return None
+        if self._apart[path]:
+            at = bisect.bisect_right(self._firsts[path], line)
+            spans = spans[max(at - 1, 0) : at + 1]
+        return min(spans, key=lambda s: (_gap(line, s[0], s[1]), s[2]))[3]
+
+
+def _gap(line: int, first: int, last: int) -> int:
+    return 0 if first <= line <= last else min(abs(line - first), abs(line - last))

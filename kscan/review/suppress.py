@@ -44,6 +44,9 @@ class BaselineError(Exception):
     """A baseline file that cannot be read or written (one line)."""
 
 
+_COMMENT_LINE = re.compile(r"\s*(?:/\*|//|\*)")  # a line that starts as a comment
+
+
 def ignored_ids(line: str) -> set[str]:
     """The rule ids a `kscan: ignore` comment on this line names."""
     match = _IGNORE.search(line)
@@ -54,6 +57,10 @@ def drop_inline(findings: Iterable[Finding], root: Path | None) -> tuple[list[Fi
     """Findings not silenced by a comment on their line or the line above, and a warning
     for each comment there that meant to silence one and does not."""
     files: dict[str, list[str]] = {}
+    # what each line's comments say, read once a line: a minified file's one long line
+    # holds thousands of findings
+    said: dict[tuple[str, int], set[str]] = {}
+    misread: dict[tuple[str, int, str], str | None] = {}
     kept, warnings = [], []
     for finding in findings:
         path = finding.location.path
@@ -65,14 +72,20 @@ def drop_inline(findings: Iterable[Finding], root: Path | None) -> tuple[list[Fi
             files[path] = text.splitlines()
         lines, line = files[path], finding.location.line
         nearby = lines[max(line - 2, 0) : line]
-        if any(finding.rule_id in ignored_ids(text) for text in nearby):
-            continue
-        kept.append(finding)
         first = line - len(nearby) + 1
         for number, text in enumerate(nearby, start=first):
-            if number < line and not text.lstrip().startswith(("/*", "//", "*")):
+            if (path, number) not in said:
+                said[path, number] = ignored_ids(text)
+        if any(finding.rule_id in said[path, number] for number in range(first, line + 1)):
+            continue
+        kept.append(finding)
+        for number, text in enumerate(nearby, start=first):
+            if number < line and not _COMMENT_LINE.match(text):
                 continue  # a comment after code above speaks of that code
-            problem = misread_suppression(text, finding.rule_id)
+            key = (path, number, finding.rule_id)
+            if key not in misread:
+                misread[key] = misread_suppression(text, finding.rule_id)
+            problem = misread[key]
             if problem:
                 warnings.append(
                     f"{path}:{number}: {problem}; the {finding.rule_id} finding on line "
