@@ -6,6 +6,7 @@
 - one function with 5,000 nested `for` loops over PFNs;
 - 150,000 small functions with a PFN walk each (17 MB), and 40,000 (4.5 MB); 150,000
   whose walks check pfn_valid() (21 MB), and 150,000 whose loops walk no PFN (15 MB);
+- 20,000 of them on one line (2.3 MB, minified code: each finding carried the line);
 - 5,000-deep nesting of other shapes: ifs, else-ifs, ?:, braces, parentheses, calls,
   do and while loops, iterator macros of each shape tree-sitter gives them.
 
@@ -38,6 +39,7 @@ INPUTS = {
     "functions-40k.c": lambda: shapes.functions(40_000),
     "checked-functions-150k.c": lambda: shapes.checked_functions(150_000),
     "plain-functions-150k.c": lambda: shapes.plain_functions(150_000),
+    "one-line-20k.c": lambda: shapes.functions(20_000).replace("\n", " "),
     **{
         f"{name}-{DEPTH}.c": (lambda make=make: make(DEPTH))
         for name, make in (
