@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -215,6 +216,44 @@ def test_file_over_the_size_limit_is_skipped_with_a_warning(in_tmp, monkeypatch)
     assert warnings == ["src/big.c: cannot read: file too large (3 MB; the limit is 1 MB)"]
     assert report["stats"]["skipped"] == 1
     assert findings_of(report) == [("src/walk.c", WALK_LINE, "KS001", "mark")]
+
+
+def test_pipes_and_devices_are_skipped_not_read(in_tmp):
+    """Reading a named pipe waits for a writer, and reading /dev/zero never ends: named
+    on the command line, or reached by a symlink in the tree, each is skipped with a
+    warning.  In a subprocess, so that a hang fails the test instead of stopping it."""
+    write(in_tmp / "src" / "walk.c", WALK)
+    os.mkfifo(in_tmp / "src" / "pipe.c")
+    (in_tmp / "src" / "to_pipe.c").symlink_to(in_tmp / "src" / "pipe.c")
+    done = kscan_process("src", "src/pipe.c", "/dev/zero", "-f", "json", "--fail-on", "any",
+                         cwd=in_tmp, timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert [f["path"] for f in json.loads(done.stdout)["findings"]] == ["src/walk.c"]
+    warnings = [line for line in done.stderr.splitlines() if "kscan: warning: src/" in line
+                or "/dev/zero" in line]
+    assert warnings == [
+        "kscan: warning: /dev/zero: not a regular file, skipped",
+        "kscan: warning: src/pipe.c: not a regular file, skipped",
+        f"kscan: warning: src/to_pipe.c: skipped symlink to {in_tmp}/src/pipe.c, not a file",
+    ]
+
+
+def test_a_pipe_in_place_of_a_file_is_refused_when_read(tmp_path):
+    """Found as a file, a pipe by the time a worker opens it: refused, not waited on
+    (an alarm ends the wait if it is not)."""
+    os.mkfifo(tmp_path / "late.c")
+
+    def waited(signum: int, frame: object) -> None:
+        raise TimeoutError("read_source waited on a pipe")
+
+    previous = signal.signal(signal.SIGALRM, waited)
+    signal.alarm(10)
+    try:
+        with pytest.raises(OSError, match="not a regular file"):
+            kscan.facts.workers.read_source(str(tmp_path / "late.c"))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 # --- a hostile tree: everything at once --------------------------------------------------

@@ -79,6 +79,9 @@ def _expand(
     if excluded.path(rel):
         return []
     if not os.path.isdir(top):
+        if not os.path.isfile(top):  # a pipe or a device: reading it may never end
+            warnings.append(f"{rel}: not a regular file, skipped")
+            return []
         # Named explicitly, so scanned whatever its suffix.
         return [(Path(top), rel, os.path.realpath(top) if os.path.islink(top) else None)]
 
@@ -323,6 +326,8 @@ class _Walker:
             return None
         if not os.path.exists(target):
             self.warnings.append(f"{self._show(sub)}: skipped broken symlink")
+        elif not is_dir and not os.path.isfile(target):
+            self.warnings.append(f"{self._show(sub)}: skipped symlink to {target}, not a file")
         elif not self.follow and not _under(target, self.boundary):
             self.warnings.append(
                 f"{self._show(sub)}: skipped symlink to {target}, outside {self.boundary}"

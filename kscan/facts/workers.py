@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import stat
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -61,12 +62,21 @@ def from_file(
 
 
 def read_source(path: str) -> bytes:
-    with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
+    # O_NONBLOCK: a pipe that took a file's place since it was found must not block the
+    # open; it is refused below, as a device is (reading /dev/zero never ends)
+    with open(path, "rb", opener=_without_waiting) as f:
+        status = os.fstat(f.fileno())
+        if not stat.S_ISREG(status.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        size = status.st_size
         if size > MAX_FILE_BYTES:
             limit = MAX_FILE_BYTES >> 20
             raise OSError(errno.EFBIG, f"file too large ({size >> 20} MB; the limit is {limit} MB)")
         return f.read()
+
+
+def _without_waiting(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NONBLOCK)
 
 
 def facts_from_bytes(
