@@ -24,6 +24,7 @@ from snippets import WALK, WALK_LINE
 from typer.testing import CliRunner
 
 import kscan.facts.workers
+import kscan.reading
 from kscan.cli import app, main
 
 TESTS = Path(__file__).resolve().parent
@@ -405,7 +406,7 @@ def test_unreadable_file_is_skipped_with_one_warning(in_tmp, monkeypatch):
                 raise PermissionError(13, "Permission denied", os.fspath(path))
             return real_open(path, *args, **kwargs)
 
-        monkeypatch.setattr(kscan.facts.workers, "open", refusing_open, raising=False)
+        monkeypatch.setattr(kscan.reading, "open", refusing_open, raising=False)
     else:
         secret.chmod(0)
     try:

@@ -15,7 +15,15 @@ ROOT = Path(__file__).resolve().parents[1]
 # it runs scans; what-if sits above it too (it wires the stages with its own readers,
 # with the engine's Progress); the reporters sit below them, seeing results only.
 LAYERS = (
-    ("kscan", "kscan.atomic", "kscan.findings", "kscan.patterns", "kscan.results", "kscan.vocab"),
+    (
+        "kscan",
+        "kscan.atomic",
+        "kscan.findings",
+        "kscan.patterns",
+        "kscan.reading",
+        "kscan.results",
+        "kscan.vocab",
+    ),
     ("kscan.discover",),
     ("kscan.parse",),
     ("kscan.facts",),

@@ -22,6 +22,7 @@ from snippets import WALK, WALK_LINE
 from typer.testing import CliRunner
 
 import kscan.facts.workers
+import kscan.reading
 from kscan.cli import app
 from kscan.facts.extract import extract
 from kscan.facts.records import FileFacts
@@ -238,6 +239,27 @@ def test_pipes_and_devices_are_skipped_not_read(in_tmp):
     ]
 
 
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["series", "{pipe}", "--tree", "{demo}"], "cannot read {pipe}: not a regular file"),
+        (["series", "/dev/zero", "--tree", "{demo}"], "cannot read /dev/zero: not a regular file"),
+        (["model", "--layout", "{pipe}"], "not a regular file"),
+        (["scan", "{demo}/mm", "--baseline", "/dev/zero"], "cannot read baseline /dev/zero"),
+    ],
+    ids=["series-pipe", "series-device", "layout-pipe", "baseline-device"],
+)
+def test_a_pipe_or_device_named_as_an_input_is_one_line_of_error(in_tmp, args, error):
+    """A patch, a layout or a baseline that is a pipe or a device: read, it would wait
+    for a writer or never end."""
+    os.mkfifo(in_tmp / "pipe")
+    values = {"pipe": str(in_tmp / "pipe"), "demo": str(TESTS / "fixtures" / "demo")}
+    done = kscan_process(*(a.format(**values) for a in args), cwd=in_tmp, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("kscan: error: ") and "Traceback" not in done.stderr
+    assert error.format(**values) in done.stderr
+
+
 def test_a_pipe_in_place_of_a_file_is_refused_when_read(tmp_path):
     """Found as a file, a pipe by the time a worker opens it: refused, not waited on
     (an alarm ends the wait if it is not)."""
@@ -290,7 +312,7 @@ def refuse(monkeypatch, suffix: str) -> None:
             raise PermissionError(13, "Permission denied", os.fspath(path))
         return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr(kscan.facts.workers, "open", refusing_open, raising=False)
+    monkeypatch.setattr(kscan.reading, "open", refusing_open, raising=False)
 
 
 def test_hostile_tree_warns_and_goes_on(tmp_path, monkeypatch):

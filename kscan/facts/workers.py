@@ -6,10 +6,8 @@ early on) or makes the extractor fail becomes a one-line Problem instead of a cr
 
 from __future__ import annotations
 
-import errno
 import os
 import signal
-import stat
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from kscan.facts.preprocessor import defines
 from kscan.facts.records import FileCalls, FileFacts
 from kscan.parse.bodies import blank_comments, column0_bodies, parts
 from kscan.parse.parser import blank_attributes, new_parser, parse
+from kscan.reading import read_bytes
 
 _BINARY_PROBE = 8192
 # Larger files are skipped with a warning.  The largest real kernel sources, generated
@@ -62,21 +61,9 @@ def from_file(
 
 
 def read_source(path: str) -> bytes:
-    # O_NONBLOCK: a pipe that took a file's place since it was found must not block the
-    # open; it is refused below, as a device is (reading /dev/zero never ends)
-    with open(path, "rb", opener=_without_waiting) as f:
-        status = os.fstat(f.fileno())
-        if not stat.S_ISREG(status.st_mode):
-            raise OSError(errno.EINVAL, "not a regular file")
-        size = status.st_size
-        if size > MAX_FILE_BYTES:
-            limit = MAX_FILE_BYTES >> 20
-            raise OSError(errno.EFBIG, f"file too large ({size >> 20} MB; the limit is {limit} MB)")
-        return f.read()
-
-
-def _without_waiting(path: str, flags: int) -> int:
-    return os.open(path, flags | os.O_NONBLOCK)
+    """A source's bytes: a pipe that took a file's place since it was found is refused,
+    not waited on (kscan/reading.py)."""
+    return read_bytes(path, MAX_FILE_BYTES)
 
 
 def facts_from_bytes(

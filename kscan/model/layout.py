@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kscan.model.ranges import PfnRange, covers, merged
+from kscan.reading import read_text
 
 
 class LayoutError(ValueError):
@@ -342,7 +343,7 @@ def load_layout(path: str | Path) -> Layout:
     (dmesg with BIOS-e820 lines, /proc/iomem, or a command line with memmap=)."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = read_text(path)
     except OSError as err:
         raise LayoutError(str(path), None, err.strerror or str(err)) from None
     source = str(path)

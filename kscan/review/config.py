@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from kscan.findings import FailOn, Finding, Level
+from kscan.reading import read_text
 from kscan.rules import RULES, rule_by_id
 
 FILENAME = ".kscan.toml"
@@ -70,7 +71,7 @@ def load(root: Path | None) -> Config:
     """The tree's .kscan.toml, or the defaults when there is none."""
     path = (root or Path(".")) / FILENAME
     try:
-        text = path.read_text()
+        text = read_text(path)
     except FileNotFoundError:
         return Config()
     except OSError as err:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
 from pathlib import Path
 
+from kscan.reading import read_bytes
 from kscan.results import Mail, Patch
 from kscan.review.series import SeriesError, parse_patch
 
@@ -69,7 +70,7 @@ def _messages(source: str) -> Iterator[tuple[str, bytes]]:
             yield f"{path.name} (message {number})", box.get_bytes(key)
         return
     try:
-        data = path.read_bytes()
+        data = read_bytes(path)
     except OSError as err:
         raise SeriesError(f"cannot read {source}: {err.strerror or err}") from None
     yield from _split(path.name, data, path)

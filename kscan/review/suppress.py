@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from kscan import atomic
 from kscan.findings import Finding, subtract
 from kscan.patterns import compiled
+from kscan.reading import read_text
 
 if TYPE_CHECKING:
     from kscan.results import ScanResult
@@ -203,7 +204,7 @@ def read_baseline(path: Path) -> Baseline:
     import json
 
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(read_text(path))
     except OSError as err:
         raise BaselineError(f"cannot read baseline {path}: {err.strerror or err}") from None
     except ValueError as err:
