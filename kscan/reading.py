@@ -22,6 +22,13 @@ def read_bytes(path: PathLike, limit: int | None = None) -> bytes:
     return data
 
 
+def read_head(path: PathLike, size: int) -> bytes:
+    """The file's first `size` bytes."""
+    with _regular(path, "rb") as f:
+        data: bytes = f.read(size)
+    return data
+
+
 def read_text(path: PathLike) -> str:
     """The file's text, UTF-8, newlines as Python reads them."""
     with _regular(path, "r") as f:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from kscan.reading import read_head
+
 Semantics = Literal["exclusive", "inclusive", "inclusive-renamed"]  # what MAX_ORDER means
 SEMANTICS: tuple[Semantics, ...] = ("exclusive", "inclusive", "inclusive-renamed")
 
@@ -255,8 +257,7 @@ def _classify(
 def _read_text(root: Path, name: str, notes: list[str], limit: int = -1) -> str | None:
     """The file decoded leniently, or None with a note if missing, unreadable or binary."""
     try:
-        with open(root / name, "rb") as f:
-            data = f.read(limit)
+        data = read_head(root / name, limit)
     except FileNotFoundError:
         notes.append(f"{name}: missing")
         return None

@@ -72,12 +72,12 @@ def drop_inline(findings: Iterable[Finding], root: Path | None) -> tuple[list[Fi
                 text = ""
             files[path] = text.splitlines()
         lines, line = files[path], finding.location.line
-        nearby = lines[max(line - 2, 0) : line]
-        first = line - len(nearby) + 1
+        first = max(line - 1, 1)  # the line above, if there is one
+        nearby = lines[first - 1 : line]
         for number, text in enumerate(nearby, start=first):
             if (path, number) not in said:
                 said[path, number] = ignored_ids(text)
-        if any(finding.rule_id in said[path, number] for number in range(first, line + 1)):
+        if any(finding.rule_id in said[path, first + i] for i in range(len(nearby))):
             continue
         kept.append(finding)
         for number, text in enumerate(nearby, start=first):
